@@ -1,0 +1,85 @@
+/**
+ * The one source of truth for the permissions of `funcx-endpoint`.
+ *
+ * `deno compile` bakes {@linkcode COMPILE_FLAGS} into the binary; `deno task cli`,
+ * the tests, the demo and the daemon's re-exec of itself run `main.ts` under exactly
+ * the same flags. Those flags are broad only for the tiny bootstrap in `main.ts`,
+ * which immediately runs the real program in a Web Worker whose permissions are
+ * narrowed by {@linkcode workerPermissions}: read/write only the funcX home, run
+ * only python3, the shell used for `worker_init`, the batch-system commands and
+ * itself.
+ *
+ * @example
+ * ```ts
+ * import { COMPILE_FLAGS } from "./permissions.ts";
+ * const cmd = ["deno", "run", ...COMPILE_FLAGS, "main.ts", "list"];
+ * ```
+ * @module
+ */
+
+/** Flags baked into the compiled binary and used for every source run of `main.ts`. */
+export const COMPILE_FLAGS: readonly string[] = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-ffi",
+  "--unstable-worker-options",
+];
+
+/** Programs the sandboxed program may start (besides itself). */
+export const ALLOWED_PROGRAMS: readonly string[] = [
+  "python3",
+  "bash",
+  "sbatch",
+  "squeue",
+  "sacct",
+  "scancel",
+  "srun",
+  "scontrol",
+  "qsub",
+  "qstat",
+  "qdel",
+];
+
+/** What {@linkcode workerPermissions} needs to know about the running program. */
+export interface SandboxInput {
+  /** Absolute path of the funcX home (created before the worker starts). */
+  home: string;
+  /** Absolute path of the running executable (`Deno.execPath()`). */
+  execPath: string;
+  /** Directory holding `node_modules` when run from source, else `undefined`. */
+  nodeModules?: string;
+  /** True when running as a `deno compile` binary. */
+  compiled: boolean;
+}
+
+/**
+ * Permissions of the Web Worker that runs the CLI, computed at start.
+ *
+ * @example
+ * ```ts
+ * const p = workerPermissions({ home: "/home/u/.funcx", execPath: "/usr/bin/deno", compiled: false });
+ * // p.write === ["/home/u/.funcx"]
+ * ```
+ */
+export function workerPermissions(input: SandboxInput): Deno.PermissionOptionsObject {
+  const read = [input.home, "/etc/alpine-release", "/proc", input.execPath];
+  const ffi: string[] = [];
+  if (input.nodeModules) {
+    read.push(input.nodeModules);
+    ffi.push(input.nodeModules);
+  }
+  return {
+    read,
+    write: [input.home],
+    net: true,
+    env: true,
+    sys: true,
+    // A compiled binary unpacks its native addon to a location only known at run time.
+    ffi: input.compiled ? true : ffi,
+    run: [...ALLOWED_PROGRAMS, input.execPath],
+  };
+}

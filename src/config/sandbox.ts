@@ -1,0 +1,131 @@
+/**
+ * The bootstrap that runs the program inside a permission-narrowed Web Worker.
+ *
+ * `main.ts` calls {@linkcode runSandboxed}; the worker module calls
+ * {@linkcode workerMain} with a function that returns the exit code.
+ *
+ * @example
+ * ```ts
+ * // main.ts
+ * import { runSandboxed } from "./src/config/sandbox.ts";
+ * await runSandboxed(new URL("./src/cli/entry.ts", import.meta.url));
+ * ```
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { resolveHome } from "./paths.ts";
+import { COMPILE_FLAGS, workerPermissions } from "./permissions.ts";
+
+/** Message from the sandboxed worker to the bootstrap. */
+interface ExitMessage {
+  type: "exit";
+  code: number;
+}
+
+/** The `--config-dir`/`-c` value in argv, if any (checked before the CLI parses it). */
+export function configDirFromArgv(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") break;
+    if (a === "-c" || a === "--config-dir" || a === "--config_dir") return argv[i + 1];
+    const m = /^--config[-_]dir=(.*)$/.exec(a);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** True when running as a `deno compile` binary. */
+export function isCompiled(): boolean {
+  return new URL(import.meta.url).pathname.includes("/deno-compile-");
+}
+
+/** The `node_modules` directory of a source checkout (undefined when compiled). */
+export function sourceNodeModules(): string | undefined {
+  if (isCompiled()) return undefined;
+  return join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), "node_modules");
+}
+
+/**
+ * Start `entry` in a Web Worker with the narrowed permissions and exit with its code.
+ * The funcX home is created first so the worker can write to it.
+ */
+export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.args) {
+  let home: string;
+  try {
+    home = resolveHome({
+      configDir: configDirFromArgv(argv),
+      env: Deno.env.toObject(),
+      cwd: Deno.cwd(),
+    });
+    await Deno.mkdir(home, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    console.error(`funcx-endpoint: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+  const permissions = workerPermissions({
+    home,
+    execPath: Deno.execPath(),
+    nodeModules: sourceNodeModules(),
+    compiled: isCompiled(),
+  });
+  const worker = new Worker(entry, {
+    type: "module",
+    name: "funcx-endpoint",
+    deno: { permissions },
+  });
+  const done = Promise.withResolvers<number>();
+  worker.onmessage = (ev: MessageEvent<ExitMessage>) => {
+    if (ev.data?.type === "exit") done.resolve(ev.data.code);
+  };
+  worker.onerror = (ev) => {
+    ev.preventDefault();
+    console.error(`funcx-endpoint: ${ev.message}`);
+    done.resolve(1);
+  };
+  worker.postMessage({ type: "start", argv: [...argv], home });
+  const code = await done.promise;
+  worker.terminate();
+  Deno.exit(code);
+}
+
+/** Start message the bootstrap sends to the worker. */
+export interface StartMessage {
+  type: "start";
+  argv: string[];
+  home: string;
+}
+
+/**
+ * Worker side: wait for the start message, run `fn`, report its exit code.
+ * Exceptions become exit code 1 with a one-line message (no stack unless `FUNCX_DEBUG`).
+ */
+export function workerMain(fn: (msg: StartMessage) => Promise<number>) {
+  const scope = globalThis as unknown as {
+    onmessage: ((ev: MessageEvent<StartMessage>) => void) | null;
+    postMessage: (m: ExitMessage) => void;
+  };
+  scope.onmessage = async (ev: MessageEvent<StartMessage>) => {
+    if (ev.data?.type !== "start") return;
+    scope.onmessage = null;
+    let code = 1;
+    try {
+      code = await fn(ev.data);
+    } catch (e) {
+      if (Deno.env.get("FUNCX_DEBUG")) console.error(e);
+      else console.error(`funcx-endpoint: ${(e as Error)?.message ?? e}`);
+      code = 1;
+    }
+    scope.postMessage({ type: "exit", code });
+  };
+}
+
+/**
+ * How to start this program again (the daemon, managers): the executable and the
+ * leading arguments before the CLI arguments.
+ */
+export function selfCommand(): { cmd: string; args: string[] } {
+  if (isCompiled()) return { cmd: Deno.execPath(), args: [] };
+  const main = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), "main.ts");
+  return { cmd: Deno.execPath(), args: ["run", ...COMPILE_FLAGS, main] };
+}
