@@ -1,0 +1,57 @@
+/**
+ * Helpers shared by the endpoint commands: name validation and "is it configured".
+ *
+ * @example
+ * ```ts
+ * import { endpointName } from "./common.ts";
+ * endpointName("default"); // "default"
+ * endpointName("a/b"); // throws CliError: endpoint name "a/b" must not contain a path separator
+ * ```
+ * @module
+ */
+import { endpointPaths } from "../config/paths.ts";
+import { checkEndpointName } from "../config/paths.ts";
+import { CliError } from "./context.ts";
+
+/** Default endpoint name when NAME is omitted. */
+export const DEFAULT_ENDPOINT = "default";
+
+/**
+ * Validate an endpoint name argument (default `default`), or throw a one-line CliError.
+ *
+ * @example
+ * ```ts
+ * endpointName(undefined); // "default"
+ * ```
+ */
+export function endpointName(name: string | undefined): string {
+  const n = name ?? DEFAULT_ENDPOINT;
+  const problem = checkEndpointName(n);
+  if (problem) throw new CliError(problem);
+  return n;
+}
+
+/**
+ * The paths of a configured endpoint; a CliError when it is not configured.
+ *
+ * @example
+ * ```ts
+ * const p = requireConfigured("/home/u/.funcx", "default");
+ * ```
+ */
+export function requireConfigured(home: string, name: string): ReturnType<typeof endpointPaths> {
+  const p = endpointPaths(home, name);
+  const has = (f: string) => {
+    try {
+      return Deno.statSync(f).isFile;
+    } catch {
+      return false;
+    }
+  };
+  if (!has(p.config) && !has(p.legacyConfig)) {
+    throw new CliError(
+      `endpoint "${name}" is not configured (no ${p.config}): run \`funcx-endpoint configure ${name}\``,
+    );
+  }
+  return p;
+}

@@ -1,0 +1,262 @@
+/**
+ * The daemon pid file: `"<pid>\n<start-ticks>\n"`, where start-ticks is field 22 of
+ * `/proc/<pid>/stat` (the process start time in clock ticks since boot). Comparing it
+ * detects a pid reused by another process after a crash, so a stale file is never
+ * mistaken for a running daemon.
+ *
+ * The file is created exclusively (`createNew`) and then held with an exclusive
+ * `Deno.FsFile.lock` for the life of the daemon.
+ *
+ * @example
+ * ```ts
+ * import { acquirePidFile, checkPidFile } from "./pidfile.ts";
+ * const lock = await acquirePidFile("/home/u/.funcx/default/daemon.pid");
+ * checkPidFile("/home/u/.funcx/default/daemon.pid").state; // "running"
+ * lock.release();
+ * ```
+ * @module
+ */
+
+/** What a pid file holds. */
+export interface PidInfo {
+  pid: number;
+  /** Start time of the process in clock ticks since boot (`/proc/<pid>/stat` field 22). */
+  startTicks: number;
+}
+
+/** Result of {@linkcode checkPidFile}. */
+export type PidFileState =
+  | { state: "none" }
+  | { state: "running"; pid: number; startTicks: number }
+  | { state: "stale"; pid?: number; reason: string };
+
+/** Thrown by {@linkcode acquirePidFile} when a live process holds the pid file. */
+export class AlreadyRunningError extends Error {
+  constructor(readonly pid: number, readonly path: string) {
+    super(`already running (pid ${pid}, pid file ${path})`);
+    this.name = "AlreadyRunningError";
+  }
+}
+
+/** Fields of `/proc/<pid>/stat` we use. */
+export interface ProcStat {
+  pid: number;
+  /** One-letter state; `Z` (zombie) and `X` (dead) count as not alive. */
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  startTicks: number;
+}
+
+/**
+ * Read `/proc/<pid>/stat`; `undefined` when there is no such process.
+ *
+ * @example
+ * ```ts
+ * procStat(Deno.pid)?.state; // "R" or "S"
+ * ```
+ */
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces or ')'.
+  const close = text.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const rest = text.slice(close + 2).split(" ");
+  // rest[0] is field 3 (state); field N is rest[N - 3].
+  return {
+    pid,
+    state: rest[0],
+    ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
+    session: Number(rest[3]),
+    startTicks: Number(rest[19]),
+  };
+}
+
+/**
+ * True when `pid` is a live (non-zombie) process, and, if `startTicks` is given,
+ * the same process that wrote it.
+ *
+ * @example
+ * ```ts
+ * isAlive(Deno.pid); // true
+ * ```
+ */
+export function isAlive(pid: number, startTicks?: number): boolean {
+  const st = procStat(pid);
+  if (!st || st.state === "Z" || st.state === "X") return false;
+  return startTicks === undefined || st.startTicks === startTicks;
+}
+
+/**
+ * Parse pid file text; `undefined` when it is not `"<pid>\n<ticks>\n"`.
+ *
+ * @example
+ * ```ts
+ * parsePidFile("42\n1234\n"); // { pid: 42, startTicks: 1234 }
+ * ```
+ */
+export function parsePidFile(text: string): PidInfo | undefined {
+  const m = /^(\d+)\n(\d+)\n?$/.exec(text);
+  if (!m) return undefined;
+  const pid = Number(m[1]);
+  const startTicks = Number(m[2]);
+  if (pid <= 0 || !Number.isSafeInteger(pid) || !Number.isSafeInteger(startTicks)) {
+    return undefined;
+  }
+  return { pid, startTicks };
+}
+
+/**
+ * Classify a pid file: none, running (live process with matching start time), or
+ * stale (dead process, reused pid, or garbage content).
+ *
+ * @example
+ * ```ts
+ * checkPidFile("/nonexistent/daemon.pid"); // { state: "none" }
+ * ```
+ */
+export function checkPidFile(path: string): PidFileState {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { state: "none" };
+    throw e;
+  }
+  const info = parsePidFile(text);
+  if (!info) return { state: "stale", reason: "unreadable pid file content" };
+  const st = procStat(info.pid);
+  if (!st || st.state === "Z" || st.state === "X") {
+    return { state: "stale", pid: info.pid, reason: `process ${info.pid} is not running` };
+  }
+  if (st.startTicks !== info.startTicks) {
+    return {
+      state: "stale",
+      pid: info.pid,
+      reason: `pid ${info.pid} now belongs to another process (start time differs)`,
+    };
+  }
+  return { state: "running", pid: info.pid, startTicks: info.startTicks };
+}
+
+/**
+ * Like {@linkcode checkPidFile}, but a stale file is removed (if unchanged meanwhile).
+ *
+ * @example
+ * ```ts
+ * const s = cleanStalePidFile("/home/u/.funcx/default/daemon.pid");
+ * if (s.state === "stale") console.log(`cleaned up: ${s.reason}`);
+ * ```
+ */
+export function cleanStalePidFile(path: string): PidFileState {
+  const s = checkPidFile(path);
+  if (s.state === "stale") _removeIfContent(path, s.pid);
+  return s;
+}
+
+function _removeIfContent(path: string, pid: number | undefined) {
+  try {
+    const now = parsePidFile(Deno.readTextFileSync(path));
+    if (pid !== undefined && now && now.pid !== pid) return;
+    Deno.removeSync(path);
+  } catch { /* already gone */ }
+}
+
+/** A held pid file; {@linkcode PidFile.release} removes it. */
+export class PidFile {
+  #released = false;
+  /** @internal use {@linkcode acquirePidFile} */
+  constructor(readonly path: string, readonly info: PidInfo, private readonly _file: Deno.FsFile) {}
+
+  /**
+   * Unlock and remove the pid file (idempotent).
+   *
+   * @example
+   * ```ts
+   * (await acquirePidFile("/tmp/x.pid")).release();
+   * ```
+   */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    try {
+      const now = parsePidFile(Deno.readTextFileSync(this.path));
+      if (now && now.pid === this.info.pid && now.startTicks === this.info.startTicks) {
+        Deno.removeSync(this.path);
+      }
+    } catch { /* already removed */ }
+    try {
+      this._file.unlockSync();
+    } catch { /* closed */ }
+    try {
+      this._file.close();
+    } catch { /* closed */ }
+  }
+}
+
+/**
+ * Create the pid file for the current process exclusively and lock it. A stale file is
+ * cleaned up first; a live owner gives {@linkcode AlreadyRunningError}.
+ *
+ * @example
+ * ```ts
+ * const pf = await acquirePidFile("/home/u/.funcx/default/daemon.pid");
+ * try { /* run *\/ } finally { pf.release(); }
+ * ```
+ */
+export async function acquirePidFile(
+  path: string,
+  self: PidInfo = currentProcess(),
+): Promise<PidFile> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { createNew: true, write: true, mode: 0o600 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      const s = checkPidFile(path);
+      if (s.state === "running") throw new AlreadyRunningError(s.pid, path);
+      if (s.state === "stale" && s.pid === undefined && _youngerThan(path, 2000)) {
+        // Another process has just created it and is about to write its pid.
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (s.state === "stale") _removeIfContent(path, s.pid);
+      continue;
+    }
+    await file.lock(true);
+    await file.write(new TextEncoder().encode(`${self.pid}\n${self.startTicks}\n`));
+    return new PidFile(path, self, file);
+  }
+  throw new Error(`cannot create pid file ${path}: it keeps reappearing`);
+}
+
+function _youngerThan(path: string, ms: number): boolean {
+  try {
+    const m = Deno.statSync(path).mtime;
+    return m !== null && Date.now() - m.getTime() < ms;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pid and start ticks of this process.
+ *
+ * @example
+ * ```ts
+ * currentProcess().pid === Deno.pid; // true
+ * ```
+ */
+export function currentProcess(): PidInfo {
+  const st = procStat(Deno.pid);
+  if (!st) throw new Error("cannot read /proc/self/stat (is /proc mounted?)");
+  return { pid: Deno.pid, startTicks: st.startTicks };
+}
