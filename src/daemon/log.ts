@@ -61,8 +61,11 @@ const _SECRET_PATTERNS: RegExp[] = [
 export function redact(text: string): string {
   let out = text;
   for (const re of _SECRET_PATTERNS) {
-    out = out.replace(re, (m, prefix?: string) =>
-      typeof prefix === "string" && m.startsWith(prefix) ? `${prefix}[redacted]` : "[redacted]");
+    out = out.replace(
+      re,
+      (m, prefix?: string) =>
+        typeof prefix === "string" && m.startsWith(prefix) ? `${prefix}[redacted]` : "[redacted]",
+    );
   }
   return out;
 }

@@ -16,6 +16,9 @@
  * ```
  * @module
  */
+import { isLiveStat, procStat } from "./proc.ts";
+
+export { type ProcStat, procStat } from "./proc.ts";
 
 /** What a pid file holds. */
 export interface PidInfo {
@@ -38,47 +41,6 @@ export class AlreadyRunningError extends Error {
   }
 }
 
-/** Fields of `/proc/<pid>/stat` we use. */
-export interface ProcStat {
-  pid: number;
-  /** One-letter state; `Z` (zombie) and `X` (dead) count as not alive. */
-  state: string;
-  ppid: number;
-  pgrp: number;
-  session: number;
-  startTicks: number;
-}
-
-/**
- * Read `/proc/<pid>/stat`; `undefined` when there is no such process.
- *
- * @example
- * ```ts
- * procStat(Deno.pid)?.state; // "R" or "S"
- * ```
- */
-export function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may contain spaces or ')'.
-  const close = text.lastIndexOf(")");
-  if (close < 0) return undefined;
-  const rest = text.slice(close + 2).split(" ");
-  // rest[0] is field 3 (state); field N is rest[N - 3].
-  return {
-    pid,
-    state: rest[0],
-    ppid: Number(rest[1]),
-    pgrp: Number(rest[2]),
-    session: Number(rest[3]),
-    startTicks: Number(rest[19]),
-  };
-}
-
 /**
  * True when `pid` is a live (non-zombie) process, and, if `startTicks` is given,
  * the same process that wrote it.
@@ -90,7 +52,7 @@ export function procStat(pid: number): ProcStat | undefined {
  */
 export function isAlive(pid: number, startTicks?: number): boolean {
   const st = procStat(pid);
-  if (!st || st.state === "Z" || st.state === "X") return false;
+  if (!isLiveStat(st)) return false;
   return startTicks === undefined || st.startTicks === startTicks;
 }
 
@@ -133,7 +95,7 @@ export function checkPidFile(path: string): PidFileState {
   const info = parsePidFile(text);
   if (!info) return { state: "stale", reason: "unreadable pid file content" };
   const st = procStat(info.pid);
-  if (!st || st.state === "Z" || st.state === "X") {
+  if (!isLiveStat(st)) {
     return { state: "stale", pid: info.pid, reason: `process ${info.pid} is not running` };
   }
   if (st.startTicks !== info.startTicks) {

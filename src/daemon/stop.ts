@@ -1,0 +1,113 @@
+/**
+ * Stop a daemon recorded in a pid file: SIGTERM, wait for a clean exit up to a timeout,
+ * then SIGKILL its whole process group; leftovers of the group are killed too and the
+ * pid file is removed. Stopping something that is not running is a no-op.
+ *
+ * @example
+ * ```ts
+ * import { stopDaemon } from "./stop.ts";
+ * const r = await stopDaemon({ pidFile: "/home/u/.funcx/default/daemon.pid" });
+ * console.log(r.result); // "stopped" | "killed" | "stale" | "not-running"
+ * ```
+ * @module
+ */
+import { checkPidFile, parsePidFile } from "./pidfile.ts";
+import { allProcesses, isLiveStat, procStat, sendSignal } from "./proc.ts";
+
+/** Options of {@linkcode stopDaemon}. */
+export interface StopOptions {
+  pidFile: string;
+  /** How long to wait for a clean exit after SIGTERM (default 30 s). */
+  timeoutMs?: number;
+  /** Poll interval (default 100 ms). */
+  pollMs?: number;
+}
+
+/** Outcome of {@linkcode stopDaemon}. */
+export type StopResult =
+  | { result: "not-running" }
+  | { result: "stale"; reason: string }
+  | { result: "stopped"; pid: number }
+  | { result: "killed"; pid: number };
+
+const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait until process `pid` (with start time `startTicks`) is gone; true if it went.
+ *
+ * @example
+ * ```ts
+ * await waitForExit(1234, 5678, 5000);
+ * ```
+ */
+export async function waitForExit(
+  pid: number,
+  startTicks: number | undefined,
+  timeoutMs: number,
+  pollMs = 100,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = procStat(pid);
+    if (!isLiveStat(st) || (startTicks !== undefined && st.startTicks !== startTicks)) return true;
+    if (Date.now() >= deadline) return false;
+    await _sleep(pollMs);
+  }
+}
+
+/**
+ * SIGKILL every live process of process group `pgid`; returns how many there were.
+ *
+ * @example
+ * ```ts
+ * killProcessGroup(1234);
+ * ```
+ */
+export function killProcessGroup(pgid: number): number {
+  const members = allProcesses().filter((p) => p.pgrp === pgid && isLiveStat(p));
+  if (members.length > 0) sendSignal(-pgid, "SIGKILL");
+  return members.length;
+}
+
+function _removePidFile(path: string, pid: number) {
+  try {
+    const info = parsePidFile(Deno.readTextFileSync(path));
+    if (!info || info.pid === pid) Deno.removeSync(path);
+  } catch { /* gone */ }
+}
+
+/**
+ * Stop the daemon of `pidFile`; see the module doc.
+ *
+ * @example
+ * ```ts
+ * await stopDaemon({ pidFile: "/home/u/.funcx/service/service.pid", timeoutMs: 10_000 });
+ * ```
+ */
+export async function stopDaemon(opts: StopOptions): Promise<StopResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const pollMs = opts.pollMs ?? 100;
+  const s = checkPidFile(opts.pidFile);
+  if (s.state === "none") return { result: "not-running" };
+  if (s.state === "stale") {
+    try {
+      Deno.removeSync(opts.pidFile);
+    } catch { /* gone */ }
+    return { result: "stale", reason: s.reason };
+  }
+  const { pid, startTicks } = s;
+  const st = procStat(pid);
+  const ownGroup = st?.pgrp === pid;
+  sendSignal(pid, "SIGTERM");
+  let result: StopResult = { result: "stopped", pid };
+  if (!await waitForExit(pid, startTicks, timeoutMs, pollMs)) {
+    if (ownGroup) sendSignal(-pid, "SIGKILL");
+    else sendSignal(pid, "SIGKILL");
+    await waitForExit(pid, startTicks, 5000, pollMs);
+    result = { result: "killed", pid };
+  }
+  // Whatever is left of the daemon's process group (e.g. orphaned managers) goes too.
+  if (ownGroup) killProcessGroup(pid);
+  _removePidFile(opts.pidFile, pid);
+  return result;
+}

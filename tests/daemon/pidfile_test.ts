@@ -1,0 +1,94 @@
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
+import { join } from "node:path";
+import {
+  acquirePidFile,
+  AlreadyRunningError,
+  checkPidFile,
+  cleanStalePidFile,
+  currentProcess,
+  parsePidFile,
+} from "../../src/daemon/pidfile.ts";
+import { parseStatLine, procStat } from "../../src/daemon/proc.ts";
+
+function tmp(): string {
+  return Deno.makeTempDirSync({ prefix: "fx-pid-" });
+}
+
+async function deadPid(): Promise<number> {
+  const c = new Deno.Command("true").spawn();
+  await c.status;
+  return c.pid;
+}
+
+Deno.test("parseStatLine handles names with spaces and parentheses", () => {
+  const st = parseStatLine("42 (a) b) S 1 40 41 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0");
+  assertEquals(st, { pid: 42, state: "S", ppid: 1, pgrp: 40, session: 41, startTicks: 777 });
+  assertEquals(parseStatLine("garbage"), undefined);
+});
+
+Deno.test("procStat reads this process", () => {
+  const st = procStat(Deno.pid);
+  assert(st);
+  assertEquals(st.pid, Deno.pid);
+  assert(st.startTicks > 0);
+});
+
+Deno.test("parsePidFile accepts only '<pid>\\n<ticks>\\n'", () => {
+  assertEquals(parsePidFile("12\n345\n"), { pid: 12, startTicks: 345 });
+  assertEquals(parsePidFile("12\n"), undefined);
+  assertEquals(parsePidFile("abc\n1\n"), undefined);
+  assertEquals(parsePidFile("0\n1\n"), undefined);
+});
+
+Deno.test("acquire writes pid + start ticks, refuses a second owner, release removes", async () => {
+  const dir = tmp();
+  const path = join(dir, "daemon.pid");
+  assertEquals(checkPidFile(path), { state: "none" });
+  const pf = await acquirePidFile(path);
+  const me = currentProcess();
+  assertEquals(Deno.readTextFileSync(path), `${me.pid}\n${me.startTicks}\n`);
+  assertEquals(checkPidFile(path), { state: "running", pid: me.pid, startTicks: me.startTicks });
+  await rejects(
+    () => acquirePidFile(path),
+    (e) => e instanceof AlreadyRunningError && e.pid === me.pid,
+  );
+  pf.release();
+  pf.release();
+  assertEquals(checkPidFile(path), { state: "none" });
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("a dead pid is stale and gets cleaned, then acquire succeeds", async () => {
+  const dir = tmp();
+  const path = join(dir, "daemon.pid");
+  const pid = await deadPid();
+  Deno.writeTextFileSync(path, `${pid}\n12345\n`);
+  const s = checkPidFile(path);
+  assertEquals(s.state, "stale");
+  assert(s.state === "stale" && s.reason.includes("not running"));
+  const pf = await acquirePidFile(path);
+  assertEquals(parsePidFile(Deno.readTextFileSync(path))?.pid, Deno.pid);
+  pf.release();
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("a reused pid (same pid, other start time) is stale", () => {
+  const dir = tmp();
+  const path = join(dir, "daemon.pid");
+  const me = currentProcess();
+  Deno.writeTextFileSync(path, `${me.pid}\n${me.startTicks + 1}\n`);
+  const s = cleanStalePidFile(path);
+  assertEquals(s.state, "stale");
+  assert(s.state === "stale" && s.reason.includes("another process"));
+  assertEquals(checkPidFile(path), { state: "none" });
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("garbage pid file content is stale and removed", () => {
+  const dir = tmp();
+  const path = join(dir, "daemon.pid");
+  Deno.writeTextFileSync(path, "not a pid\n");
+  assertEquals(cleanStalePidFile(path).state, "stale");
+  assertEquals(checkPidFile(path), { state: "none" });
+  Deno.removeSync(dir, { recursive: true });
+});
