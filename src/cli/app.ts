@@ -15,7 +15,11 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ENDPOINT_VERSION } from "../config/types.ts";
 import { type CliContext, CliError } from "./context.ts";
 import { register as registerConfigure } from "./configure.ts";
+import { register as registerDelete } from "./delete.ts";
 import { register as registerList } from "./list.ts";
+import { register as registerLogs } from "./logs.ts";
+import { register as registerStatus } from "./status.ts";
+import { register as registerStop } from "./stop.ts";
 
 /** The program name used in messages. */
 export const PROGRAM = "funcx-endpoint";
@@ -53,7 +57,11 @@ export function buildProgram(ctx: CliContext): Command {
       `Run \`${PROGRAM} <command> --help\` for the options of a command.`,
   );
   registerConfigure(program, ctx);
+  registerStop(program, ctx);
   registerList(program, ctx);
+  registerDelete(program, ctx);
+  registerStatus(program, ctx);
+  registerLogs(program, ctx);
   return program;
 }
 

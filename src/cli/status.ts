@@ -1,0 +1,130 @@
+/**
+ * `funcx-endpoint status [NAME] [--json]`: state, blocks, managers, tasks and recent
+ * errors of an endpoint, from its `status.json`.
+ *
+ * @example
+ * ```ts
+ * import { renderStatus } from "./status.ts";
+ * import { endpointState } from "../daemon/state.ts";
+ * console.log(renderStatus(endpointState("/home/u/.funcx", "default")));
+ * ```
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import Table from "cli-table3";
+import { type EndpointState, endpointState, formatUptime } from "../daemon/state.ts";
+import { endpointName, requireConfigured } from "./common.ts";
+import type { CliContext } from "./context.ts";
+
+function _ago(iso: string | null | undefined, now: number): string {
+  if (!iso) return "never";
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return iso;
+  return `${iso} (${formatUptime(Math.max(0, Math.round((now - t) / 1000)))} ago)`;
+}
+
+function _table(head: string[], rows: string[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r);
+  return t.toString();
+}
+
+/**
+ * Human-readable status of one endpoint.
+ *
+ * @example
+ * ```ts
+ * renderStatus(state).split("\n")[0]; // "Endpoint:       default"
+ * ```
+ */
+export function renderStatus(s: EndpointState, now = Date.now()): string {
+  const out: string[] = [];
+  const f = s.status_file;
+  out.push(`Endpoint:       ${s.name}`);
+  out.push(
+    `Status:         ${s.status}${
+      s.pid !== null ? ` (pid ${s.pid}, up ${formatUptime(s.uptime_seconds)})` : ""
+    }`,
+  );
+  out.push(`Endpoint ID:    ${s.endpoint_id ?? "None (never registered)"}`);
+  if (s.cleaned) out.push(`Note:           cleaned up a stale pid file (${s.cleaned})`);
+  if (!f) return out.join("\n");
+  out.push(`Daemon state:   ${f.state}`);
+  out.push(`Last heartbeat: ${_ago(f.last_heartbeat, now)}`);
+  out.push(`Updated:        ${_ago(f.updated_at, now)}`);
+  const t = f.tasks;
+  out.push(
+    `Tasks:          ${t.queued} queued, ${t.running} running, ${t.completed} completed, ${t.failed} failed; ${f.unacked_results} results awaiting ack`,
+  );
+  out.push("");
+  out.push(`Blocks (${f.blocks.length}):`);
+  if (f.blocks.length) {
+    out.push(_table(
+      ["Block", "Job ID", "State", "Nodes", "Message"],
+      f.blocks.map((b) => [
+        String(b.block_id),
+        b.job_id ?? "-",
+        String(b.state),
+        String(b.nodes),
+        b.message ?? "",
+      ]),
+    ));
+  }
+  const workers = f.managers.reduce((n, m) => n + (m.workers || 0), 0);
+  const idle = f.managers.reduce((n, m) => n + (m.idle_workers || 0), 0);
+  out.push(`Managers (${f.managers.length}), workers ${workers} (${idle} idle):`);
+  if (f.managers.length) {
+    out.push(_table(
+      ["Manager", "Block", "Host", "Workers", "Idle", "Running"],
+      f.managers.map((m) => [
+        m.id,
+        String(m.block_id),
+        m.hostname,
+        String(m.workers),
+        String(m.idle_workers),
+        String(m.running),
+      ]),
+    ));
+  }
+  const errors = f.errors.slice(-10);
+  out.push(`Recent errors (${f.errors.length}):`);
+  for (const e of errors) out.push(`  ${e.time} [${e.source}] ${e.message}`);
+  return out.join("\n");
+}
+
+/**
+ * Add the `status` command.
+ *
+ * @example
+ * ```ts
+ * register(program, ctx); // funcx-endpoint status [NAME] [--json]
+ * ```
+ */
+export function register(program: Command, ctx: CliContext) {
+  program
+    .command("status")
+    .description("show an endpoint's state, blocks, managers, workers, tasks and recent errors")
+    .argument("[name]", "endpoint name", "default")
+    .option("--json", "print JSON (the computed status plus the daemon's status.json)")
+    .action((nameArg, opts) => {
+      const name = endpointName(nameArg);
+      requireConfigured(ctx.home, name);
+      const s = endpointState(ctx.home, name);
+      if (opts.json) {
+        console.log(JSON.stringify(
+          {
+            name: s.name,
+            status: s.status,
+            endpoint_id: s.endpoint_id,
+            pid: s.pid,
+            uptime_seconds: s.uptime_seconds,
+            daemon: s.status_file,
+          },
+          null,
+          2,
+        ));
+        return;
+      }
+      console.log(renderStatus(s));
+    });
+}
