@@ -18,6 +18,7 @@ import { register as registerConfigure } from "./configure.ts";
 import { register as registerDelete } from "./delete.ts";
 import { register as registerList } from "./list.ts";
 import { register as registerLogs } from "./logs.ts";
+import { register as registerProbe } from "./probe.ts";
 import { register as registerStatus } from "./status.ts";
 import { register as registerStop } from "./stop.ts";
 
@@ -62,6 +63,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerDelete(program, ctx);
   registerStatus(program, ctx);
   registerLogs(program, ctx);
+  registerProbe(program, ctx);
   return program;
 }
 

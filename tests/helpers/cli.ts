@@ -1,0 +1,84 @@
+/**
+ * Run the CLI from source exactly as the compiled binary would run it:
+ * `deno run <COMPILE_FLAGS> main.ts <args>` with `FUNCX_HOME` set.
+ *
+ * @example
+ * ```ts
+ * import { runCli, tempHome } from "./cli.ts";
+ * const home = tempHome();
+ * const r = await runCli(home, ["configure", "default"]);
+ * // r.code === 0, r.stdout includes "A default profile has been created"
+ * ```
+ * @module
+ */
+import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
+
+/** Output of {@linkcode runCli}. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@linkcode runCli}. */
+export interface RunCliOptions {
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Text fed to stdin (stdin is empty otherwise). */
+  stdin?: string;
+  /** Kill the CLI after this many ms (default 120 s). */
+  timeoutMs?: number;
+}
+
+/** Absolute path of `main.ts`. */
+export const MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
+
+/**
+ * Run `funcx-endpoint <args>` with funcX home `home`.
+ *
+ * @example
+ * ```ts
+ * const { code, stderr } = await runCli(home, ["start", "a/b"]);
+ * ```
+ */
+export async function runCli(
+  home: string,
+  args: string[],
+  opts: RunCliOptions = {},
+): Promise<CliResult> {
+  const env: Record<string, string> = { ...opts.env, FUNCX_HOME: home, NO_COLOR: "1" };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...COMPILE_FLAGS, MAIN_TS, ...args],
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  if (opts.stdin) await writer.write(new TextEncoder().encode(opts.stdin));
+  await writer.close();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, opts.timeoutMs ?? 120_000);
+  try {
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A fresh temporary funcX home.
+ *
+ * @example
+ * ```ts
+ * const home = tempHome(); // "/tmp/fx-home-abc123"
+ * ```
+ */
+export function tempHome(): string {
+  return Deno.makeTempDirSync({ prefix: "fx-home-" });
+}
