@@ -1,0 +1,823 @@
+/**
+ * The interchange: the endpoint's task queue and dispatcher (DESIGN.md §4.4).
+ *
+ * It binds a ZeroMQ ROUTER for managers on `executor.address` (random port), queues the
+ * tasks the endpoint submits, dispatches them to managers by free capacity (+ prefetch),
+ * hands results back through `onResults` in batches, launches and cancels blocks through
+ * a {@linkcode Provider} following the pure scaling {@linkcode decide}, and turns every
+ * failure it can see into a clear task failure: a manager that stops heart-beating
+ * (`ManagerLost`), a block whose job ended or hit its walltime. Submission errors of the
+ * batch system are kept in `status().errors` and retried with backoff.
+ *
+ * @example
+ * ```ts
+ * import { Interchange } from "./interchange.ts";
+ * import { DEFAULT_ENDPOINT_CONFIG } from "../config/types.ts";
+ * import { createLogger } from "../daemon/log.ts";
+ * const ix = new Interchange({
+ *   endpointDir: "/home/u/.funcx/default", endpointId: "uuid", config: DEFAULT_ENDPOINT_CONFIG,
+ *   log: createLogger(), onResults: (rs) => console.log(rs.length, "results"),
+ * });
+ * await ix.start();
+ * ix.submit([{ taskId: "t1", containerId: "RAW", body: new Uint8Array([5]) }]);
+ * await ix.stop();
+ * ```
+ * @module
+ */
+import { join } from "node:path";
+import * as zmq from "zeromq";
+import type { EndpointConfig } from "../config/types.ts";
+import type { Logger } from "../daemon/log.ts";
+import { selfCommand } from "../config/sandbox.ts";
+import { isTerminal, type JobState, type Provider } from "./provider.ts";
+import { decide, submitBackoffMs } from "./strategy.ts";
+import { lostTaskResult } from "./lost.ts";
+import { createProvider } from "./providers.ts";
+import {
+  decodeManagerMessage,
+  encodeBare,
+  encodeTasks,
+  type ManagerMessage,
+  type RegisterInfo,
+  WireError,
+} from "./wire.ts";
+
+/** Upstream `TaskStatusCode` values used in EPStatusReport. */
+export const TaskStatusCode = {
+  WAITING_FOR_NODES: 1,
+  WAITING_FOR_LAUNCH: 2,
+  RUNNING: 3,
+  SUCCESS: 4,
+  FAILED: 5,
+} as const;
+
+/** A task as submitted by the endpoint. */
+export interface InterchangeTask {
+  taskId: string;
+  containerId: string;
+  /** The upstream packed Task message bytes. */
+  body: Uint8Array;
+}
+
+/** A result handed back to the endpoint: the pickled result dict, untouched. */
+export interface InterchangeResult {
+  taskId: string;
+  message: Uint8Array;
+}
+
+/** One block in {@linkcode InterchangeStatus}. */
+export interface BlockStatus {
+  block_id: string;
+  job_id: string | null;
+  state: JobState;
+  nodes: number;
+  message: string;
+}
+
+/** One manager in {@linkcode InterchangeStatus}. */
+export interface ManagerStatus {
+  id: string;
+  block_id: string;
+  hostname: string;
+  workers: number;
+  idle_workers: number;
+  running: number;
+}
+
+/** An error kept for `status.json`. */
+export interface StatusError {
+  time: string;
+  source: "provider" | "interchange";
+  message: string;
+}
+
+/** What the endpoint writes into `status.json` (DESIGN.md §5). */
+export interface InterchangeStatus {
+  tasks: { queued: number; running: number; completed: number; failed: number };
+  blocks: BlockStatus[];
+  managers: ManagerStatus[];
+  errors: StatusError[];
+  /** `tcp://host:port` managers connect to (empty before start). */
+  address: string;
+}
+
+/** Constructor options (DESIGN.md §4.4, plus optional knobs for tests). */
+export interface InterchangeOptions {
+  endpointDir: string;
+  endpointId: string;
+  config: EndpointConfig;
+  log: Logger;
+  onResults: (results: InterchangeResult[]) => void;
+  /** Provider to use instead of the one `config.provider.type` names. */
+  provider?: Provider;
+  /** How often the strategy, heartbeats and lost-manager checks run (ms, default 1000). */
+  strategyPeriodMs?: number;
+  /** How often the provider is asked for job states (ms, default 2000). */
+  pollPeriodMs?: number;
+  /** Python worker script to use; default: write the embedded one to `<endpoint>/worker/`. */
+  workerScript?: string;
+  /** Command that starts this program (default `selfCommand()`). */
+  selfCommand?: { cmd: string; args: string[] };
+}
+
+interface _Block {
+  blockId: string;
+  jobId: string | null;
+  state: JobState;
+  message: string;
+  nodes: number;
+  idleSince: number | null;
+  cancelled: boolean;
+  /** A failure was already handled for this block. */
+  ended: boolean;
+}
+
+interface _Manager {
+  uid: string;
+  identity: Uint8Array;
+  info: RegisterInfo;
+  idle: number;
+  inflight: Map<string, string>;
+  lastSeen: number;
+}
+
+const _MAX_ERRORS = 50;
+const _KEEP_ENDED_BLOCKS = 20;
+const _LOG = "interchange";
+
+/** The endpoint's task queue, dispatcher and block manager. */
+export class Interchange {
+  #opts: InterchangeOptions;
+  #log: Logger;
+  #provider: Provider;
+  #router: zmq.Router | undefined;
+  #address = "";
+  #queue: InterchangeTask[] = [];
+  #queueHead = 0;
+  /** taskId → manager uid (dispatched) or "" (queued). */
+  #tasks = new Map<string, string>();
+  #managers = new Map<string, _Manager>();
+  #blocks = new Map<string, _Block>();
+  #nextBlock = 0;
+  #completed = 0;
+  #failed = 0;
+  #errors: StatusError[] = [];
+  #outbox: InterchangeResult[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #firstRun = true;
+  #submitFailures = 0;
+  #backoffUntil = 0;
+  #lastHeartbeat = 0;
+  #started = false;
+  #stopping = false;
+  #ticking = false;
+  #polling = false;
+  #sendChain: Promise<void> = Promise.resolve();
+  #recvDone: Promise<void> = Promise.resolve();
+  #shutdownSent = new Map<string, number>();
+  #badPeers = new Set<string>();
+  #submits = new Set<Promise<void>>();
+  #workerScript = "";
+
+  constructor(opts: InterchangeOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#provider = opts.provider ?? createProvider({
+      config: opts.config,
+      endpointDir: opts.endpointDir,
+      log: opts.log,
+    });
+  }
+
+  /** Bind the manager socket, write the worker, launch `init_blocks`, start the strategy. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error("interchange already started");
+    this.#started = true;
+    this.#workerScript = this.#opts.workerScript ?? await this.#writeWorker();
+    const ex = this.#opts.config.executor;
+    const router = new zmq.Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    const bindHost = ex.address === "*" ? "0.0.0.0" : ex.address;
+    try {
+      await router.bind(`tcp://${bindHost}:*`);
+    } catch (e) {
+      router.close();
+      throw new Error(
+        `executor.address: cannot bind the manager socket on "${ex.address}": ${
+          (e as Error).message
+        }`,
+      );
+    }
+    this.#router = router;
+    const port = new URL(router.lastEndpoint!.replace("tcp://", "http://")).port;
+    const connectHost = bindHost === "0.0.0.0" ? Deno.hostname() : bindHost;
+    this.#address = `tcp://${connectHost}:${port}`;
+    this.#log.info(_LOG, "manager socket on %s (provider %s)", this.#address, this.#provider.label);
+    this.#recvDone = this.#receiveLoop(router);
+    const period = this.#opts.strategyPeriodMs ?? 1000;
+    this.#timers.push(setInterval(() => this.#tick(), period));
+    this.#timers.push(setInterval(() => this.#poll(), this.#opts.pollPeriodMs ?? 2000));
+    this.#tick();
+  }
+
+  /** Queue tasks (duplicates of queued or running tasks are ignored). */
+  submit(tasks: InterchangeTask[]): void {
+    if (this.#stopping) {
+      this.#log.warn(_LOG, "interchange stopping: %d task(s) refused", tasks.length);
+      return;
+    }
+    for (const t of tasks) {
+      if (this.#tasks.has(t.taskId)) {
+        this.#log.warn(_LOG, "task %s is already queued or running; duplicate ignored", t.taskId);
+        continue;
+      }
+      this.#tasks.set(t.taskId, "");
+      this.#queue.push(t);
+    }
+    this.#dispatch();
+  }
+
+  /** Blocks, managers, task counts and recent errors for `status.json`. */
+  status(): InterchangeStatus {
+    const blocks: BlockStatus[] = [...this.#blocks.values()].map((b) => ({
+      block_id: b.blockId,
+      job_id: b.jobId,
+      state: b.state,
+      nodes: b.nodes,
+      message: b.message,
+    }));
+    const managers: ManagerStatus[] = [...this.#managers.values()].map((m) => ({
+      id: m.uid,
+      block_id: m.info.block_id,
+      hostname: m.info.hostname,
+      workers: m.info.workers,
+      idle_workers: m.idle,
+      running: m.inflight.size,
+    }));
+    const queued = this.#queue.length - this.#queueHead;
+    return {
+      tasks: {
+        queued,
+        running: this.#tasks.size - queued,
+        completed: this.#completed,
+        failed: this.#failed,
+      },
+      blocks,
+      managers,
+      errors: [...this.#errors],
+      address: this.#address,
+    };
+  }
+
+  /** Status codes of live tasks (queued → WAITING_FOR_NODES, dispatched → RUNNING). */
+  taskStatuses(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, mgr] of this.#tasks) {
+      out.set(id, mgr === "" ? TaskStatusCode.WAITING_FOR_NODES : TaskStatusCode.RUNNING);
+    }
+    return out;
+  }
+
+  /**
+   * Stop: SHUTDOWN every manager, cancel every block and wait until the provider reports
+   * them ended. Tasks still queued or running get a failure result (delivered through
+   * `onResults` before this resolves), so no task is silently dropped.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await Promise.allSettled([...this.#submits]);
+    for (const m of this.#managers.values()) this.#send(m.identity, encodeBare("SHUTDOWN"));
+    for (const m of [...this.#managers.values()]) {
+      this.#failManager(m, "endpoint stopped while the task was running");
+    }
+    while (this.#queueHead < this.#queue.length) {
+      const t = this.#queue[this.#queueHead++];
+      this.#tasks.delete(t.taskId);
+      this.#emitLost(t.taskId, "endpoint stopped before the task was dispatched");
+    }
+    this.#flush();
+    const jobs = [...this.#blocks.values()].filter((b) => b.jobId && !isTerminal(b.state));
+    const ids = jobs.map((b) => b.jobId!);
+    for (const b of jobs) b.cancelled = true;
+    if (ids.length) {
+      this.#log.info(_LOG, "cancelling %d block(s): %s", ids.length, ids.join(", "));
+      try {
+        await this.#provider.cancel(ids);
+      } catch (e) {
+        this.#error("provider", `cancel failed: ${(e as Error).message}`);
+      }
+      await this.#waitEnded(ids, 30_000);
+    }
+    await this.#sendChain;
+    this.#router?.close();
+    await this.#recvDone;
+    this.#log.info(_LOG, "stopped");
+  }
+
+  // ---- internals -------------------------------------------------------------------
+
+  async #writeWorker(): Promise<string> {
+    const { PYTHON_WORKER_SOURCE } = await import("./python_worker.ts");
+    const dir = join(this.#opts.endpointDir, "worker");
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, "funcx_worker.py");
+    const tmp = `${path}.${Deno.pid}.tmp`;
+    await Deno.writeTextFile(tmp, PYTHON_WORKER_SOURCE, { mode: 0o600 });
+    await Deno.rename(tmp, path);
+    return path;
+  }
+
+  async #receiveLoop(router: zmq.Router): Promise<void> {
+    try {
+      for await (const [identity, ...frames] of router) {
+        try {
+          this.#handle(identity, frames);
+        } catch (e) {
+          this.#log.error(_LOG, "handling a manager message failed: %s", (e as Error).message);
+        }
+      }
+    } catch (e) {
+      if (!this.#stopping) {
+        this.#error("interchange", `manager socket failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  #handle(identity: Uint8Array, frames: Uint8Array[]): void {
+    const key = _idKey(identity);
+    let msg: ManagerMessage;
+    try {
+      msg = decodeManagerMessage(frames);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      this.#badPeer(key, `bad message from peer ${key}: ${e.message}`);
+      return;
+    }
+    const now = Date.now();
+    if (msg.type === "REGISTER") {
+      this.#register(identity, key, msg, now);
+      return;
+    }
+    const m = this.#managers.get(key);
+    if (!m) {
+      this.#badPeer(key, `${msg.type} from unregistered manager ${key}; telling it to shut down`);
+      this.#shutdownPeer(identity, key, now);
+      return;
+    }
+    m.lastSeen = now;
+    switch (msg.type) {
+      case "HEARTBEAT":
+        break;
+      case "CAPACITY":
+        m.idle = Math.min(msg.free, m.info.workers);
+        this.#dispatch();
+        break;
+      case "RESULTS":
+        for (const r of msg.results) {
+          if (!m.inflight.has(r.taskId)) {
+            this.#log.warn(_LOG, "result for task %s not running on %s; dropped", r.taskId, key);
+            continue;
+          }
+          m.inflight.delete(r.taskId);
+          this.#tasks.delete(r.taskId);
+          if (r.failed) this.#failed++;
+          else this.#completed++;
+          this.#outbox.push({ taskId: r.taskId, message: r.message });
+        }
+        this.#markIdle(m.info.block_id, now);
+        this.#scheduleFlush();
+        this.#dispatch();
+        break;
+    }
+  }
+
+  #register(identity: Uint8Array, key: string, info: RegisterInfo, now: number): void {
+    if (info.uid !== key) {
+      this.#badPeer(key, `REGISTER uid "${info.uid}" does not match the routing id ${key}`);
+      return;
+    }
+    const block = this.#blocks.get(info.block_id);
+    if (!block || block.cancelled || block.ended || this.#stopping) {
+      this.#log.info(
+        _LOG,
+        "manager %s of %s block %s told to shut down",
+        key,
+        block ? "ended" : "unknown",
+        info.block_id,
+      );
+      this.#shutdownPeer(identity, key, now, true);
+      return;
+    }
+    const old = this.#managers.get(key);
+    this.#managers.set(key, {
+      uid: key,
+      identity,
+      info,
+      idle: info.workers,
+      inflight: old?.inflight ?? new Map(),
+      lastSeen: now,
+    });
+    if (block.state === "PENDING" || block.state === "UNKNOWN") block.state = "RUNNING";
+    this.#log.info(
+      _LOG,
+      "manager %s registered: block %s, host %s, pid %d, %d workers",
+      key,
+      info.block_id,
+      info.hostname,
+      info.pid,
+      info.workers,
+    );
+    this.#dispatch();
+  }
+
+  #badPeer(key: string, message: string): void {
+    if (this.#badPeers.has(key)) return;
+    if (this.#badPeers.size > 1000) this.#badPeers.clear();
+    this.#badPeers.add(key);
+    this.#log.warn(_LOG, "%s", message);
+  }
+
+  #shutdownPeer(identity: Uint8Array, key: string, now: number, force = false): void {
+    const last = this.#shutdownSent.get(key) ?? 0;
+    if (!force && now - last < 5000) return;
+    if (this.#shutdownSent.size > 1000) this.#shutdownSent.clear();
+    this.#shutdownSent.set(key, now);
+    this.#send(identity, encodeBare("SHUTDOWN"));
+  }
+
+  #send(identity: Uint8Array, frames: Uint8Array[]): void {
+    const router = this.#router;
+    if (!router) return;
+    this.#sendChain = this.#sendChain.then(async () => {
+      if (router.closed) return;
+      try {
+        await router.send([identity, ...frames]);
+      } catch (e) {
+        this.#log.warn(_LOG, "send to %s failed: %s", _idKey(identity), (e as Error).message);
+      }
+    });
+  }
+
+  #dispatch(): void {
+    if (this.#stopping) return;
+    if (this.#queueHead >= this.#queue.length || this.#managers.size === 0) return;
+    const prefetch = Math.max(0, this.#opts.config.executor.prefetch_capacity);
+    const managers = [...this.#managers.values()].filter((m) => {
+      const b = this.#blocks.get(m.info.block_id);
+      return b && !b.cancelled && !b.ended;
+    });
+    const batches = new Map<_Manager, InterchangeTask[]>();
+    // Pass 1 fills free workers, pass 2 the prefetch allowance, spreading tasks out.
+    for (const extra of [0, prefetch]) {
+      let progress = true;
+      while (progress && this.#queueHead < this.#queue.length) {
+        progress = false;
+        for (const m of managers) {
+          if (this.#queueHead >= this.#queue.length) break;
+          const given = batches.get(m)?.length ?? 0;
+          if (m.inflight.size + given >= m.info.workers + extra) continue;
+          const t = this.#queue[this.#queueHead++];
+          if (!batches.has(m)) batches.set(m, []);
+          batches.get(m)!.push(t);
+          progress = true;
+        }
+      }
+    }
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+    for (const [m, tasks] of batches) {
+      for (const t of tasks) {
+        m.inflight.set(t.taskId, t.containerId);
+        this.#tasks.set(t.taskId, m.uid);
+      }
+      const b = this.#blocks.get(m.info.block_id);
+      if (b) b.idleSince = null;
+      m.idle = Math.max(0, m.idle - tasks.length);
+      for (let i = 0; i < tasks.length; i += 256) {
+        this.#send(m.identity, encodeTasks(tasks.slice(i, i + 256)));
+      }
+      this.#log.debug(_LOG, "dispatched %d task(s) to %s", tasks.length, m.uid);
+    }
+  }
+
+  #markIdle(blockId: string, now: number): void {
+    const b = this.#blocks.get(blockId);
+    if (!b || b.idleSince !== null) return;
+    for (const m of this.#managers.values()) {
+      if (m.info.block_id === blockId && m.inflight.size > 0) return;
+    }
+    b.idleSince = now;
+  }
+
+  #emitLost(taskId: string, message: string, containerId?: string): void {
+    this.#failed++;
+    let bytes: Uint8Array;
+    try {
+      bytes = lostTaskResult(taskId, "ManagerLost", message, containerId);
+    } catch (e) {
+      this.#log.error(
+        _LOG,
+        "cannot build the failure of task %s: %s",
+        taskId,
+        (e as Error).message,
+      );
+      return;
+    }
+    this.#outbox.push({ taskId, message: bytes });
+    this.#scheduleFlush();
+  }
+
+  /** Fail every in-flight task of `m` with ManagerLost and forget the manager. */
+  #failManager(m: _Manager, why: string): void {
+    this.#managers.delete(m.uid);
+    const n = m.inflight.size;
+    for (const [taskId] of m.inflight) {
+      this.#tasks.delete(taskId);
+      this.#emitLost(
+        taskId,
+        `manager ${m.uid} (block ${m.info.block_id}, host ${m.info.hostname}, pid ${m.info.pid}): ${why}`,
+      );
+    }
+    m.inflight.clear();
+    if (n) this.#log.warn(_LOG, "manager %s: %s; %d task(s) failed", m.uid, why, n);
+    this.#markIdle(m.info.block_id, Date.now());
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => this.#flush(), 2);
+  }
+
+  #flush(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#outbox.length === 0) return;
+    const batch = this.#outbox;
+    this.#outbox = [];
+    try {
+      this.#opts.onResults(batch);
+    } catch (e) {
+      this.#log.error(
+        _LOG,
+        "onResults failed for %d result(s): %s",
+        batch.length,
+        (e as Error).message,
+      );
+    }
+  }
+
+  #error(source: StatusError["source"], message: string): void {
+    const last = this.#errors[this.#errors.length - 1];
+    if (last && last.message === message && last.source === source) {
+      last.time = new Date().toISOString();
+    } else {
+      this.#errors.push({ time: new Date().toISOString(), source, message });
+      if (this.#errors.length > _MAX_ERRORS) this.#errors.shift();
+    }
+    this.#log.error(source, "%s", message);
+  }
+
+  #slotsPerNode(): number {
+    const ex = this.#opts.config.executor;
+    if (ex.max_workers_per_node > 0) return ex.max_workers_per_node;
+    return Math.max(
+      1,
+      Math.floor(navigator.hardwareConcurrency / Math.max(1, ex.cores_per_worker)),
+    );
+  }
+
+  #tick(): void {
+    if (this.#stopping || this.#ticking) return;
+    this.#ticking = true;
+    try {
+      const now = Date.now();
+      const ex = this.#opts.config.executor;
+      if (now - this.#lastHeartbeat >= ex.heartbeat_period * 1000) {
+        this.#lastHeartbeat = now;
+        for (const m of this.#managers.values()) this.#send(m.identity, encodeBare("HEARTBEAT"));
+      }
+      for (const m of [...this.#managers.values()]) {
+        if (now - m.lastSeen > ex.heartbeat_threshold * 1000) {
+          this.#failManager(m, `no heartbeat for ${ex.heartbeat_threshold}s`);
+          this.#error("interchange", `manager ${m.uid} of block ${m.info.block_id} lost`);
+          this.#send(m.identity, encodeBare("SHUTDOWN"));
+        }
+      }
+      this.#strategize(now);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  #strategize(now: number): void {
+    const running = new Map<string, number>();
+    for (const m of this.#managers.values()) {
+      running.set(m.info.block_id, (running.get(m.info.block_id) ?? 0) + m.inflight.size);
+    }
+    const live = [...this.#blocks.values()].filter((b) => !b.cancelled && !b.ended);
+    const queued = this.#queue.length - this.#queueHead;
+    const decision = decide({
+      now,
+      firstRun: this.#firstRun,
+      queued,
+      running: this.#tasks.size - queued,
+      blocks: live.map((b) => ({
+        blockId: b.blockId,
+        state: b.state,
+        running: running.get(b.blockId) ?? 0,
+        idleSince: b.idleSince,
+      })),
+      slotsPerNode: this.#slotsPerNode(),
+      maxIdletime: this.#opts.config.executor.max_idletime,
+      backoffUntil: this.#backoffUntil,
+      provider: this.#opts.config.provider,
+    });
+    this.#firstRun = false;
+    for (const id of decision.scaleIn) this.#scaleIn(id);
+    for (let i = 0; i < decision.scaleOut; i++) this.#scaleOut(now);
+  }
+
+  #scaleOut(now: number): void {
+    const p = this.#opts.config.provider;
+    const ex = this.#opts.config.executor;
+    const blockId = String(this.#nextBlock++);
+    const block: _Block = {
+      blockId,
+      jobId: null,
+      state: "PENDING",
+      message: "submitting",
+      nodes: p.nodes_per_block,
+      idleSince: now,
+      cancelled: false,
+      ended: false,
+    };
+    this.#blocks.set(blockId, block);
+    const self = this.#opts.selfCommand ?? selfCommand();
+    const command = [
+      self.cmd,
+      ...self.args,
+      "manager",
+      "--task-url",
+      this.#address,
+      "--block-id",
+      blockId,
+      "--workers",
+      String(ex.max_workers_per_node),
+      "--cores-per-worker",
+      String(ex.cores_per_worker),
+      "--python",
+      ex.python,
+      "--worker-script",
+      this.#workerScript,
+      "--logdir",
+      join(this.#opts.endpointDir, "worker_logs", blockId),
+      "--hb-period",
+      String(ex.heartbeat_period),
+      "--hb-threshold",
+      String(ex.heartbeat_threshold),
+      "--max-idletime",
+      String(ex.worker_max_idletime),
+      "--result-size-limit",
+      String(ex.result_size_limit),
+    ];
+    this.#log.info(_LOG, "submitting block %s (%d node(s))", blockId, p.nodes_per_block);
+    const done = this.#provider.submit({
+      blockId,
+      command,
+      nodes: p.nodes_per_block,
+      walltime: p.walltime,
+    }).then(
+      (jobId) => {
+        block.jobId = jobId;
+        block.message = "";
+        this.#submitFailures = 0;
+        this.#backoffUntil = 0;
+        this.#log.info(_LOG, "block %s submitted as job %s", blockId, jobId);
+        if (this.#stopping || block.cancelled) {
+          block.cancelled = true;
+          return this.#provider.cancel([jobId]).catch(() => {});
+        }
+      },
+      (e) => {
+        this.#blocks.delete(blockId);
+        this.#submitFailures++;
+        const wait = submitBackoffMs(this.#submitFailures);
+        this.#backoffUntil = Date.now() + wait;
+        this.#error(
+          "provider",
+          `${this.#provider.label}: submitting block ${blockId} failed: ${(e as Error).message}` +
+            ` (retry in ${Math.round(wait / 1000)}s)`,
+        );
+      },
+    ).finally(() => this.#submits.delete(done));
+    this.#submits.add(done);
+  }
+
+  #scaleIn(blockId: string): void {
+    const b = this.#blocks.get(blockId);
+    if (!b || b.cancelled) return;
+    b.cancelled = true;
+    this.#log.info(_LOG, "scaling in idle block %s (job %s)", blockId, b.jobId ?? "-");
+    for (const m of [...this.#managers.values()]) {
+      if (m.info.block_id !== blockId) continue;
+      this.#send(m.identity, encodeBare("SHUTDOWN"));
+      this.#failManager(m, "block scaled in");
+    }
+    if (b.jobId) {
+      const jobId = b.jobId;
+      this.#provider.cancel([jobId]).catch((e) =>
+        this.#error("provider", `cancelling job ${jobId} failed: ${(e as Error).message}`)
+      );
+    }
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#stopping || this.#polling) return;
+    const blocks = [...this.#blocks.values()].filter((b) => b.jobId && !isTerminal(b.state));
+    if (blocks.length === 0) return;
+    this.#polling = true;
+    try {
+      const st = await this.#provider.status(blocks.map((b) => b.jobId!));
+      if (this.#stopping) return;
+      for (const b of blocks) {
+        const s = st.get(b.jobId!);
+        if (!s) continue;
+        if (s.state === "RUNNING" && b.state !== "RUNNING") b.state = "RUNNING";
+        else if (s.state !== b.state && !(s.state === "PENDING" && b.state === "RUNNING")) {
+          b.state = s.state;
+        }
+        if (s.message) b.message = s.message;
+        if (isTerminal(s.state)) this.#blockEnded(b, s.state, s.message);
+      }
+      this.#pruneBlocks();
+    } catch (e) {
+      this.#error("provider", `${this.#provider.label}: status failed: ${(e as Error).message}`);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  #blockEnded(b: _Block, state: JobState, message: string): void {
+    if (b.ended) return;
+    b.ended = true;
+    const why = `block ${b.blockId} (job ${b.jobId}) ended: ${state}${
+      message ? ` (${message})` : ""
+    }`;
+    if (b.cancelled) {
+      this.#log.info(_LOG, "%s", why);
+    } else if (state === "FAILED" || state === "UNKNOWN") {
+      this.#error("provider", why);
+    } else {
+      this.#log.warn(_LOG, "%s", why);
+    }
+    for (const m of [...this.#managers.values()]) {
+      if (m.info.block_id === b.blockId) this.#failManager(m, why);
+    }
+  }
+
+  #pruneBlocks(): void {
+    const ended = [...this.#blocks.values()].filter((b) => b.ended);
+    for (const b of ended.slice(0, Math.max(0, ended.length - _KEEP_ENDED_BLOCKS))) {
+      this.#blocks.delete(b.blockId);
+    }
+  }
+
+  async #waitEnded(jobIds: string[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let pending = jobIds;
+    while (pending.length && Date.now() < deadline) {
+      try {
+        const st = await this.#provider.status(pending);
+        for (const b of this.#blocks.values()) {
+          const s = b.jobId ? st.get(b.jobId) : undefined;
+          if (s) {
+            b.state = s.state === "COMPLETED" || s.state === "FAILED" ? "CANCELLED" : s.state;
+            if (isTerminal(s.state)) b.ended = true;
+          }
+        }
+        pending = pending.filter((id) => {
+          const s = st.get(id);
+          return !s || !isTerminal(s.state);
+        });
+      } catch (e) {
+        this.#log.warn(_LOG, "status while stopping failed: %s", (e as Error).message);
+      }
+      if (pending.length) await new Promise((r) => setTimeout(r, 300));
+    }
+    if (pending.length) {
+      this.#error("provider", `jobs still present after cancel: ${pending.join(", ")}`);
+    }
+  }
+}
+
+function _idKey(identity: Uint8Array): string {
+  let printable = identity.byteLength > 0 && identity.byteLength <= 64;
+  for (const c of identity) if (c < 0x21 || c > 0x7e) printable = false;
+  if (printable) return new TextDecoder().decode(identity);
+  return `0x${[...identity.subarray(0, 32)].map((c) => c.toString(16).padStart(2, "0")).join("")}`;
+}

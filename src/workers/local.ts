@@ -1,0 +1,140 @@
+/**
+ * LocalProvider: each block is one manager subprocess on this host.
+ *
+ * Managers are started with the given command (normally `selfCommand()` + `manager ...`)
+ * and env `FUNCX_HOME`; they stay in the daemon's process group, so a SIGKILL of the
+ * group takes them too. Their stdout/stderr go to `<worker_logs>/<block>/manager.stdio`.
+ * Job ids are `local-<pid>`.
+ *
+ * @example
+ * ```ts
+ * import { LocalProvider } from "./local.ts";
+ * const p = new LocalProvider({ home: "/home/u/.funcx", logDir: "/home/u/.funcx/ep/worker_logs" });
+ * const id = await p.submit({ blockId: "0", command: ["python3", "-c", "pass"], nodes: 1, walltime: "00:01:00" });
+ * await p.cancel([id]);
+ * ```
+ * @module
+ */
+import { join } from "node:path";
+import { type BlockSpec, type JobStatus, type Provider, ProviderError } from "./provider.ts";
+
+interface _Job {
+  child: Deno.ChildProcess;
+  status: JobStatus;
+  cancelled: boolean;
+  exited: Promise<void>;
+}
+
+/** Options of {@linkcode LocalProvider}. */
+export interface LocalProviderOptions {
+  /** The funcX home, passed to managers as `FUNCX_HOME`. */
+  home: string;
+  /** `<endpoint>/worker_logs`; each block logs under `<logDir>/<blockId>/`. */
+  logDir: string;
+  /** Seconds between SIGTERM and SIGKILL on cancel (default 5). */
+  killGraceSeconds?: number;
+}
+
+/** Runs blocks as local subprocesses. */
+export class LocalProvider implements Provider {
+  readonly label = "local";
+  #opts: LocalProviderOptions;
+  #jobs = new Map<string, _Job>();
+
+  constructor(opts: LocalProviderOptions) {
+    this.#opts = opts;
+  }
+
+  /** Start the block's command; resolves with `local-<pid>`. */
+  async submit(block: BlockSpec): Promise<string> {
+    if (block.command.length === 0) throw new ProviderError("local: empty command");
+    const dir = join(this.#opts.logDir, block.blockId);
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(block.command[0], {
+        args: block.command.slice(1),
+        env: { FUNCX_HOME: this.#opts.home },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      throw new ProviderError(`local: cannot start ${block.command[0]}: ${(e as Error).message}`);
+    }
+    const jobId = `local-${child.pid}`;
+    const out = await Deno.open(join(dir, "manager.stdio"), {
+      create: true,
+      append: true,
+      mode: 0o600,
+    });
+    const copy = Promise.allSettled([
+      _copy(child.stdout, out),
+      _copy(child.stderr, out),
+    ]).finally(() => out.close());
+    const job: _Job = {
+      child,
+      status: { state: "RUNNING", message: "" },
+      cancelled: false,
+      exited: Promise.resolve(),
+    };
+    job.exited = child.status.then(async (s) => {
+      await copy;
+      if (job.cancelled) job.status = { state: "CANCELLED", message: "" };
+      else if (s.success) job.status = { state: "COMPLETED", message: "" };
+      else {
+        job.status = {
+          state: "FAILED",
+          message: s.signal ? `killed by signal ${s.signal}` : `exit code ${s.code}`,
+        };
+      }
+    });
+    this.#jobs.set(jobId, job);
+    return jobId;
+  }
+
+  /** States of local jobs; ids this provider never started are `UNKNOWN`. */
+  status(jobIds: string[]): Promise<Map<string, JobStatus>> {
+    const out = new Map<string, JobStatus>();
+    for (const id of jobIds) {
+      out.set(id, this.#jobs.get(id)?.status ?? { state: "UNKNOWN", message: "unknown job" });
+    }
+    return Promise.resolve(out);
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period; resolves when the processes exited. */
+  async cancel(jobIds: string[]): Promise<void> {
+    const grace = (this.#opts.killGraceSeconds ?? 5) * 1000;
+    await Promise.all(jobIds.map(async (id) => {
+      const job = this.#jobs.get(id);
+      if (!job || job.status.state !== "RUNNING") return;
+      job.cancelled = true;
+      _kill(job.child, "SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const killed = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          _kill(job.child, "SIGKILL");
+          resolve();
+        }, grace);
+      });
+      await Promise.race([job.exited, killed]);
+      clearTimeout(timer);
+      await job.exited;
+    }));
+  }
+}
+
+function _kill(child: Deno.ChildProcess, sig: Deno.Signal): void {
+  try {
+    child.kill(sig);
+  } catch {
+    // already exited
+  }
+}
+
+async function _copy(src: ReadableStream<Uint8Array>, dst: Deno.FsFile): Promise<void> {
+  for await (const chunk of src) {
+    let off = 0;
+    while (off < chunk.byteLength) off += await dst.write(chunk.subarray(off));
+  }
+}
