@@ -1,0 +1,203 @@
+/**
+ * The native-app login: PKCE S256 authorization code flow that works over ssh (the user
+ * opens the printed URL anywhere and pastes the code back), plus logout and whoami.
+ *
+ * @example
+ * ```ts
+ * import { login } from "./login.ts";
+ * import { DEFAULT_GLOBAL_CONFIG } from "../config/types.ts";
+ * await login({ home: "/home/u/.funcx", global: DEFAULT_GLOBAL_CONFIG });
+ * ```
+ * @module
+ */
+import type { GlobalConfig } from "../config/types.ts";
+import { getAccessToken } from "./access.ts";
+import {
+  AuthError,
+  authorizeUrl,
+  createPkce,
+  funcxRecord,
+  LOGIN_SCOPES,
+  type Pkce,
+  redirectUri,
+  revokeToken,
+  tokenRequest,
+  userinfo,
+} from "./oauth.ts";
+import { type TokenRecord, TokenStore } from "./tokens.ts";
+
+/** A started login: the URL to open and the verifier to finish it with. */
+export interface LoginFlow {
+  url: string;
+  pkce: Pkce;
+}
+
+/**
+ * Start the flow: a fresh PKCE pair and the authorization URL.
+ *
+ * @example
+ * ```ts
+ * const flow = await startLogin(global);
+ * console.log(flow.url);
+ * ```
+ */
+export async function startLogin(global: GlobalConfig): Promise<LoginFlow> {
+  const pkce = await createPkce();
+  const url = authorizeUrl({
+    authAddress: global.auth_address,
+    clientId: global.client_id,
+    scopes: LOGIN_SCOPES,
+    challenge: pkce.challenge,
+  });
+  return { url, pkce };
+}
+
+/**
+ * Finish the flow: exchange the pasted code, store the tokens (0600), return the record.
+ *
+ * @example
+ * ```ts
+ * const rec = await finishLogin(home, global, flow, "the-pasted-code");
+ * ```
+ */
+export async function finishLogin(
+  home: string,
+  global: GlobalConfig,
+  flow: LoginFlow,
+  code: string,
+): Promise<TokenRecord> {
+  const trimmed = code.trim();
+  if (!trimmed) throw new AuthError("no authorization code was entered");
+  const reply = await tokenRequest(global.auth_address, {
+    kind: "public",
+    clientId: global.client_id,
+  }, {
+    grant_type: "authorization_code",
+    code: trimmed,
+    redirect_uri: redirectUri(global.auth_address),
+    code_verifier: flow.pkce.verifier,
+  });
+  const rec = funcxRecord(reply);
+  new TokenStore(home).set(rec);
+  return rec;
+}
+
+/** Read one line from a byte stream (stdin by default). `null` at end of input. */
+export async function readLine(
+  stream: ReadableStream<Uint8Array> = Deno.stdin.readable,
+): Promise<string | null> {
+  const reader = stream.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return buf.length ? buf : null;
+      buf += dec.decode(value, { stream: true });
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) return buf.slice(0, nl).replace(/\r$/, "");
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Options of {@linkcode login}. */
+export interface LoginOptions {
+  home: string;
+  global: GlobalConfig;
+  /** Log in again even when valid tokens are stored. */
+  force?: boolean;
+  /** Where prompts go (default stdout). */
+  write?: (text: string) => void;
+  /** Reads the pasted code (default: one line of stdin). */
+  readCode?: () => Promise<string | null>;
+}
+
+/**
+ * Interactive login. Returns `"already"` when usable tokens exist and `force` is not set.
+ *
+ * @example
+ * ```ts
+ * const r = await login({ home, global }); // prints the URL, reads the code
+ * ```
+ */
+export async function login(opts: LoginOptions): Promise<"logged-in" | "already"> {
+  const write = opts.write ?? ((t: string) => Deno.stdout.writeSync(new TextEncoder().encode(t)));
+  if (!opts.force) {
+    try {
+      if (new TokenStore(opts.home).get()) {
+        await getAccessToken(opts.home, opts.global);
+        return "already";
+      }
+    } catch { /* fall through to a fresh login */ }
+  }
+  const flow = await startLogin(opts.global);
+  write(`Please paste the following URL in a browser:\n${flow.url}\n`);
+  write("Please paste the authorization code: ");
+  const code = await (opts.readCode ?? (() => readLine()))();
+  if (code === null) throw new AuthError("login aborted: no authorization code on standard input");
+  await finishLogin(opts.home, opts.global, flow, code);
+  return "logged-in";
+}
+
+/**
+ * Revoke the stored tokens when the server allows it and delete the token file.
+ * Returns what happened, for the command's message.
+ *
+ * @example
+ * ```ts
+ * const r = await logout(home, global); // { hadTokens: true, revoked: 2 }
+ * ```
+ */
+export async function logout(
+  home: string,
+  global: GlobalConfig,
+): Promise<{ hadTokens: boolean; revoked: number; revokeErrors: string[] }> {
+  const store = new TokenStore(home);
+  let records: TokenRecord[] = [];
+  try {
+    records = Object.values(store.readAll() ?? {});
+  } catch { /* corrupt: just delete */ }
+  let revoked = 0;
+  const revokeErrors: string[] = [];
+  const client = { kind: "public" as const, clientId: global.client_id };
+  for (const r of records) {
+    for (const t of [r.access_token, r.refresh_token]) {
+      if (!t) continue;
+      try {
+        if (await revokeToken(global.auth_address, client, t)) revoked++;
+      } catch (e) {
+        revokeErrors.push((e as Error).message);
+      }
+    }
+  }
+  const existed = store.clear();
+  return { hadTokens: existed, revoked, revokeErrors: [...new Set(revokeErrors)] };
+}
+
+/**
+ * The userinfo of the logged-in identity (`sub`, `preferred_username`, ...).
+ *
+ * @example
+ * ```ts
+ * (await whoami(home, global)).preferred_username; // "alice"
+ * ```
+ */
+export async function whoami(
+  home: string,
+  global: GlobalConfig,
+): Promise<Record<string, unknown>> {
+  const token = await getAccessToken(home, global);
+  try {
+    return await userinfo(global.auth_address, token);
+  } catch (e) {
+    if (e instanceof AuthError && e.status === 401) {
+      return await userinfo(
+        global.auth_address,
+        await getAccessToken(home, global, { force: true }),
+      );
+    }
+    throw e;
+  }
+}
