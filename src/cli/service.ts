@@ -1,0 +1,376 @@
+/**
+ * `funcx-endpoint service start|stop|status|add-user|add-client`: the embedded local funcX
+ * service (HTTP API + auth server + ZeroMQ forwarder, state in `$FUNCX_HOME/service/`).
+ *
+ * @example
+ * ```ts
+ * import { register } from "./service.ts";
+ * register(program, ctx); // adds the `service` command group
+ * ```
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { servicePaths } from "../config/paths.ts";
+import { createLogger, type LogLevel } from "../daemon/log.ts";
+import { acquirePidFile, AlreadyRunningError, checkPidFile } from "../daemon/pidfile.ts";
+import { spawnDetached } from "../daemon/detach.ts";
+import { stopDaemon } from "../daemon/stop.ts";
+import { authUrl, readServiceInfo, serviceUrl } from "../service/info.ts";
+import { LocalService } from "../service/service.ts";
+import { ServiceStore, StoreError } from "../service/store.ts";
+import { type CliContext, CliError } from "./context.ts";
+
+/** Parsed `service start` options. */
+export interface ServiceStartOptions {
+  foreground?: boolean;
+  daemon?: boolean;
+  host: string;
+  port: string;
+  forwarderPort?: string;
+  publicHost?: string;
+  heartbeatPeriod: string;
+  tokenLifetime: string;
+  logLevel: string;
+}
+
+function _port(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new CliError(`${flag}: expected an integer port 0-65535, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function _seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new CliError(
+      `${flag}: expected a positive number of seconds, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+function _level(value: string): LogLevel {
+  if (!["debug", "info", "warn", "error"].includes(value)) {
+    throw new CliError(
+      `--log-level: expected debug, info, warn or error, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as LogLevel;
+}
+
+/**
+ * Validate the start options into the numbers the service needs (CliError on bad input).
+ *
+ * @example
+ * ```ts
+ * checkStartOptions({ host: "127.0.0.1", port: "0", heartbeatPeriod: "30", tokenLifetime: "3600", logLevel: "info" });
+ * ```
+ */
+export function checkStartOptions(o: ServiceStartOptions) {
+  const port = _port(o.port, "--port");
+  const forwarderPort = o.forwarderPort === undefined
+    ? undefined
+    : _port(o.forwarderPort, "--forwarder-port");
+  if (forwarderPort !== undefined && forwarderPort > 65533) {
+    throw new CliError("--forwarder-port: must leave room for 3 ports (at most 65533)");
+  }
+  if (!o.host || /[\s/]/.test(o.host)) {
+    throw new CliError(
+      `--host: expected an IP address or host name, got ${JSON.stringify(o.host)}`,
+    );
+  }
+  return {
+    host: o.host,
+    port,
+    forwarderPort,
+    publicHost: o.publicHost,
+    heartbeatPeriod: _seconds(o.heartbeatPeriod, "--heartbeat-period"),
+    tokenLifetime: _seconds(o.tokenLifetime, "--token-lifetime"),
+    logLevel: _level(o.logLevel),
+  };
+}
+
+async function _runForeground(ctx: CliContext, o: ServiceStartOptions): Promise<void> {
+  const opts = checkStartOptions(o);
+  const paths = servicePaths(ctx.home);
+  await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  let pid;
+  try {
+    pid = await acquirePidFile(paths.pidFile);
+  } catch (e) {
+    if (e instanceof AlreadyRunningError) {
+      throw new CliError(
+        `the service is already running (pid ${e.pid}); stop it with \`funcx-endpoint service stop\``,
+      );
+    }
+    throw e;
+  }
+  const log = createLogger({
+    file: paths.log,
+    level: ctx.debug() ? "debug" : opts.logLevel,
+    echo: !o.daemon,
+  });
+  let svc: LocalService;
+  try {
+    await Deno.remove(paths.infoFile).catch(() => {});
+    svc = await LocalService.start({ home: ctx.home, ...opts, log });
+  } catch (e) {
+    log.error("service", "start failed: %s", (e as Error).message);
+    log.close();
+    pid.release();
+    throw new CliError(`cannot start the service: ${(e as Error).message}`);
+  }
+  if (!o.daemon) {
+    console.log(`funcX service listening: ${serviceUrl(svc.info)} (auth ${authUrl(svc.info)})`);
+  }
+  const signals = ["SIGTERM", "SIGINT"] as const;
+  const onSignal = () => {
+    svc.stop();
+  };
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  await svc.done;
+  for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  await Deno.remove(servicePaths(ctx.home).infoFile).catch(() => {});
+  log.close();
+  pid.release();
+}
+
+async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<void> {
+  checkStartOptions(o);
+  const paths = servicePaths(ctx.home);
+  await Deno.mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  const s = checkPidFile(paths.pidFile);
+  if (s.state === "running") {
+    const info = await readServiceInfo(ctx.home);
+    throw new CliError(
+      `the service is already running (pid ${s.pid}${info ? `, ${serviceUrl(info)}` : ""})`,
+    );
+  }
+  await Deno.remove(paths.infoFile).catch(() => {});
+  const args = [
+    "service",
+    "start",
+    "--foreground",
+    "--daemon",
+    "--host",
+    o.host,
+    "--port",
+    o.port,
+    "--heartbeat-period",
+    o.heartbeatPeriod,
+    "--token-lifetime",
+    o.tokenLifetime,
+    "--log-level",
+    ctx.debug() ? "debug" : o.logLevel,
+  ];
+  if (o.forwarderPort !== undefined) args.push("--forwarder-port", o.forwarderPort);
+  if (o.publicHost !== undefined) args.push("--public-host", o.publicHost);
+  const child = spawnDetached({ args, home: ctx.home, logFile: paths.log });
+  let exited = false;
+  child.exited.then(() => exited = true, () => exited = true);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const info = await readServiceInfo(ctx.home);
+    if (info && info.pid === child.pid) {
+      child.unref();
+      console.log(
+        `funcX service started (pid ${info.pid}): API ${serviceUrl(info)}, auth ${
+          authUrl(info)
+        }, ` +
+          `forwarder ports ${info.tasks_port}/${info.results_port}/${info.commands_port}`,
+      );
+      return;
+    }
+    if (exited) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.unref();
+  throw new CliError(
+    `the service did not start; see ${paths.log}: ${await _lastLogLine(paths.log)}`,
+  );
+}
+
+async function _lastLogLine(path: string): Promise<string> {
+  try {
+    const lines = (await Deno.readTextFile(path)).trim().split("\n");
+    return lines[lines.length - 1] ?? "";
+  } catch {
+    return "(no log)";
+  }
+}
+
+async function _readPassword(fromStdin: boolean): Promise<string> {
+  if (fromStdin) {
+    const text = await new Response(Deno.stdin.readable).text();
+    return text.replace(/\r?\n$/, "");
+  }
+  if (!Deno.stdin.isTerminal()) {
+    throw new CliError("no terminal to ask for the password: use --password-stdin");
+  }
+  const enc = new TextEncoder();
+  await Deno.stdout.write(enc.encode("Password: "));
+  Deno.stdin.setRaw(true);
+  const chars: number[] = [];
+  const buf = new Uint8Array(64);
+  try {
+    outer: while (true) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      for (const b of buf.subarray(0, n)) {
+        if (b === 13 || b === 10) break outer;
+        if (b === 3) throw new CliError("aborted");
+        if (b === 127 || b === 8) chars.pop();
+        else chars.push(b);
+      }
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stdout.write(enc.encode("\n"));
+  }
+  return new TextDecoder().decode(new Uint8Array(chars));
+}
+
+function _openStore(home: string): ServiceStore {
+  const paths = servicePaths(home);
+  Deno.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  return ServiceStore.open(paths.db);
+}
+
+/**
+ * Add the `service` command group.
+ *
+ * @example
+ * ```ts
+ * register(program, ctx); // funcx-endpoint service start --foreground --port 0
+ * ```
+ */
+export function register(program: Command, ctx: CliContext) {
+  const service = program
+    .command("service")
+    .description("run the embedded local funcX service (web API, auth server, forwarder)");
+
+  service
+    .command("start")
+    .description("start the service (detached unless --foreground)")
+    .option("--foreground", "run in this process until SIGTERM/SIGINT")
+    .option("--daemon", "(internal) started detached: log to the file only")
+    .option("--host <host>", "interface to listen on", "127.0.0.1")
+    .option("--port <port>", "HTTP port (0 = pick free ports for everything)", "8400")
+    .option(
+      "--forwarder-port <port>",
+      "first forwarder port: tasks, results +1, commands +2 (default port+1)",
+    )
+    .option("--public-host <host>", "address endpoints connect to (default: --host)")
+    .option("--heartbeat-period <seconds>", "seconds between heartbeats to endpoints", "30")
+    .option("--token-lifetime <seconds>", "access-token lifetime in seconds", "172800")
+    .option("--log-level <level>", "debug, info, warn or error", "info")
+    .action(async (o) => {
+      if (o.foreground) await _runForeground(ctx, o);
+      else await _startDetached(ctx, o);
+    });
+
+  service
+    .command("stop")
+    .description("stop the running service (SIGTERM, then SIGKILL after --timeout)")
+    .option("--timeout <seconds>", "how long to wait for a clean exit", "20")
+    .action(async (o) => {
+      const timeout = _seconds(o.timeout, "--timeout");
+      const r = await stopDaemon({
+        pidFile: servicePaths(ctx.home).pidFile,
+        timeoutMs: timeout * 1000,
+      });
+      switch (r.result) {
+        case "not-running":
+          console.log("The service is not running.");
+          break;
+        case "stale":
+          console.log(`The service was not running (cleaned up a stale pid file: ${r.reason}).`);
+          await Deno.remove(servicePaths(ctx.home).infoFile).catch(() => {});
+          break;
+        case "stopped":
+          console.log(`Service stopped (pid ${r.pid}).`);
+          break;
+        case "killed":
+          console.log(`Service did not stop within ${timeout} s and was killed (pid ${r.pid}).`);
+          await Deno.remove(servicePaths(ctx.home).infoFile).catch(() => {});
+          break;
+      }
+    });
+
+  service
+    .command("status")
+    .description("show whether the service runs and where it listens")
+    .option("--json", "machine-readable output")
+    .action(async (o) => {
+      const s = checkPidFile(servicePaths(ctx.home).pidFile);
+      const info = s.state === "running" ? await readServiceInfo(ctx.home) : undefined;
+      const running = s.state === "running";
+      if (o.json) {
+        console.log(JSON.stringify({
+          running,
+          pid: running ? s.pid : null,
+          service_address: info ? serviceUrl(info) : null,
+          auth_address: info ? authUrl(info) : null,
+          info: info ?? null,
+        }));
+        return;
+      }
+      if (!running) {
+        console.log("Service: stopped");
+        return;
+      }
+      console.log(`Service: running (pid ${s.pid})`);
+      if (info) {
+        console.log(`  API:       ${serviceUrl(info)}`);
+        console.log(`  auth:      ${authUrl(info)}`);
+        console.log(
+          `  forwarder: ${info.public_host} tasks ${info.tasks_port}, results ${info.results_port}, commands ${info.commands_port}`,
+        );
+        console.log(`  started:   ${info.started_at}`);
+      }
+    });
+
+  service
+    .command("add-user")
+    .description("create a user of the local auth server")
+    .argument("<name>", "user name")
+    .option("--password-stdin", "read the password from stdin instead of prompting")
+    .action(async (name, o) => {
+      const password = await _readPassword(!!o.passwordStdin);
+      if (!password) throw new CliError("password must not be empty");
+      const store = _openStore(ctx.home);
+      try {
+        store.addUser(name, password);
+      } catch (e) {
+        if (e instanceof StoreError) throw new CliError(e.message);
+        throw e;
+      } finally {
+        store.close();
+      }
+      console.log(`User "${name}" created.`);
+    });
+
+  service
+    .command("add-client")
+    .description("register a service account (OAuth client_credentials); prints its id and secret")
+    .argument("<name>", "client name")
+    .action((name) => {
+      const store = _openStore(ctx.home);
+      let c;
+      try {
+        c = store.addClient(name);
+      } catch (e) {
+        if (e instanceof StoreError) throw new CliError(e.message);
+        throw e;
+      } finally {
+        store.close();
+      }
+      console.log(`client_id: ${c.clientId}`);
+      console.log(`client_secret: ${c.clientSecret}`);
+      console.log(
+        "Keep the secret safe; it is shown only once. Endpoints use it via FUNCX_SDK_CLIENT_ID and FUNCX_SDK_CLIENT_SECRET.",
+      );
+    });
+}

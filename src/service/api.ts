@@ -1,0 +1,539 @@
+/**
+ * The funcX web-service API of the local service (upstream `routes/funcx.py`, §10),
+ * mounted at `/v2`, `/v1` and `/api/v1`. Every route but `/version` needs a bearer token
+ * with the funcX scope; endpoints, functions and tasks belong to the user who created them.
+ *
+ * @example
+ * ```ts
+ * import { ApiServer } from "./api.ts";
+ * const api = new ApiServer({ store, auth, forwarder, publicHost: "127.0.0.1", log });
+ * const res = await api.handle(req, "/version", info);
+ * ```
+ * @module
+ */
+import type { Logger } from "../daemon/log.ts";
+import { ApiError, checkUuid, ErrorCode } from "./errors.ts";
+import { json, readJsonObject, Router } from "./http.ts";
+import { MIN_EP_VERSION, MIN_SDK_VERSION, SERVICE_VERSION } from "./info.ts";
+import type { AuthServer } from "./auth.ts";
+import type { Forwarder } from "./forwarder.ts";
+import { newToken, sha256Hex } from "./secrets.ts";
+import {
+  FINAL_STATES,
+  type NewTask,
+  type ServiceStore,
+  type TaskRow,
+  type TokenInfo,
+} from "./store.ts";
+import { endpointGoneException } from "./exceptions.ts";
+
+/** Options of {@linkcode ApiServer}. */
+export interface ApiServerOptions {
+  store: ServiceStore;
+  auth: AuthServer;
+  forwarder: Forwarder;
+  /** Address endpoints are told to connect to. */
+  publicHost: string;
+  log: Logger;
+}
+
+const _Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
+const _MAX_BATCH = 100_000;
+
+/** The API. */
+export class ApiServer {
+  #store: ServiceStore;
+  #auth: AuthServer;
+  #fwd: Forwarder;
+  #publicHost: string;
+  #log: Logger;
+  #router = new Router();
+
+  constructor(opts: ApiServerOptions) {
+    this.#store = opts.store;
+    this.#auth = opts.auth;
+    this.#fwd = opts.forwarder;
+    this.#publicHost = opts.publicHost;
+    this.#log = opts.log;
+    const r = this.#router;
+    r.add("GET", "/version", (req) => this.#version(req));
+    r.add("GET", "/authenticate", (req) => (this.#user(req), json("OK")));
+    r.add("POST", "/endpoints", (req, _p) => this.#registerEndpoint(req));
+    r.add("POST", "/register_endpoint_2", (req) => this.#registerEndpoint(req));
+    r.add("GET", "/endpoints/:id/status", (req, [id]) => this.#endpointStatus(req, id));
+    r.add("DELETE", "/endpoints/:id", (req, [id]) => this.#deleteEndpoint(req, id));
+    r.add("POST", "/functions", (req) => this.#registerFunction(req));
+    r.add("POST", "/register_function", (req) => this.#registerFunction(req));
+    r.add("PUT", "/functions/:id", (req, [id]) => this.#updateFunction(req, id));
+    r.add("DELETE", "/functions/:id", (req, [id]) => this.#deleteFunction(req, id));
+    r.add("POST", "/submit", (req) => this.#submit(req));
+    r.add("GET", "/tasks/:id", (req, [id]) => this.#getTask(req, id));
+    r.add("GET", "/tasks/:id/status", (req, [id]) => this.#getTask(req, id));
+    r.add("GET", "/:id/status", (req, [id]) => this.#getTask(req, id));
+    r.add("POST", "/batch_status", (req) => this.#batchStatus(req));
+    r.add("GET", "/task_groups/:id", (req, [id]) => this.#taskGroup(req, id));
+  }
+
+  /** Handle `sub` (the path below the version prefix). */
+  async handle(req: Request, sub: string, _info?: Deno.ServeHandlerInfo): Promise<Response> {
+    try {
+      const m = this.#router.match(req.method, sub);
+      if ("allowed" in m) {
+        if (m.allowed.length > 0) {
+          throw new ApiError(
+            ErrorCode.RequestMalformed,
+            `Method ${req.method} not allowed on ${sub}; allowed: ${m.allowed.join(", ")}`,
+            [req.method],
+            405,
+          );
+        }
+        throw new ApiError(ErrorCode.Unknown, `No such route: ${req.method} ${sub}`, [sub], 404);
+      }
+      return await m.handler(req, m.params);
+    } catch (e) {
+      if (e instanceof ApiError) {
+        if (e.httpStatus >= 500) this.#log.error("api", "%s %s: %s", req.method, sub, e.reason);
+        return json(e.record(), e.httpStatus);
+      }
+      this.#log.error("api", "%s %s failed: %s", req.method, sub, (e as Error)?.stack ?? e);
+      const err = new ApiError(ErrorCode.InternalError, "Internal error; see the service log");
+      return json(err.record(), 500);
+    }
+  }
+
+  #user(req: Request): TokenInfo {
+    return this.#auth.authenticate(req);
+  }
+
+  #version(req: Request): Response {
+    const service = new URL(req.url).searchParams.get("service") ?? "api";
+    if (service === "all") {
+      return json({
+        api: SERVICE_VERSION,
+        forwarder: SERVICE_VERSION,
+        min_sdk_version: MIN_SDK_VERSION,
+        min_ep_version: MIN_EP_VERSION,
+      });
+    }
+    if (service === "api" || service === "forwarder") return json(SERVICE_VERSION);
+    throw new ApiError(
+      ErrorCode.RequestMalformed,
+      `Unknown service ${JSON.stringify(service)}; expected api, forwarder or all`,
+    );
+  }
+
+  // ---------------------------------------------------------------- endpoints
+
+  async #registerEndpoint(req: Request): Promise<Response> {
+    const user = this.#user(req);
+    const body = await readJsonObject(req);
+    const name = body.endpoint_name;
+    if (typeof name !== "string" || name === "" || name.length > 256) {
+      throw new ApiError(
+        ErrorCode.RequestKeyError,
+        "endpoint_name is required: a non-empty string of at most 256 characters",
+        ["endpoint_name"],
+      );
+    }
+    if (body.version === undefined || body.version === null) {
+      throw new ApiError(ErrorCode.RequestKeyError, "version is required", ["version"]);
+    }
+    if (typeof body.version !== "string") {
+      throw new ApiError(ErrorCode.RequestMalformed, 'version must be a string like "0.3.4"');
+    }
+    if (body.version < MIN_EP_VERSION) {
+      throw new ApiError(
+        ErrorCode.EndpointOutdated,
+        `Endpoint is out of date. Minimum supported endpoint version is ${MIN_EP_VERSION}`,
+        [MIN_EP_VERSION],
+      );
+    }
+    const uuid = body.endpoint_uuid === undefined || body.endpoint_uuid === null
+      ? crypto.randomUUID()
+      : checkUuid(body.endpoint_uuid, "endpoint_uuid");
+    const pubkey = body.endpoint_pubkey;
+    if (typeof pubkey !== "string" || !_Z85_KEY.test(pubkey)) {
+      throw new ApiError(
+        ErrorCode.RequestKeyError,
+        "endpoint_pubkey is required: the endpoint's 40-character Z85 CURVE public key",
+        ["endpoint_pubkey"],
+      );
+    }
+    const existing = this.#store.getEndpoint(uuid);
+    if (existing && existing.user_id !== user.userId) {
+      throw new ApiError(
+        ErrorCode.EndpointAlreadyRegistered,
+        `Endpoint ${uuid} was already registered by a different user`,
+        [uuid],
+      );
+    }
+    const other = this.#fwd.endpointForKey(pubkey);
+    if (other && other !== uuid) {
+      throw new ApiError(
+        ErrorCode.RequestMalformed,
+        "endpoint_pubkey is already registered for another endpoint; use a fresh keypair",
+        ["endpoint_pubkey"],
+      );
+    }
+    const secret = newToken("fxs");
+    this.#store.upsertEndpoint({
+      uuid,
+      user_id: user.userId,
+      name,
+      version: body.version,
+      pubkey,
+      secret_hash: sha256Hex(secret),
+      ip: "",
+    });
+    this.#fwd.endpointRegistered(uuid, pubkey, existing?.pubkey);
+    this.#log.info("api", "endpoint %s (%s) registered by %s", uuid, name, user.username);
+    const ports = this.#fwd.ports;
+    return json({
+      response: true,
+      id: 0,
+      endpoint_id: uuid,
+      forwarder_pubkey: this.#fwd.publicCertificate,
+      public_ip: this.#publicHost,
+      tasks_port: ports.tasks,
+      results_port: ports.results,
+      commands_port: ports.commands,
+      endpoint_secret: secret,
+    });
+  }
+
+  /** The endpoint, if the user owns it (404 unknown, 403 someone else's). */
+  #ownedEndpoint(user: TokenInfo, rawId: string) {
+    const id = checkUuid(rawId, "endpoint_id");
+    const ep = this.#store.getEndpoint(id);
+    if (!ep) {
+      throw new ApiError(ErrorCode.EndpointNotFound, `Endpoint ${id} could not be found`, [id]);
+    }
+    if (ep.user_id !== user.userId) {
+      throw new ApiError(
+        ErrorCode.EndpointAccessForbidden,
+        `Unauthorized access to endpoint ${id}`,
+        [id],
+      );
+    }
+    return ep;
+  }
+
+  #endpointStatus(req: Request, rawId: string): Response {
+    const user = this.#user(req);
+    const ep = this.#ownedEndpoint(user, rawId);
+    const logs = this.#store.statusLog(ep.uuid, 10).map((r) => ({
+      ...(r.info as Record<string, unknown>),
+      timestamp: r.ts,
+    }));
+    return json({
+      status: this.#fwd.isOnline(ep.uuid) ? "online" : "offline",
+      logs,
+      last_heartbeat: this.#fwd.lastSeen(ep.uuid) ?? ep.last_heartbeat,
+    });
+  }
+
+  #deleteEndpoint(req: Request, rawId: string): Response {
+    const user = this.#user(req);
+    const ep = this.#ownedEndpoint(user, rawId);
+    const failed = this.#store.failPendingTasks(ep.uuid, endpointGoneException(ep.uuid));
+    this.#store.deleteEndpoint(ep.uuid);
+    this.#fwd.endpointDeleted(ep.uuid, ep.pubkey);
+    this.#log.info(
+      "api",
+      "endpoint %s deleted by %s (%d tasks failed)",
+      ep.uuid,
+      user.username,
+      failed,
+    );
+    return json({ result: 302, endpoint_id: ep.uuid, failed_tasks: failed });
+  }
+
+  // ---------------------------------------------------------------- functions
+
+  async #registerFunction(req: Request): Promise<Response> {
+    const user = this.#user(req);
+    const body = await readJsonObject(req);
+    const code = body.function_code;
+    if (typeof code !== "string" || code === "") {
+      throw new ApiError(
+        ErrorCode.RequestKeyError,
+        "function_code is required: the packed serialized function (pack_buffers([serialize(fn)]))",
+        ["function_code"],
+      );
+    }
+    _checkPackedFunction(code);
+    const name = _optString(body, "function_name") ?? "";
+    const container = body.container_uuid === undefined || body.container_uuid === null
+      ? null
+      : checkUuid(body.container_uuid, "container_uuid");
+    const uuid = crypto.randomUUID();
+    this.#store.createFunction({
+      uuid,
+      user_id: user.userId,
+      name,
+      code,
+      source: _optString(body, "function_source") ?? "",
+      container,
+      entry_point: _optString(body, "entry_point") ?? "",
+      description: _optString(body, "description") ?? "",
+      public: body.public === true ? 1 : 0,
+    });
+    return json({ function_uuid: uuid });
+  }
+
+  #ownedFunction(user: TokenInfo, rawId: string) {
+    const id = checkUuid(rawId, "function_id");
+    const fn = this.#store.getFunction(id);
+    if (!fn) {
+      throw new ApiError(ErrorCode.FunctionNotFound, `Function ${id} could not be found`, [id]);
+    }
+    if (fn.user_id !== user.userId) {
+      throw new ApiError(
+        ErrorCode.FunctionAccessForbidden,
+        `Unauthorized access to function ${id}`,
+        [id],
+      );
+    }
+    return fn;
+  }
+
+  async #updateFunction(req: Request, rawId: string): Promise<Response> {
+    const user = this.#user(req);
+    const fn = this.#ownedFunction(user, rawId);
+    const body = await readJsonObject(req);
+    const fields: Parameters<ServiceStore["updateFunction"]>[1] = {};
+    if (body.function_code !== undefined) {
+      if (typeof body.function_code !== "string" || body.function_code === "") {
+        throw new ApiError(ErrorCode.RequestMalformed, "function_code must be a non-empty string");
+      }
+      _checkPackedFunction(body.function_code);
+      fields.code = body.function_code;
+    }
+    const name = _optString(body, "function_name");
+    if (name !== undefined) fields.name = name;
+    const source = _optString(body, "function_source");
+    if (source !== undefined) fields.source = source;
+    const description = _optString(body, "description");
+    if (description !== undefined) fields.description = description;
+    if (body.public !== undefined) {
+      if (typeof body.public !== "boolean") {
+        throw new ApiError(ErrorCode.RequestMalformed, "public must be true or false");
+      }
+      fields.public = body.public ? 1 : 0;
+    }
+    this.#store.updateFunction(fn.uuid, fields);
+    return json({ result: 302, function_uuid: fn.uuid });
+  }
+
+  #deleteFunction(req: Request, rawId: string): Response {
+    const user = this.#user(req);
+    const fn = this.#ownedFunction(user, rawId);
+    this.#store.deleteFunction(fn.uuid);
+    return json({ result: 302, function_uuid: fn.uuid });
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  async #submit(req: Request): Promise<Response> {
+    const user = this.#user(req);
+    const body = await readJsonObject(req);
+    let items: unknown[];
+    let groupId: string;
+    if (body.tasks !== undefined) {
+      if (!Array.isArray(body.tasks)) {
+        throw new ApiError(
+          ErrorCode.RequestMalformed,
+          "tasks must be a list of [function_id, endpoint_id, payload]",
+        );
+      }
+      items = body.tasks;
+      groupId = body.task_group_id === undefined || body.task_group_id === null
+        ? crypto.randomUUID()
+        : checkUuid(body.task_group_id, "task_group_id");
+    } else if (body.func !== undefined || body.endpoint !== undefined) {
+      items = [[body.func, body.endpoint, body.payload]];
+      groupId = crypto.randomUUID();
+    } else {
+      throw new ApiError(
+        ErrorCode.RequestKeyError,
+        "Request needs 'tasks' ([[function_id, endpoint_id, payload], ...]) or the legacy func/endpoint/payload",
+        ["tasks"],
+      );
+    }
+    if (items.length > _MAX_BATCH) {
+      throw new ApiError(
+        ErrorCode.RequestMalformed,
+        `Too many tasks in one request: ${items.length} > ${_MAX_BATCH}`,
+      );
+    }
+    const fnIds = items.map((t) => (Array.isArray(t) ? t[0] : undefined)).filter(
+      (x): x is string => typeof x === "string",
+    ).map((s) => s.toLowerCase());
+    const functions = this.#store.getFunctions(fnIds);
+    const endpoints = new Map<string, ReturnType<ServiceStore["getEndpoint"]>>();
+    const results: Record<string, unknown>[] = [];
+    const rows: NewTask[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const t = items[i];
+      const taskUuid = crypto.randomUUID();
+      try {
+        if (!Array.isArray(t) || t.length !== 3) {
+          throw new ApiError(
+            ErrorCode.RequestMalformed,
+            `tasks[${i}] must be [function_id, endpoint_id, payload]`,
+            [i],
+          );
+        }
+        const fid = checkUuid(t[0], `tasks[${i}] function_id`);
+        const eid = checkUuid(t[1], `tasks[${i}] endpoint_id`);
+        if (typeof t[2] !== "string") {
+          throw new ApiError(
+            ErrorCode.RequestMalformed,
+            `tasks[${i}] payload must be a string (pack_buffers of serialized args and kwargs)`,
+            [i],
+          );
+        }
+        const fn = functions.get(fid);
+        if (!fn) {
+          throw new ApiError(ErrorCode.FunctionNotFound, `Function ${fid} could not be found`, [
+            fid,
+          ]);
+        }
+        if (fn.user_id !== user.userId && !fn.public) {
+          throw new ApiError(
+            ErrorCode.FunctionAccessForbidden,
+            `Unauthorized access to function ${fid}`,
+            [fid],
+          );
+        }
+        if (!endpoints.has(eid)) endpoints.set(eid, this.#store.getEndpoint(eid));
+        const ep = endpoints.get(eid);
+        if (!ep) {
+          throw new ApiError(ErrorCode.EndpointNotFound, `Endpoint ${eid} could not be found`, [
+            eid,
+          ]);
+        }
+        if (ep.user_id !== user.userId) {
+          throw new ApiError(
+            ErrorCode.EndpointAccessForbidden,
+            `Unauthorized access to endpoint ${eid}`,
+            [eid],
+          );
+        }
+        rows.push({
+          uuid: taskUuid,
+          userId: user.userId,
+          functionUuid: fid,
+          endpointUuid: eid,
+          taskGroupId: groupId,
+          container: fn.container ?? "RAW",
+          payload: fn.code + t[2],
+        });
+        results.push({ status: "Success", task_uuid: taskUuid, http_status_code: 200 });
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        results.push({ ...e.record(), task_uuid: taskUuid });
+      }
+    }
+    this.#store.insertTasks(rows);
+    this.#fwd.tasksSubmitted(new Set(rows.map((r) => r.endpointUuid)));
+    const anyFailed = rows.length !== items.length;
+    return json(
+      { response: "batch", task_group_id: groupId, results },
+      anyFailed ? 207 : 200,
+    );
+  }
+
+  #taskRecord(t: TaskRow): Record<string, unknown> {
+    const rec: Record<string, unknown> = { task_id: t.uuid, status: t.status };
+    if (t.completion_t !== null) rec.completion_t = String(t.completion_t);
+    if (t.result !== null) rec.result = t.result;
+    if (t.exception !== null) rec.exception = t.exception;
+    return rec;
+  }
+
+  #getTask(req: Request, rawId: string): Response {
+    const user = this.#user(req);
+    const id = checkUuid(rawId, "task_id");
+    const t = this.#store.getTask(id);
+    // another user's task is indistinguishable from an unknown one
+    if (!t || t.user_id !== user.userId) {
+      throw new ApiError(ErrorCode.TaskNotFound, `Task ${id} could not be found`, [id]);
+    }
+    const rec = this.#taskRecord(t);
+    if (FINAL_STATES.has(t.status)) this.#store.deleteTasks([t.uuid]);
+    return json(rec);
+  }
+
+  async #batchStatus(req: Request): Promise<Response> {
+    const user = this.#user(req);
+    const body = await readJsonObject(req);
+    const ids = body.task_ids;
+    if (!Array.isArray(ids)) {
+      throw new ApiError(ErrorCode.RequestKeyError, "task_ids is required: a list of task ids", [
+        "task_ids",
+      ]);
+    }
+    if (ids.length > _MAX_BATCH) {
+      throw new ApiError(
+        ErrorCode.RequestMalformed,
+        `Too many task ids: ${ids.length} > ${_MAX_BATCH}`,
+      );
+    }
+    const valid = ids.filter((x): x is string => typeof x === "string").map((s) => s.toLowerCase());
+    const rows = this.#store.getTasks(valid);
+    const out: Record<string, unknown> = {};
+    const done: string[] = [];
+    for (const raw of ids) {
+      const key = String(raw);
+      const t = typeof raw === "string" ? rows.get(raw.toLowerCase()) : undefined;
+      if (!t || t.user_id !== user.userId) {
+        out[key] = { task_id: key, status: "Failed", reason: "Unknown task id" };
+        continue;
+      }
+      out[key] = this.#taskRecord(t);
+      if (FINAL_STATES.has(t.status)) done.push(t.uuid);
+    }
+    this.#store.deleteTasks(done);
+    return json({ response: "batch", results: out });
+  }
+
+  #taskGroup(req: Request, rawId: string): Response {
+    const user = this.#user(req);
+    const id = checkUuid(rawId, "task_group_id");
+    if (!this.#store.ownsTaskGroup(user.userId, id)) {
+      throw new ApiError(ErrorCode.TaskGroupNotFound, `Task group ${id} could not be found`, [id]);
+    }
+    return json({ authorized: true });
+  }
+}
+
+function _optString(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") {
+    throw new ApiError(ErrorCode.RequestMalformed, `${key} must be a string`, [key]);
+  }
+  return v;
+}
+
+/** function_code must be `pack_buffers([serialized])`: `<len>\n<serialized>`. */
+function _checkPackedFunction(code: string): void {
+  const nl = code.indexOf("\n");
+  const len = nl > 0 ? Number(code.slice(0, nl)) : NaN;
+  if (!Number.isInteger(len) || len <= 0 || code.length !== nl + 1 + len) {
+    throw new ApiError(
+      ErrorCode.RequestMalformed,
+      "function_code must be one packed buffer: '<length>\\n<serialized function>'",
+      ["function_code"],
+    );
+  }
+  const method = code.slice(nl + 1, nl + 3);
+  if (!/^0[0-4]$/.test(method) || code[nl + 3] !== "\n") {
+    throw new ApiError(
+      ErrorCode.RequestMalformed,
+      `function_code has unknown serializer ${JSON.stringify(method)}; expected 00-04`,
+      ["function_code"],
+    );
+  }
+}

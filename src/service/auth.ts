@@ -1,0 +1,570 @@
+/**
+ * The OAuth2 authorization server of the local service, mounted under `/auth`:
+ *
+ * - `GET/POST /auth/v2/oauth2/authorize`: plain HTML login form; on success a 303 to the
+ *   redirect URI with `?code=...` (authorization code + PKCE S256, mandatory).
+ * - `GET /auth/v2/web/auth-code`: the paste-the-code page (`<code id="auth-code">`).
+ * - `POST /auth/v2/oauth2/token`: `authorization_code` (+ `code_verifier`), `refresh_token`,
+ *   `client_credentials` (confidential clients from `service add-client`).
+ * - `POST /auth/v2/oauth2/token/introspect`, `POST /auth/v2/oauth2/token/revoke`,
+ *   `GET /auth/v2/oauth2/userinfo`.
+ *
+ * The API calls {@linkcode AuthServer.authenticate} on every request.
+ *
+ * @example
+ * ```ts
+ * import { AuthServer } from "./auth.ts";
+ * const auth = new AuthServer({ store, tokenLifetime: 3600, log });
+ * const res = await auth.handle(req, "/v2/oauth2/token");
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { FUNCX_SCOPE, NATIVE_CLIENT_ID } from "../config/types.ts";
+import type { Logger } from "../daemon/log.ts";
+import { ApiError, ErrorCode } from "./errors.ts";
+import { escapeHtml, html, json, readBody } from "./http.ts";
+import { pkceChallenge, safeEqual, sha256Hex } from "./secrets.ts";
+import type { ServiceStore, TokenInfo } from "./store.ts";
+
+/** Scopes this server grants. */
+export const KNOWN_SCOPES: ReadonlySet<string> = new Set([
+  FUNCX_SCOPE,
+  "openid",
+  "profile",
+  "email",
+  "urn:globus:auth:scope:search.api.globus.org:all",
+  "urn:globus:auth:scope:auth.globus.org:view_identities",
+]);
+
+const _CODE_TTL = 600;
+const _FORM_LIMIT = 64 * 1024;
+
+/** An OAuth2 error (`{"error", "error_description"}`). */
+class _OAuthError extends Error {
+  constructor(readonly error: string, readonly description: string, readonly status = 400) {
+    super(description);
+  }
+  response(): Response {
+    const headers: HeadersInit = this.status === 401
+      ? { "www-authenticate": 'Basic realm="funcx"' }
+      : {};
+    return json({ error: this.error, error_description: this.description }, this.status, headers);
+  }
+}
+
+/** Options of {@linkcode AuthServer}. */
+export interface AuthServerOptions {
+  store: ServiceStore;
+  /** Access-token lifetime, seconds. */
+  tokenLifetime: number;
+  log: Logger;
+}
+
+/**
+ * The stable subject id of a user (a UUID derived from the username).
+ *
+ * @example
+ * ```ts
+ * userSub("alice").length; // 36
+ * ```
+ */
+export function userSub(username: string): string {
+  const h = createHash("sha256").update(`funcx-local-user:${username}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${
+    h.slice(20, 32)
+  }`;
+}
+
+/** The auth server. */
+export class AuthServer {
+  #store: ServiceStore;
+  #lifetime: number;
+  #log: Logger;
+
+  constructor(opts: AuthServerOptions) {
+    this.#store = opts.store;
+    this.#lifetime = opts.tokenLifetime;
+    this.#log = opts.log;
+  }
+
+  /**
+   * Check the bearer token of an API request: present, known, unexpired and carrying the
+   * funcX scope. Throws `UserUnauthenticated` (401) otherwise.
+   */
+  authenticate(req: Request): TokenInfo {
+    const info = this.#bearer(req);
+    if (!info.scope.split(" ").includes(FUNCX_SCOPE)) {
+      throw new ApiError(
+        ErrorCode.UserUnauthenticated,
+        `Token lacks the funcX scope ${FUNCX_SCOPE}`,
+        [],
+      );
+    }
+    return info;
+  }
+
+  #bearer(req: Request): TokenInfo {
+    const header = req.headers.get("authorization");
+    if (!header) {
+      throw new ApiError(
+        ErrorCode.UserUnauthenticated,
+        "Missing Authorization header; expected 'Authorization: Bearer <access token>'",
+      );
+    }
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) {
+      throw new ApiError(
+        ErrorCode.UserUnauthenticated,
+        "Malformed Authorization header; expected 'Authorization: Bearer <access token>'",
+      );
+    }
+    const info = this.#store.lookupToken(m[1], "access");
+    if (!info) throw new ApiError(ErrorCode.UserUnauthenticated, "Invalid or revoked token");
+    if (info.expiresAt <= Date.now() / 1000) {
+      throw new ApiError(
+        ErrorCode.UserUnauthenticated,
+        `Token expired at ${new Date(info.expiresAt * 1000).toISOString()}`,
+      );
+    }
+    return info;
+  }
+
+  /** Handle a request below `/auth` (`sub` is the path without the `/auth` prefix). */
+  async handle(req: Request, sub: string): Promise<Response> {
+    const path = sub.replace(/\/+$/, "");
+    try {
+      switch (path) {
+        case "/v2/oauth2/authorize":
+          if (req.method === "GET") return this.#authorizeForm(new URL(req.url).searchParams);
+          if (req.method === "POST") return await this.#authorizeSubmit(req);
+          break;
+        case "/v2/web/auth-code":
+          if (req.method === "GET") return this.#authCodePage(new URL(req.url).searchParams);
+          break;
+        case "/v2/oauth2/token":
+          if (req.method === "POST") return await this.#token(req);
+          break;
+        case "/v2/oauth2/token/introspect":
+          if (req.method === "POST") return await this.#introspect(req);
+          break;
+        case "/v2/oauth2/token/revoke":
+          if (req.method === "POST") return await this.#revoke(req);
+          break;
+        case "/v2/oauth2/userinfo":
+          if (req.method === "GET" || req.method === "POST") return this.#userinfo(req);
+          break;
+        default:
+          return json({ error: "not_found", error_description: `No such route: ${sub}` }, 404);
+      }
+      return json(
+        { error: "method_not_allowed", error_description: `${req.method} not allowed on ${sub}` },
+        405,
+      );
+    } catch (e) {
+      if (e instanceof _OAuthError) return e.response();
+      if (e instanceof ApiError) {
+        return json({ error: "invalid_request", error_description: e.reason }, e.httpStatus);
+      }
+      this.#log.error("auth", "unexpected error on %s: %s", sub, (e as Error)?.stack ?? e);
+      return json({ error: "server_error", error_description: "internal error" }, 500);
+    }
+  }
+
+  // ------------------------------------------------------------------ authorize
+
+  #checkAuthorizeParams(p: URLSearchParams, req?: Request): {
+    clientId: string;
+    redirectUri: string;
+    scope: string;
+    state: string;
+    challenge: string;
+  } {
+    const clientId = p.get("client_id") ?? "";
+    if (clientId !== NATIVE_CLIENT_ID && !this.#store.getClient(clientId)) {
+      throw new _OAuthError("invalid_client", `Unknown client_id ${JSON.stringify(clientId)}`);
+    }
+    const redirectUri = p.get("redirect_uri") ?? "";
+    _checkRedirectUri(redirectUri, req);
+    if ((p.get("response_type") ?? "code") !== "code") {
+      throw new _OAuthError("unsupported_response_type", "response_type must be 'code'");
+    }
+    const challenge = p.get("code_challenge") ?? "";
+    const method = p.get("code_challenge_method") ?? "";
+    if (!challenge) {
+      throw new _OAuthError("invalid_request", "code_challenge is required (PKCE S256)");
+    }
+    if (method !== "S256") {
+      throw new _OAuthError(
+        "invalid_request",
+        `code_challenge_method must be S256, got ${JSON.stringify(method)}`,
+      );
+    }
+    if (!/^[A-Za-z0-9_-]{43}$/.test(challenge)) {
+      throw new _OAuthError("invalid_request", "code_challenge must be 43 base64url characters");
+    }
+    const scope = _normalizeScope(p.get("scope") ?? FUNCX_SCOPE);
+    return { clientId, redirectUri, scope, state: p.get("state") ?? "", challenge };
+  }
+
+  #authorizeForm(p: URLSearchParams, error = "", status = 200): Response {
+    let params;
+    try {
+      params = this.#checkAuthorizeParams(p);
+    } catch (e) {
+      if (e instanceof _OAuthError) return _errorPage(e.description);
+      throw e;
+    }
+    const hidden = [
+      ["client_id", params.clientId],
+      ["redirect_uri", params.redirectUri],
+      ["scope", params.scope],
+      ["state", params.state],
+      ["code_challenge", params.challenge],
+      ["code_challenge_method", "S256"],
+      ["response_type", "code"],
+    ].map(([k, v]) => `<input type="hidden" name="${k}" value="${escapeHtml(v)}">`).join("\n");
+    const err = error ? `<p id="error" role="alert">${escapeHtml(error)}</p>` : "";
+    return html(
+      _page(
+        "Log in to funcX",
+        `<h1>Log in to the local funcX service</h1>
+<p>An application is asking for access with scope <code>${escapeHtml(params.scope)}</code>.</p>
+${err}
+<form method="post" action="authorize">
+${hidden}
+<p><label>User name <input name="username" id="username" autocomplete="username" required></label></p>
+<p><label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit" id="login">Log in</button></p>
+</form>`,
+      ),
+      status,
+    );
+  }
+
+  async #authorizeSubmit(req: Request): Promise<Response> {
+    const form = new URLSearchParams(await readBody(req, _FORM_LIMIT));
+    let params;
+    try {
+      params = this.#checkAuthorizeParams(form, req);
+    } catch (e) {
+      if (e instanceof _OAuthError) return _errorPage(e.description);
+      throw e;
+    }
+    const user = this.#store.checkPassword(form.get("username") ?? "", form.get("password") ?? "");
+    if (!user) {
+      this.#log.warn("auth", "failed login for user %s", JSON.stringify(form.get("username")));
+      return this.#authorizeForm(form, "Invalid user name or password.", 401);
+    }
+    const code = this.#store.createAuthCode({
+      user_id: user.id,
+      client_id: params.clientId,
+      redirect_uri: params.redirectUri,
+      code_challenge: params.challenge,
+      scope: params.scope,
+      expires_at: Date.now() / 1000 + _CODE_TTL,
+    });
+    this.#log.info("auth", "user %s logged in (client %s)", user.username, params.clientId);
+    const target = new URL(params.redirectUri);
+    target.searchParams.set("code", code);
+    if (params.state) target.searchParams.set("state", params.state);
+    return new Response(null, {
+      status: 303,
+      headers: { location: target.toString(), "cache-control": "no-store" },
+    });
+  }
+
+  #authCodePage(p: URLSearchParams): Response {
+    const code = p.get("code");
+    if (!code) return _errorPage("No authorization code in the request.");
+    return html(
+      _page(
+        "funcX authorization code",
+        `<h1>Authorization code</h1>
+<p>Copy this code and paste it into the program that asked for it:</p>
+<p><code id="auth-code">${escapeHtml(code)}</code></p>`,
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------------ token
+
+  async #formOrJson(req: Request): Promise<URLSearchParams> {
+    const text = await readBody(req, _FORM_LIMIT);
+    const type = req.headers.get("content-type") ?? "";
+    if (type.includes("application/json")) {
+      let obj: unknown;
+      try {
+        obj = JSON.parse(text);
+      } catch {
+        throw new _OAuthError("invalid_request", "request body is not valid JSON");
+      }
+      if (!obj || typeof obj !== "object") {
+        throw new _OAuthError("invalid_request", "request body must be a JSON object");
+      }
+      const p = new URLSearchParams();
+      for (const [k, v] of Object.entries(obj)) if (typeof v === "string") p.set(k, v);
+      return p;
+    }
+    return new URLSearchParams(text);
+  }
+
+  /** Client authentication: HTTP Basic or form fields. */
+  #client(req: Request, form: URLSearchParams): { clientId: string; confidential: boolean } {
+    let clientId = form.get("client_id") ?? "";
+    let secret = form.get("client_secret");
+    const header = req.headers.get("authorization");
+    if (header && /^Basic\s+/i.test(header)) {
+      let decoded = "";
+      try {
+        decoded = atob(header.replace(/^Basic\s+/i, "").trim());
+      } catch {
+        throw new _OAuthError("invalid_client", "malformed Basic authorization header", 401);
+      }
+      const i = decoded.indexOf(":");
+      if (i < 0) throw new _OAuthError("invalid_client", "malformed Basic credentials", 401);
+      clientId = decodeURIComponent(decoded.slice(0, i));
+      secret = decodeURIComponent(decoded.slice(i + 1));
+    }
+    if (!clientId) throw new _OAuthError("invalid_client", "client_id is required", 401);
+    if (clientId === NATIVE_CLIENT_ID && !secret) return { clientId, confidential: false };
+    const client = this.#store.getClient(clientId);
+    if (!client || !secret || !safeEqual(sha256Hex(secret), client.secret_hash)) {
+      throw new _OAuthError("invalid_client", "unknown client or wrong client secret", 401);
+    }
+    return { clientId, confidential: true };
+  }
+
+  async #token(req: Request): Promise<Response> {
+    const form = await this.#formOrJson(req);
+    const grant = form.get("grant_type") ?? "";
+    const client = this.#client(req, form);
+    switch (grant) {
+      case "authorization_code":
+        return this.#tokenFromCode(form, client.clientId);
+      case "refresh_token":
+        return this.#tokenFromRefresh(form, client.clientId);
+      case "client_credentials": {
+        if (!client.confidential) {
+          throw new _OAuthError(
+            "unauthorized_client",
+            "client_credentials needs a confidential client (see `service add-client`)",
+          );
+        }
+        const c = this.#store.getClient(client.clientId)!;
+        const scope = _normalizeScope(form.get("scope") ?? FUNCX_SCOPE);
+        const t = this.#store.issueTokens({
+          userId: c.user_id,
+          clientId: c.client_id,
+          scope,
+          lifetime: this.#lifetime,
+          refresh: false,
+        });
+        this.#log.info("auth", "client %s got a token (client_credentials)", c.name);
+        return this.#tokenResponse(t, scope);
+      }
+      default:
+        throw new _OAuthError(
+          "unsupported_grant_type",
+          `grant_type must be authorization_code, refresh_token or client_credentials, got ${
+            JSON.stringify(grant)
+          }`,
+        );
+    }
+  }
+
+  #tokenFromCode(form: URLSearchParams, clientId: string): Response {
+    const code = form.get("code") ?? "";
+    const verifier = form.get("code_verifier") ?? "";
+    if (!code) throw new _OAuthError("invalid_request", "code is required");
+    if (!verifier) throw new _OAuthError("invalid_request", "code_verifier is required (PKCE)");
+    const row = this.#store.consumeAuthCode(code); // single use, even when the exchange fails
+    if (!row || row.expires_at < Date.now() / 1000) {
+      throw new _OAuthError("invalid_grant", "authorization code is invalid, expired or used");
+    }
+    if (row.client_id !== clientId) {
+      throw new _OAuthError("invalid_grant", "authorization code was issued to another client");
+    }
+    if ((form.get("redirect_uri") ?? "") !== row.redirect_uri) {
+      throw new _OAuthError("invalid_grant", "redirect_uri does not match the authorize request");
+    }
+    if (!/^[A-Za-z0-9._~-]{43,128}$/.test(verifier)) {
+      throw new _OAuthError(
+        "invalid_request",
+        "code_verifier must be 43-128 characters of [A-Za-z0-9._~-]",
+      );
+    }
+    if (!safeEqual(pkceChallenge(verifier), row.code_challenge)) {
+      this.#log.warn("auth", "PKCE verifier mismatch for client %s", clientId);
+      throw new _OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+    }
+    const t = this.#store.issueTokens({
+      userId: row.user_id,
+      clientId,
+      scope: row.scope,
+      lifetime: this.#lifetime,
+      refresh: true,
+    });
+    return this.#tokenResponse(t, row.scope);
+  }
+
+  #tokenFromRefresh(form: URLSearchParams, clientId: string): Response {
+    const refresh = form.get("refresh_token") ?? "";
+    if (!refresh) throw new _OAuthError("invalid_request", "refresh_token is required");
+    const info = this.#store.lookupToken(refresh, "refresh");
+    if (!info || info.clientId !== clientId) {
+      throw new _OAuthError("invalid_grant", "refresh token is invalid or revoked");
+    }
+    let scope = info.scope;
+    const asked = form.get("scope");
+    if (asked) {
+      scope = _normalizeScope(asked);
+      const granted = new Set(info.scope.split(" "));
+      if (!scope.split(" ").every((s) => granted.has(s))) {
+        throw new _OAuthError("invalid_scope", "requested scope exceeds the granted scope");
+      }
+    }
+    const t = this.#store.issueTokens({
+      userId: info.userId,
+      clientId,
+      scope,
+      lifetime: this.#lifetime,
+      refresh: false,
+    });
+    return this.#tokenResponse({ ...t, refreshToken: refresh }, scope);
+  }
+
+  #tokenResponse(
+    t: { accessToken: string; refreshToken?: string; expiresAt: number },
+    scope: string,
+  ): Response {
+    const body: Record<string, unknown> = {
+      access_token: t.accessToken,
+      token_type: "Bearer",
+      expires_in: Math.max(0, Math.round(t.expiresAt - Date.now() / 1000)),
+      scope,
+      resource_server: scope.split(" ").includes(FUNCX_SCOPE) ? "funcx_service" : "auth.globus.org",
+      other_tokens: [],
+    };
+    if (t.refreshToken) body.refresh_token = t.refreshToken;
+    return json(body);
+  }
+
+  // ------------------------------------------------------------------ introspect etc.
+
+  async #introspect(req: Request): Promise<Response> {
+    const form = await this.#formOrJson(req);
+    // The caller is a confidential client (Basic) or holds a valid token itself.
+    const header = req.headers.get("authorization") ?? "";
+    if (/^Basic\s/i.test(header)) this.#client(req, form);
+    else if (/^Bearer\s/i.test(header)) {
+      try {
+        this.#bearer(req);
+      } catch {
+        throw new _OAuthError("invalid_client", "introspection needs a valid token", 401);
+      }
+    } else {
+      throw new _OAuthError("invalid_client", "introspection needs client or bearer auth", 401);
+    }
+    const token = form.get("token") ?? "";
+    const info = this.#store.lookupToken(token, "access") ??
+      this.#store.lookupToken(token, "refresh");
+    if (!info || info.expiresAt <= Date.now() / 1000) return json({ active: false });
+    return json({
+      active: true,
+      scope: info.scope,
+      client_id: info.clientId,
+      sub: userSub(info.username),
+      username: info.username,
+      token_type: "Bearer",
+      iat: Math.floor(info.issuedAt),
+      exp: Number.isFinite(info.expiresAt) ? Math.floor(info.expiresAt) : null,
+      aud: ["funcx_service"],
+      iss: "funcx-local-auth",
+    });
+  }
+
+  async #revoke(req: Request): Promise<Response> {
+    const form = await this.#formOrJson(req);
+    this.#client(req, form);
+    this.#store.revokeToken(form.get("token") ?? "");
+    return json({ active: false });
+  }
+
+  #userinfo(req: Request): Response {
+    let info: TokenInfo;
+    try {
+      info = this.#bearer(req);
+    } catch (e) {
+      return json(
+        { error: "invalid_token", error_description: (e as ApiError).reason ?? "invalid token" },
+        401,
+        { "www-authenticate": 'Bearer error="invalid_token"' },
+      );
+    }
+    return json({
+      sub: userSub(info.username),
+      preferred_username: info.username,
+      name: info.username,
+      identity_provider: "funcx-local",
+      email: null,
+    });
+  }
+}
+
+function _normalizeScope(raw: string): string {
+  const parts = raw.split(/[\s+]+/).filter(Boolean);
+  if (parts.length === 0) throw new _OAuthError("invalid_scope", "scope must not be empty");
+  for (const s of parts) {
+    if (!KNOWN_SCOPES.has(s)) {
+      throw new _OAuthError(
+        "invalid_scope",
+        `unknown scope ${JSON.stringify(s)}; known: ${[...KNOWN_SCOPES].join(", ")}`,
+      );
+    }
+  }
+  return [...new Set(parts)].join(" ");
+}
+
+/**
+ * Redirect URIs: this server's own paste-the-code page (on any loopback host or the
+ * host the request came to) or an http loopback URL (native apps with a local server).
+ */
+function _checkRedirectUri(uri: string, req?: Request): void {
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new _OAuthError("invalid_request", `redirect_uri ${JSON.stringify(uri)} is not a URL`);
+  }
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(u.hostname);
+  const sameHost = req ? u.host === new URL(req.url).host : false;
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new _OAuthError("invalid_request", "redirect_uri must be an http(s) URL");
+  }
+  if (u.pathname === "/auth/v2/web/auth-code" && (loopback || sameHost || !req)) return;
+  if (loopback && u.protocol === "http:") return;
+  throw new _OAuthError(
+    "invalid_request",
+    `redirect_uri ${
+      JSON.stringify(uri)
+    } is not allowed; use <auth_address>/v2/web/auth-code or an http loopback URL`,
+  );
+}
+
+function _page(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}code{font-size:1.1em;word-break:break-all}#error{color:#b00}</style>
+</head><body>
+${body}
+</body></html>
+`;
+}
+
+function _errorPage(message: string): Response {
+  return html(
+    _page("funcX login error", `<h1>Login error</h1><p id="error">${escapeHtml(message)}</p>`),
+    400,
+  );
+}

@@ -1,0 +1,124 @@
+/**
+ * `GET /`: the service's status page, plain HTML that refreshes itself every 5 s:
+ * endpoints (online/offline, last heartbeat), queued/running/done counts, recent tasks.
+ *
+ * It shows every user's endpoints and tasks (ids only, never payloads or results), so it
+ * is only served to loopback clients — the administrator's machine.
+ *
+ * @example
+ * ```ts
+ * import { statusPageHtml } from "./status_page.ts";
+ * statusPageHtml({ endpoints: [], counts: { queued: 0, running: 0, done: 0 }, tasks: [] });
+ * ```
+ * @module
+ */
+import { escapeHtml, html } from "./http.ts";
+import type { ServiceStore, TaskCounts } from "./store.ts";
+import type { Forwarder } from "./forwarder.ts";
+
+/** What the page shows. */
+export interface StatusPageData {
+  endpoints: { uuid: string; name: string; online: boolean; lastHeartbeat: number | null }[];
+  counts: TaskCounts;
+  tasks: { uuid: string; endpoint: string; status: string; created: number }[];
+}
+
+function _time(t: number | null): string {
+  return t === null ? "never" : new Date(t * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * Render the page.
+ *
+ * @example
+ * ```ts
+ * statusPageHtml({ endpoints: [], counts: { queued: 1, running: 0, done: 2 }, tasks: [] })
+ *   .includes('id="count-queued">1<'); // true
+ * ```
+ */
+export function statusPageHtml(d: StatusPageData): string {
+  const eps = d.endpoints.map((e) =>
+    `<tr class="endpoint ${e.online ? "online" : "offline"}" data-endpoint-id="${
+      escapeHtml(e.uuid)
+    }">` +
+    `<td>${escapeHtml(e.name)}</td><td><code>${escapeHtml(e.uuid)}</code></td>` +
+    `<td class="state">${e.online ? "online" : "offline"}</td>` +
+    `<td class="heartbeat">${_time(e.lastHeartbeat)}</td></tr>`
+  ).join("\n");
+  const tasks = d.tasks.map((t) =>
+    `<tr class="task" data-task-id="${escapeHtml(t.uuid)}"><td><code>${
+      escapeHtml(t.uuid)
+    }</code></td>` +
+    `<td><code>${escapeHtml(t.endpoint)}</code></td><td class="status">${
+      escapeHtml(t.status)
+    }</td>` +
+    `<td>${_time(t.created)}</td></tr>`
+  ).join("\n");
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5">
+<title>funcX local service</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}.online .state{color:#070}.offline .state{color:#a00}</style>
+</head><body>
+<h1>funcX local service</h1>
+<p id="updated">Updated ${_time(Date.now() / 1000)} (refreshes every 5 s)</p>
+<h2>Tasks</h2>
+<ul id="counts">
+<li>Queued: <span id="count-queued">${d.counts.queued}</span></li>
+<li>Running: <span id="count-running">${d.counts.running}</span></li>
+<li>Done: <span id="count-done">${d.counts.done}</span></li>
+</ul>
+<h2>Endpoints</h2>
+<table id="endpoints"><thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last heartbeat</th></tr></thead>
+<tbody>
+${eps || '<tr class="empty"><td colspan="4">No endpoints registered</td></tr>'}
+</tbody></table>
+<h2>Recent tasks</h2>
+<table id="tasks"><thead><tr><th>Task</th><th>Endpoint</th><th>Status</th><th>Submitted</th></tr></thead>
+<tbody>
+${tasks || '<tr class="empty"><td colspan="4">No tasks</td></tr>'}
+</tbody></table>
+</body></html>
+`;
+}
+
+/**
+ * Serve the page (403 for non-loopback clients).
+ *
+ * @example
+ * ```ts
+ * const res = renderStatusPage(req, info, store, forwarder);
+ * ```
+ */
+export function renderStatusPage(
+  req: Request,
+  info: Deno.ServeHandlerInfo,
+  store: ServiceStore,
+  forwarder: Forwarder,
+): Response {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return html("<p>Method not allowed</p>", 405, { allow: "GET, HEAD" });
+  }
+  const remote = (info.remoteAddr as Deno.NetAddr).hostname ?? "";
+  const loopback = remote === "127.0.0.1" || remote === "::1" || remote.startsWith("127.") ||
+    remote === "::ffff:127.0.0.1";
+  if (!loopback) {
+    return html("<p>The status page is only available from this machine.</p>", 403);
+  }
+  const data: StatusPageData = {
+    endpoints: store.listEndpoints().map((e) => ({
+      uuid: e.uuid,
+      name: e.name,
+      online: forwarder.isOnline(e.uuid),
+      lastHeartbeat: forwarder.lastSeen(e.uuid) ?? e.last_heartbeat,
+    })),
+    counts: store.taskCounts(),
+    tasks: store.recentTasks(20).map((t) => ({
+      uuid: t.uuid,
+      endpoint: t.endpoint_uuid,
+      status: t.status,
+      created: t.created_at,
+    })),
+  };
+  return html(statusPageHtml(data));
+}

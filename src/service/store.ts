@@ -1,0 +1,768 @@
+/**
+ * SQLite state of the local funcX service (`node:sqlite`, WAL): users, OAuth clients,
+ * authorization codes, tokens (hashed), endpoints, functions, tasks and results.
+ *
+ * Hot paths (submitting a batch, storing results, marking deliveries) take lists and run
+ * in one transaction each.
+ *
+ * @example
+ * ```ts
+ * import { ServiceStore } from "./store.ts";
+ * const store = ServiceStore.open("/tmp/funcx.sqlite");
+ * const user = store.addUser("alice", "secret");
+ * store.checkPassword("alice", "secret")?.id === user.id; // true
+ * store.close();
+ * ```
+ * @module
+ */
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { hashPassword, newToken, sha256Hex, verifyPassword } from "./secrets.ts";
+
+/** A problem the caller should report as a one-line error (duplicate user, bad name…). */
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreError";
+  }
+}
+
+/** A user (or the identity of a service-account client). */
+export interface UserRow {
+  id: number;
+  username: string;
+  kind: "user" | "client";
+}
+
+/** An OAuth client registered with `service add-client` (confidential). */
+export interface ClientRow {
+  client_id: string;
+  name: string;
+  secret_hash: string;
+  user_id: number;
+}
+
+/** What a token grants. */
+export interface TokenInfo {
+  userId: number;
+  username: string;
+  clientId: string;
+  scope: string;
+  expiresAt: number;
+  issuedAt: number;
+}
+
+/** An authorization code waiting to be exchanged. */
+export interface AuthCodeRow {
+  user_id: number;
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  scope: string;
+  expires_at: number;
+}
+
+/** A registered endpoint. */
+export interface EndpointRow {
+  uuid: string;
+  user_id: number;
+  name: string;
+  version: string;
+  pubkey: string;
+  secret_hash: string;
+  ip: string;
+  registered_at: number;
+  last_heartbeat: number | null;
+}
+
+/** A registered function. */
+export interface FunctionRow {
+  uuid: string;
+  user_id: number;
+  name: string;
+  code: string;
+  source: string;
+  container: string | null;
+  entry_point: string;
+  description: string;
+  public: number;
+  created_at: number;
+}
+
+/** Task states, as upstream's funcx_common `TaskState`. */
+export type TaskStatus =
+  | "waiting-for-ep"
+  | "waiting-for-nodes"
+  | "waiting-for-launch"
+  | "running"
+  | "success"
+  | "failed";
+
+/** Final states. */
+export const FINAL_STATES: ReadonlySet<string> = new Set(["success", "failed"]);
+
+/** A task row (payload omitted by the listing helpers). */
+export interface TaskRow {
+  uuid: string;
+  user_id: number;
+  function_uuid: string;
+  endpoint_uuid: string;
+  task_group_id: string;
+  container: string;
+  status: TaskStatus;
+  result: string | null;
+  exception: string | null;
+  created_at: number;
+  completion_t: number | null;
+}
+
+/** A new task for {@linkcode ServiceStore.insertTasks}. */
+export interface NewTask {
+  uuid: string;
+  userId: number;
+  functionUuid: string;
+  endpointUuid: string;
+  taskGroupId: string;
+  container: string;
+  payload: string;
+}
+
+/** A result for {@linkcode ServiceStore.storeResults}. */
+export interface NewResult {
+  taskId: string;
+  endpointUuid: string;
+  result?: string;
+  exception?: string;
+}
+
+/** Counts for the status page. */
+export interface TaskCounts {
+  queued: number;
+  running: number;
+  done: number;
+}
+
+const _SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT,
+  kind TEXT NOT NULL DEFAULT 'user',
+  created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clients (
+  client_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  secret_hash TEXT NOT NULL,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS auth_codes (
+  code_hash TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  token_hash TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  user_id INTEGER NOT NULL,
+  client_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  issued_at REAL NOT NULL,
+  expires_at REAL
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+  uuid TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  pubkey TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  ip TEXT NOT NULL DEFAULT '',
+  registered_at REAL NOT NULL,
+  last_heartbeat REAL
+);
+CREATE TABLE IF NOT EXISTS endpoint_status (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  endpoint_uuid TEXT NOT NULL,
+  ts REAL NOT NULL,
+  info TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS endpoint_status_ep ON endpoint_status(endpoint_uuid, id);
+CREATE TABLE IF NOT EXISTS functions (
+  uuid TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  code TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  container TEXT,
+  entry_point TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  public INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  uuid TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  function_uuid TEXT NOT NULL,
+  endpoint_uuid TEXT NOT NULL,
+  task_group_id TEXT NOT NULL,
+  container TEXT NOT NULL,
+  payload TEXT,
+  status TEXT NOT NULL,
+  result TEXT,
+  exception TEXT,
+  created_at REAL NOT NULL,
+  completion_t REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_ep_status ON tasks(endpoint_uuid, status);
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created_at);
+`;
+
+const _TASK_COLS =
+  "uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, status, result, exception, created_at, completion_t";
+
+function _now(): number {
+  return Date.now() / 1000;
+}
+
+/** The service database. One instance per service process. */
+export class ServiceStore {
+  #db: DatabaseSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /**
+   * Open (creating if needed) the database at `path`, WAL mode, schema applied.
+   *
+   * @example
+   * ```ts
+   * const store = ServiceStore.open(":memory:");
+   * ```
+   */
+  static open(path: string): ServiceStore {
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA busy_timeout=5000");
+    db.exec(_SCHEMA);
+    return new ServiceStore(db);
+  }
+
+  /** Close the database. */
+  close(): void {
+    try {
+      this.#db.close();
+    } catch { /* already closed */ }
+  }
+
+  /** Run `fn` in one transaction (rolled back on error). */
+  transaction<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const out = fn();
+      this.#db.exec("COMMIT");
+      return out;
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  #get<T>(sql: string, ...params: SQLInputValue[]): T | undefined {
+    return this.#db.prepare(sql).get(...params) as T | undefined;
+  }
+
+  #all<T>(sql: string, ...params: SQLInputValue[]): T[] {
+    return this.#db.prepare(sql).all(...params) as T[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#db.prepare(sql).run(...params).changes);
+  }
+
+  // ---------------------------------------------------------------- users & clients
+
+  /**
+   * Create a user with a scrypt password hash. Throws {@linkcode StoreError} when the
+   * name is invalid or taken.
+   */
+  addUser(username: string, password: string): UserRow {
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(username)) {
+      throw new StoreError(
+        `user name "${username}" is invalid: use 1-64 letters, digits, '.', '_', '@' or '-'`,
+      );
+    }
+    if (password.length < 1) throw new StoreError("password must not be empty");
+    if (this.#get("SELECT id FROM users WHERE username = ?", username)) {
+      throw new StoreError(`user "${username}" already exists`);
+    }
+    const hash = hashPassword(password);
+    this.#run(
+      "INSERT INTO users (username, password_hash, kind, created_at) VALUES (?, ?, 'user', ?)",
+      username,
+      hash,
+      _now(),
+    );
+    return this.#get<UserRow>("SELECT id, username, kind FROM users WHERE username = ?", username)!;
+  }
+
+  /** The user if `password` is right, else `undefined`. */
+  checkPassword(username: string, password: string): UserRow | undefined {
+    const row = this.#get<UserRow & { password_hash: string | null }>(
+      "SELECT id, username, kind, password_hash FROM users WHERE username = ? AND kind = 'user'",
+      username,
+    );
+    if (!row || !row.password_hash) {
+      // same cost as a real check, so timing does not reveal which users exist
+      _dummyHash ??= hashPassword("not a real password");
+      verifyPassword(password, _dummyHash);
+      return undefined;
+    }
+    if (!verifyPassword(password, row.password_hash)) return undefined;
+    return { id: row.id, username: row.username, kind: row.kind };
+  }
+
+  /** A user by id. */
+  getUser(id: number): UserRow | undefined {
+    return this.#get<UserRow>("SELECT id, username, kind FROM users WHERE id = ?", id);
+  }
+
+  /**
+   * Register a confidential client (service account) named `name`; returns its id and
+   * secret (shown once; only a hash is kept). Its tokens act as user `client:<name>`.
+   */
+  addClient(name: string): { clientId: string; clientSecret: string; userId: number } {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      throw new StoreError(
+        `client name "${name}" is invalid: use 1-64 letters, digits, '.', '_' or '-'`,
+      );
+    }
+    if (this.#get("SELECT client_id FROM clients WHERE name = ?", name)) {
+      throw new StoreError(`client "${name}" already exists`);
+    }
+    const clientId = crypto.randomUUID();
+    const clientSecret = newToken("fxs");
+    return this.transaction(() => {
+      this.#run(
+        "INSERT INTO users (username, password_hash, kind, created_at) VALUES (?, NULL, 'client', ?)",
+        `client:${name}`,
+        _now(),
+      );
+      const user = this.#get<{ id: number }>(
+        "SELECT id FROM users WHERE username = ?",
+        `client:${name}`,
+      )!;
+      this.#run(
+        "INSERT INTO clients (client_id, name, secret_hash, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        clientId,
+        name,
+        sha256Hex(clientSecret),
+        user.id,
+        _now(),
+      );
+      return { clientId, clientSecret, userId: user.id };
+    });
+  }
+
+  /** A confidential client by id. */
+  getClient(clientId: string): ClientRow | undefined {
+    return this.#get<ClientRow>(
+      "SELECT client_id, name, secret_hash, user_id FROM clients WHERE client_id = ?",
+      clientId,
+    );
+  }
+
+  // ---------------------------------------------------------------- auth codes & tokens
+
+  /** Store a new authorization code (hashed); returns the code. */
+  createAuthCode(row: AuthCodeRow): string {
+    const code = newToken("fxc");
+    this.#run(
+      "INSERT INTO auth_codes (code_hash, user_id, client_id, redirect_uri, code_challenge, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      sha256Hex(code),
+      row.user_id,
+      row.client_id,
+      row.redirect_uri,
+      row.code_challenge,
+      row.scope,
+      row.expires_at,
+    );
+    return code;
+  }
+
+  /** Take (and delete: single use) an authorization code. */
+  consumeAuthCode(code: string): AuthCodeRow | undefined {
+    const hash = sha256Hex(code);
+    return this.transaction(() => {
+      const row = this.#get<AuthCodeRow>(
+        "SELECT user_id, client_id, redirect_uri, code_challenge, scope, expires_at FROM auth_codes WHERE code_hash = ?",
+        hash,
+      );
+      if (row) this.#run("DELETE FROM auth_codes WHERE code_hash = ?", hash);
+      this.#run("DELETE FROM auth_codes WHERE expires_at < ?", _now());
+      return row;
+    });
+  }
+
+  /**
+   * Issue an access token (and a refresh token when `refresh`); only hashes are kept.
+   * `lifetime` is in seconds.
+   */
+  issueTokens(opts: {
+    userId: number;
+    clientId: string;
+    scope: string;
+    lifetime: number;
+    refresh: boolean;
+  }): { accessToken: string; refreshToken?: string; expiresAt: number } {
+    const now = _now();
+    const accessToken = newToken("fxa");
+    const expiresAt = now + opts.lifetime;
+    const refreshToken = opts.refresh ? newToken("fxr") : undefined;
+    this.transaction(() => {
+      const ins = this.#db.prepare(
+        "INSERT INTO tokens (token_hash, kind, user_id, client_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      );
+      ins.run(
+        sha256Hex(accessToken),
+        "access",
+        opts.userId,
+        opts.clientId,
+        opts.scope,
+        now,
+        expiresAt,
+      );
+      if (refreshToken) {
+        ins.run(
+          sha256Hex(refreshToken),
+          "refresh",
+          opts.userId,
+          opts.clientId,
+          opts.scope,
+          now,
+          null,
+        );
+      }
+      this.#run("DELETE FROM tokens WHERE kind = 'access' AND expires_at < ?", now - 86400);
+    });
+    return { accessToken, refreshToken, expiresAt };
+  }
+
+  /** Look a token up (expired ones too; callers check `expiresAt`). */
+  lookupToken(token: string, kind: "access" | "refresh"): TokenInfo | undefined {
+    const row = this.#get<{
+      user_id: number;
+      username: string;
+      client_id: string;
+      scope: string;
+      expires_at: number | null;
+      issued_at: number;
+    }>(
+      "SELECT t.user_id, u.username, t.client_id, t.scope, t.expires_at, t.issued_at FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.kind = ?",
+      sha256Hex(token),
+      kind,
+    );
+    if (!row) return undefined;
+    return {
+      userId: row.user_id,
+      username: row.username,
+      clientId: row.client_id,
+      scope: row.scope,
+      expiresAt: row.expires_at ?? Number.POSITIVE_INFINITY,
+      issuedAt: row.issued_at,
+    };
+  }
+
+  /** Revoke a token. */
+  revokeToken(token: string): boolean {
+    return this.#run("DELETE FROM tokens WHERE token_hash = ?", sha256Hex(token)) > 0;
+  }
+
+  // ---------------------------------------------------------------- endpoints
+
+  /** An endpoint by uuid. */
+  getEndpoint(uuid: string): EndpointRow | undefined {
+    return this.#get<EndpointRow>("SELECT * FROM endpoints WHERE uuid = ?", uuid);
+  }
+
+  /** Insert or update an endpoint registration. */
+  upsertEndpoint(row: Omit<EndpointRow, "registered_at" | "last_heartbeat">): void {
+    this.#run(
+      `INSERT INTO endpoints (uuid, user_id, name, version, pubkey, secret_hash, ip, registered_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(uuid) DO UPDATE SET name = excluded.name, version = excluded.version,
+         pubkey = excluded.pubkey, secret_hash = excluded.secret_hash, ip = excluded.ip,
+         registered_at = excluded.registered_at`,
+      row.uuid,
+      row.user_id,
+      row.name,
+      row.version,
+      row.pubkey,
+      row.secret_hash,
+      row.ip,
+      _now(),
+    );
+  }
+
+  /** Delete an endpoint and its status log. */
+  deleteEndpoint(uuid: string): void {
+    this.transaction(() => {
+      this.#run("DELETE FROM endpoints WHERE uuid = ?", uuid);
+      this.#run("DELETE FROM endpoint_status WHERE endpoint_uuid = ?", uuid);
+    });
+  }
+
+  /** All endpoints (optionally of one user), newest registration first. */
+  listEndpoints(userId?: number): EndpointRow[] {
+    if (userId === undefined) {
+      return this.#all<EndpointRow>("SELECT * FROM endpoints ORDER BY registered_at DESC");
+    }
+    return this.#all<EndpointRow>(
+      "SELECT * FROM endpoints WHERE user_id = ? ORDER BY registered_at DESC",
+      userId,
+    );
+  }
+
+  /** Record heartbeat times for several endpoints at once. */
+  recordHeartbeats(times: Map<string, number>): void {
+    if (times.size === 0) return;
+    this.transaction(() => {
+      const st = this.#db.prepare("UPDATE endpoints SET last_heartbeat = ? WHERE uuid = ?");
+      for (const [uuid, ts] of times) st.run(ts, uuid);
+    });
+  }
+
+  /** Append status reports (keeps the newest 10 per endpoint). */
+  addStatusReports(reports: { uuid: string; ts: number; info: unknown }[]): void {
+    if (reports.length === 0) return;
+    this.transaction(() => {
+      const ins = this.#db.prepare(
+        "INSERT INTO endpoint_status (endpoint_uuid, ts, info) VALUES (?, ?, ?)",
+      );
+      const seen = new Set<string>();
+      for (const r of reports) {
+        ins.run(r.uuid, r.ts, JSON.stringify(r.info));
+        seen.add(r.uuid);
+      }
+      const prune = this.#db.prepare(
+        "DELETE FROM endpoint_status WHERE endpoint_uuid = ? AND id NOT IN (SELECT id FROM endpoint_status WHERE endpoint_uuid = ? ORDER BY id DESC LIMIT 10)",
+      );
+      for (const uuid of seen) prune.run(uuid, uuid);
+    });
+  }
+
+  /** The newest `n` status reports of an endpoint, newest first. */
+  statusLog(uuid: string, n = 10): { ts: number; info: unknown }[] {
+    return this.#all<{ ts: number; info: string }>(
+      "SELECT ts, info FROM endpoint_status WHERE endpoint_uuid = ? ORDER BY id DESC LIMIT ?",
+      uuid,
+      n,
+    ).map((r) => ({ ts: r.ts, info: JSON.parse(r.info) }));
+  }
+
+  // ---------------------------------------------------------------- functions
+
+  /** Store a new function. */
+  createFunction(row: Omit<FunctionRow, "created_at">): void {
+    this.#run(
+      "INSERT INTO functions (uuid, user_id, name, code, source, container, entry_point, description, public, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      row.uuid,
+      row.user_id,
+      row.name,
+      row.code,
+      row.source,
+      row.container,
+      row.entry_point,
+      row.description,
+      row.public,
+      _now(),
+    );
+  }
+
+  /** A function by uuid. */
+  getFunction(uuid: string): FunctionRow | undefined {
+    return this.#get<FunctionRow>("SELECT * FROM functions WHERE uuid = ?", uuid);
+  }
+
+  /** Functions by uuid (for a submit batch). */
+  getFunctions(uuids: string[]): Map<string, FunctionRow> {
+    const out = new Map<string, FunctionRow>();
+    const st = this.#db.prepare("SELECT * FROM functions WHERE uuid = ?");
+    for (const u of new Set(uuids)) {
+      const row = st.get(u) as FunctionRow | undefined;
+      if (row) out.set(u, row);
+    }
+    return out;
+  }
+
+  /** Update the given fields of a function. */
+  updateFunction(
+    uuid: string,
+    fields: Partial<Pick<FunctionRow, "name" | "code" | "source" | "description" | "public">>,
+  ): void {
+    const keys = Object.keys(fields) as (keyof typeof fields)[];
+    if (keys.length === 0) return;
+    const set = keys.map((k) => `${k} = ?`).join(", ");
+    this.#run(
+      `UPDATE functions SET ${set} WHERE uuid = ?`,
+      ...keys.map((k) => fields[k] as SQLInputValue),
+      uuid,
+    );
+  }
+
+  /** Delete a function. */
+  deleteFunction(uuid: string): void {
+    this.#run("DELETE FROM functions WHERE uuid = ?", uuid);
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  /** Insert a batch of new tasks (status `waiting-for-ep`) in one transaction. */
+  insertTasks(tasks: NewTask[]): void {
+    if (tasks.length === 0) return;
+    const now = _now();
+    this.transaction(() => {
+      const st = this.#db.prepare(
+        "INSERT INTO tasks (uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, payload, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'waiting-for-ep', ?)",
+      );
+      for (const t of tasks) {
+        st.run(
+          t.uuid,
+          t.userId,
+          t.functionUuid,
+          t.endpointUuid,
+          t.taskGroupId,
+          t.container,
+          t.payload,
+          now,
+        );
+      }
+    });
+  }
+
+  /** A task by uuid. */
+  getTask(uuid: string): TaskRow | undefined {
+    return this.#get<TaskRow>(`SELECT ${_TASK_COLS} FROM tasks WHERE uuid = ?`, uuid);
+  }
+
+  /** Tasks by uuid (missing ones are absent from the map). */
+  getTasks(uuids: string[]): Map<string, TaskRow> {
+    const out = new Map<string, TaskRow>();
+    const st = this.#db.prepare(`SELECT ${_TASK_COLS} FROM tasks WHERE uuid = ?`);
+    for (const u of new Set(uuids)) {
+      const row = st.get(u) as TaskRow | undefined;
+      if (row) out.set(u, row);
+    }
+    return out;
+  }
+
+  /** Delete tasks whose result was handed out (one transaction). */
+  deleteTasks(uuids: string[]): void {
+    if (uuids.length === 0) return;
+    this.transaction(() => {
+      const st = this.#db.prepare("DELETE FROM tasks WHERE uuid = ?");
+      for (const u of uuids) st.run(u);
+    });
+  }
+
+  /** Unfinished tasks of an endpoint, oldest first, with their payloads. */
+  pendingTasks(
+    endpointUuid: string,
+    limit = 1_000_000,
+  ): { uuid: string; container: string; payload: string; status: string }[] {
+    return this.#all(
+      "SELECT uuid, container, payload, status FROM tasks WHERE endpoint_uuid = ? AND status NOT IN ('success', 'failed') ORDER BY created_at, rowid LIMIT ?",
+      endpointUuid,
+      limit,
+    );
+  }
+
+  /** Set `status` on unfinished tasks (one transaction). Final states are never changed. */
+  updateStatuses(updates: Map<string, TaskStatus>): void {
+    if (updates.size === 0) return;
+    this.transaction(() => {
+      const st = this.#db.prepare(
+        "UPDATE tasks SET status = ? WHERE uuid = ? AND status NOT IN ('success', 'failed')",
+      );
+      for (const [uuid, status] of updates) st.run(status, uuid);
+    });
+  }
+
+  /**
+   * Store results in one transaction. A result is stored only for an unfinished task of
+   * the endpoint that sent it; returns the ids that were stored (the rest are duplicates
+   * or unknown and must still be acked).
+   */
+  storeResults(results: NewResult[]): Set<string> {
+    const stored = new Set<string>();
+    if (results.length === 0) return stored;
+    const now = _now();
+    this.transaction(() => {
+      const st = this.#db.prepare(
+        "UPDATE tasks SET status = ?, result = ?, exception = ?, completion_t = ?, payload = NULL WHERE uuid = ? AND endpoint_uuid = ? AND status NOT IN ('success', 'failed')",
+      );
+      for (const r of results) {
+        const failed = r.exception !== undefined;
+        const res = st.run(
+          failed ? "failed" : "success",
+          failed ? null : (r.result ?? null),
+          failed ? r.exception! : null,
+          now,
+          r.taskId,
+          r.endpointUuid,
+        );
+        if (Number(res.changes) > 0) stored.add(r.taskId);
+      }
+    });
+    return stored;
+  }
+
+  /** Fail every unfinished task of an endpoint with the given exception (one transaction). */
+  failPendingTasks(endpointUuid: string, exception: string): number {
+    return this.#run(
+      "UPDATE tasks SET status = 'failed', exception = ?, completion_t = ?, payload = NULL WHERE endpoint_uuid = ? AND status NOT IN ('success', 'failed')",
+      exception,
+      _now(),
+      endpointUuid,
+    );
+  }
+
+  /** Does the user own tasks of this task group? */
+  ownsTaskGroup(userId: number, groupId: string): boolean {
+    return !!this.#get(
+      "SELECT 1 FROM tasks WHERE task_group_id = ? AND user_id = ? LIMIT 1",
+      groupId,
+      userId,
+    );
+  }
+
+  /** Queued / running / done counts (all users). */
+  taskCounts(): TaskCounts {
+    const rows = this.#all<{ status: string; n: number }>(
+      "SELECT status, COUNT(*) AS n FROM tasks GROUP BY status",
+    );
+    const out: TaskCounts = { queued: 0, running: 0, done: 0 };
+    for (const r of rows) {
+      if (r.status === "waiting-for-ep") out.queued += r.n;
+      else if (FINAL_STATES.has(r.status)) out.done += r.n;
+      else out.running += r.n;
+    }
+    return out;
+  }
+
+  /** The newest `n` tasks (without results). */
+  recentTasks(n = 20): Omit<TaskRow, "result" | "exception">[] {
+    return this.#all(
+      "SELECT uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, status, created_at, completion_t FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?",
+      n,
+    );
+  }
+}
+
+let _dummyHash: string | undefined;
