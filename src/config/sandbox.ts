@@ -127,5 +127,11 @@ export function workerMain(fn: (msg: StartMessage) => Promise<number>) {
 export function selfCommand(): { cmd: string; args: string[] } {
   if (isCompiled()) return { cmd: Deno.execPath(), args: [] };
   const main = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), "main.ts");
-  return { cmd: Deno.execPath(), args: ["run", ...COMPILE_FLAGS, main] };
+  // The parent already set up node_modules: `manual` skips Deno's node_modules lock, which
+  // would otherwise serialise (and print "Blocking waiting for file lock" for) processes
+  // started together, such as the managers of several blocks.
+  return {
+    cmd: Deno.execPath(),
+    args: ["run", "--node-modules-dir=manual", ...COMPILE_FLAGS, main],
+  };
 }

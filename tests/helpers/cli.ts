@@ -65,7 +65,12 @@ export async function runCli(
   try {
     const out = await child.output();
     const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    // Deno itself prints this when parallel test runs set up node_modules at the same time.
+    const stderr = dec.decode(out.stderr).replace(
+      /^Blocking waiting for file lock on node_modules directory\n/gm,
+      "",
+    );
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr };
   } finally {
     clearTimeout(timer);
   }
