@@ -1,0 +1,549 @@
+/**
+ * The manager: runs on each node of a block, connects back to the interchange over a
+ * ZeroMQ DEALER, registers, reports capacity and runs tasks in N Python worker
+ * subprocesses speaking the framed stdin/stdout protocol (DESIGN.md §6).
+ *
+ * A worker that dies is restarted; the task it was running fails with `WorkerLost`.
+ * Idle workers are reaped after `maxIdletime` seconds and started again on demand.
+ * The manager exits on `SHUTDOWN`, when the interchange is silent for `hbThreshold`
+ * seconds, or on SIGTERM/SIGINT, and always kills its workers on the way out.
+ * Workers never see the endpoint's secrets: see {@linkcode workerEnv}.
+ *
+ * @example
+ * ```ts
+ * import { runManager } from "./manager.ts";
+ * const code = await runManager({
+ *   taskUrl: "tcp://127.0.0.1:54000", blockId: "0", workers: 2, python: "python3",
+ *   workerScript: "/home/u/.funcx/default/worker/funcx_worker.py",
+ *   logdir: "/home/u/.funcx/default/worker_logs/0",
+ * });
+ * ```
+ * @module
+ */
+import { join } from "node:path";
+import * as zmq from "zeromq";
+import { createLogger, type Logger } from "../daemon/log.ts";
+import { decodePickle } from "../protocol/pickle.ts";
+import { encodeFrame, FrameReader } from "./frames.ts";
+import { lostTaskResult } from "./lost.ts";
+import {
+  decodeInterchangeMessage,
+  encodeBare,
+  encodeCapacity,
+  encodeRegister,
+  encodeResults,
+  taskHeader,
+  WireError,
+  type WireResult,
+} from "./wire.ts";
+
+/** Options of {@linkcode runManager} (the `manager` command's flags). */
+export interface ManagerOptions {
+  /** `tcp://host:port` of the interchange. */
+  taskUrl: string;
+  blockId: string;
+  /** Worker processes; 0 = cores / coresPerWorker. */
+  workers: number;
+  coresPerWorker?: number;
+  /** Python interpreter for workers (default python3). */
+  python?: string;
+  /** Path of the Python worker script. */
+  workerScript: string;
+  /** Directory for the manager log and worker stderr. */
+  logdir: string;
+  /** Seconds between heartbeats (default 5). */
+  hbPeriod?: number;
+  /** Seconds of interchange silence before the manager exits (default 30). */
+  hbThreshold?: number;
+  /** Seconds an idle worker is kept (0 = forever, default 300). */
+  maxIdletime?: number;
+  /** Result size limit in bytes, passed to workers (default 10 MiB). */
+  resultSizeLimit?: number;
+  /** Manager id (default: random). */
+  uid?: string;
+  /** Logger (default: `<logdir>/manager-<uid>.log`). */
+  log?: Logger;
+  /** Log level when the manager opens its own log. */
+  logLevel?: "debug" | "info" | "warn" | "error";
+}
+
+/** Environment variable names never passed to workers (plus anything secret-looking). */
+const _SECRET_NAME = /SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY|ACCESS_KEY|API_KEY/i;
+
+/**
+ * The environment for worker processes: the manager's, minus credentials
+ * (`FUNCX_SDK_CLIENT_ID`/`_SECRET` and any variable whose name looks secret).
+ *
+ * @example
+ * ```ts
+ * workerEnv({ PATH: "/bin", FUNCX_SDK_CLIENT_SECRET: "x", GITHUB_TOKEN: "y" }); // { PATH: "/bin" }
+ * ```
+ */
+export function workerEnv(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (k === "FUNCX_SDK_CLIENT_ID" || _SECRET_NAME.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+interface _Task {
+  taskId: string;
+  containerId: string;
+  body: Uint8Array;
+}
+
+interface _Worker {
+  id: number;
+  child: Deno.ChildProcess;
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  task: _Task | null;
+  idleSince: number;
+  startedAt: number;
+  exited: Promise<void>;
+  killing: boolean;
+}
+
+const _LOG = "manager";
+
+/**
+ * Run a manager until SHUTDOWN, interchange loss or a signal; resolves with the exit code.
+ *
+ * @example
+ * ```ts
+ * await runManager({ taskUrl: "tcp://127.0.0.1:5000", blockId: "0", workers: 1,
+ *   workerScript: "/h/ep/worker/funcx_worker.py", logdir: "/h/ep/worker_logs/0" });
+ * ```
+ */
+export async function runManager(opts: ManagerOptions): Promise<number> {
+  const m = new _Manager(opts);
+  return await m.run();
+}
+
+class _Manager {
+  #o: Required<Omit<ManagerOptions, "log" | "logLevel">>;
+  #log: Logger;
+  #ownLog: boolean;
+  #sock: zmq.Dealer;
+  #workers = new Map<number, _Worker>();
+  #nextWorker = 0;
+  #queue: _Task[] = [];
+  #outbox: WireResult[] = [];
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #capTimer: ReturnType<typeof setTimeout> | undefined;
+  #sendChain: Promise<void> = Promise.resolve();
+  #lastHeard = Date.now();
+  #done = Promise.withResolvers<string>();
+  #closing = false;
+  #env: Record<string, string>;
+  #restartAfter = 0;
+  #frameLimit: number;
+
+  constructor(opts: ManagerOptions) {
+    const cores = navigator.hardwareConcurrency || 1;
+    const cpw = Math.max(1, opts.coresPerWorker ?? 1);
+    const uid = opts.uid ?? crypto.randomUUID().split("-").pop()!;
+    this.#o = {
+      taskUrl: opts.taskUrl,
+      blockId: opts.blockId,
+      workers: opts.workers > 0 ? opts.workers : Math.max(1, Math.floor(cores / cpw)),
+      coresPerWorker: cpw,
+      python: opts.python ?? "python3",
+      workerScript: opts.workerScript,
+      logdir: opts.logdir,
+      hbPeriod: opts.hbPeriod ?? 5,
+      hbThreshold: opts.hbThreshold ?? 30,
+      maxIdletime: opts.maxIdletime ?? 300,
+      resultSizeLimit: opts.resultSizeLimit ?? 10 * 1024 * 1024,
+      uid,
+    };
+    this.#ownLog = !opts.log;
+    this.#log = opts.log ??
+      createLogger({
+        file: join(opts.logdir, `manager-${uid}.log`),
+        level: opts.logLevel ?? "info",
+      });
+    this.#frameLimit = this.#o.resultSizeLimit * 2 + 1024 * 1024;
+    this.#env = workerEnv(Deno.env.toObject());
+    this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#o.resultSizeLimit);
+    this.#env.FUNCX_WORKER_LOGDIR = this.#o.logdir;
+    this.#sock = new zmq.Dealer({
+      routingId: uid,
+      linger: 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+    });
+  }
+
+  async run(): Promise<number> {
+    const o = this.#o;
+    const stopSignals: [Deno.Signal, () => void][] = [];
+    for (const sig of ["SIGTERM", "SIGINT"] as Deno.Signal[]) {
+      const fn = () => this.#done.resolve(`received ${sig}`);
+      try {
+        Deno.addSignalListener(sig, fn);
+        stopSignals.push([sig, fn]);
+      } catch {
+        // signals not available here
+      }
+    }
+    let code = 0;
+    try {
+      this.#log.info(
+        _LOG,
+        "manager %s (block %s, pid %d) connecting to %s with %d workers",
+        o.uid,
+        o.blockId,
+        Deno.pid,
+        o.taskUrl,
+        o.workers,
+      );
+      this.#sock.connect(o.taskUrl);
+      this.#send(encodeRegister({
+        uid: o.uid,
+        block_id: o.blockId,
+        hostname: Deno.hostname(),
+        pid: Deno.pid,
+        workers: o.workers,
+        cores: navigator.hardwareConcurrency || 1,
+      }));
+      for (let i = 0; i < o.workers; i++) this.#spawn();
+      const recv = this.#receiveLoop();
+      const timer = setInterval(
+        () => this.#tick(),
+        Math.max(100, Math.min(1000, o.hbPeriod * 500)),
+      );
+      const reason = await this.#done.promise;
+      clearInterval(timer);
+      this.#log.info(_LOG, "exiting: %s", reason);
+      if (reason.startsWith("error")) code = 1;
+      this.#closing = true;
+      await this.#killAll();
+      this.#flushResults();
+      await this.#sendChain;
+      this.#sock.close();
+      await recv;
+    } catch (e) {
+      this.#log.error(_LOG, "manager failed: %s", (e as Error).message);
+      this.#closing = true;
+      await this.#killAll();
+      this.#sock.close();
+      code = 1;
+    } finally {
+      clearTimeout(this.#flushTimer);
+      clearTimeout(this.#capTimer);
+      for (const [sig, fn] of stopSignals) Deno.removeSignalListener(sig, fn);
+      if (this.#ownLog) this.#log.close();
+    }
+    return code;
+  }
+
+  async #receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.#sock) {
+        this.#lastHeard = Date.now();
+        let msg;
+        try {
+          msg = decodeInterchangeMessage(frames);
+        } catch (e) {
+          if (!(e instanceof WireError)) throw e;
+          this.#log.warn(_LOG, "bad message from the interchange ignored: %s", e.message);
+          continue;
+        }
+        if (msg.type === "SHUTDOWN") {
+          this.#done.resolve("SHUTDOWN from the interchange");
+        } else if (msg.type === "TASKS") {
+          for (const t of msg.tasks) {
+            const h = taskHeader(t.body);
+            this.#queue.push({
+              taskId: t.taskId,
+              containerId: h?.containerId ?? "RAW",
+              body: t.body,
+            });
+          }
+          this.#log.debug(_LOG, "received %d task(s)", msg.tasks.length);
+          this.#assign();
+        }
+      }
+    } catch (e) {
+      if (!this.#closing) this.#done.resolve(`error: socket failed: ${(e as Error).message}`);
+    }
+  }
+
+  #send(frames: Uint8Array[]): void {
+    const sock = this.#sock;
+    this.#sendChain = this.#sendChain.then(async () => {
+      if (sock.closed) return;
+      try {
+        await sock.send(frames);
+      } catch (e) {
+        this.#log.warn(_LOG, "send failed: %s", (e as Error).message);
+      }
+    });
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const o = this.#o;
+    if (now - this.#lastHeard > o.hbThreshold * 1000) {
+      this.#done.resolve(`no message from the interchange for ${o.hbThreshold}s`);
+      return;
+    }
+    this.#send(encodeBare("HEARTBEAT"));
+    if (o.maxIdletime > 0) {
+      for (const w of this.#workers.values()) {
+        if (!w.task && !w.killing && now - w.idleSince > o.maxIdletime * 1000) {
+          this.#log.info(_LOG, "reaping worker %d idle for %ds", w.id, o.maxIdletime);
+          w.killing = true;
+          this.#stopWorker(w);
+        }
+      }
+    }
+    if (this.#queue.length) this.#assign();
+  }
+
+  #spawn(): _Worker | undefined {
+    const o = this.#o;
+    const id = this.#nextWorker++;
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(o.python, {
+        args: ["-u", o.workerScript],
+        cwd: o.logdir,
+        env: this.#env,
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      this.#log.error(
+        _LOG,
+        "cannot start worker %s %s: %s",
+        o.python,
+        o.workerScript,
+        (e as Error).message,
+      );
+      this.#failQueued(`cannot start the Python worker (${o.python}): ${(e as Error).message}`);
+      return undefined;
+    }
+    const now = Date.now();
+    const w: _Worker = {
+      id,
+      child,
+      writer: child.stdin.getWriter(),
+      task: null,
+      idleSince: now,
+      startedAt: now,
+      exited: Promise.resolve(),
+      killing: false,
+    };
+    this.#workers.set(id, w);
+    const stderr = this.#pipeStderr(w);
+    const reading = this.#readResults(w);
+    w.exited = Promise.all([child.status, reading, stderr]).then(([s]) => this.#onExit(w, s));
+    w.writer.closed.catch(() => {});
+    this.#log.debug(_LOG, "worker %d started, pid %d", id, child.pid);
+    return w;
+  }
+
+  async #pipeStderr(w: _Worker): Promise<void> {
+    let f: Deno.FsFile | undefined;
+    try {
+      f = await Deno.open(join(this.#o.logdir, `worker-${this.#o.uid}-${w.id}.stderr`), {
+        create: true,
+        append: true,
+        mode: 0o600,
+      });
+      for await (const chunk of w.child.stderr) {
+        let off = 0;
+        while (off < chunk.byteLength) off += await f.write(chunk.subarray(off));
+      }
+    } catch {
+      // worker gone or log not writable: drop its stderr
+    } finally {
+      f?.close();
+    }
+  }
+
+  async #readResults(w: _Worker): Promise<void> {
+    const reader = new FrameReader(this.#frameLimit);
+    try {
+      for await (const chunk of w.child.stdout) {
+        for (const frame of reader.push(chunk)) this.#onResult(w, frame);
+      }
+    } catch (e) {
+      this.#log.error(_LOG, "worker %d: %s; killing it", w.id, (e as Error).message);
+      this.#kill(w, "SIGKILL");
+    }
+  }
+
+  #onResult(w: _Worker, frame: Uint8Array): void {
+    const task = w.task;
+    if (!task) {
+      this.#log.warn(_LOG, "worker %d sent a result while idle; ignored", w.id);
+      return;
+    }
+    let failed = false;
+    let bad = "";
+    try {
+      const d = decodePickle(frame);
+      const get = (k: string) => d instanceof Map ? d.get(k) : (d as Record<string, unknown>)?.[k];
+      if (get("task_id") !== task.taskId) bad = `result is for task ${String(get("task_id"))}`;
+      failed = get("exception") !== undefined;
+    } catch (e) {
+      bad = `undecodable result: ${(e as Error).message}`;
+    }
+    w.task = null;
+    w.idleSince = Date.now();
+    if (bad) {
+      this.#log.error(_LOG, "worker %d, task %s: %s", w.id, task.taskId, bad);
+      this.#pushResult({
+        taskId: task.taskId,
+        failed: true,
+        message: lostTaskResult(
+          task.taskId,
+          "WorkerLost",
+          `worker ${w.id} returned a bad result (${bad})`,
+          task.containerId,
+        ),
+      });
+    } else {
+      this.#pushResult({ taskId: task.taskId, failed, message: frame });
+    }
+    this.#assign();
+  }
+
+  #onExit(w: _Worker, s: Deno.CommandStatus): void {
+    this.#workers.delete(w.id);
+    const how = s.signal ? `killed by signal ${s.signal}` : `exit code ${s.code}`;
+    if (w.task) {
+      const t = w.task;
+      w.task = null;
+      this.#log.warn(
+        _LOG,
+        "worker %d (pid %d) died running task %s: %s",
+        w.id,
+        w.child.pid,
+        t.taskId,
+        how,
+      );
+      this.#pushResult({
+        taskId: t.taskId,
+        failed: true,
+        message: lostTaskResult(
+          t.taskId,
+          "WorkerLost",
+          `worker ${w.id} (pid ${w.child.pid}) on ${Deno.hostname()} died while running the task: ${how}`,
+          t.containerId,
+        ),
+      });
+    } else if (!w.killing && !this.#closing) {
+      this.#log.warn(_LOG, "worker %d (pid %d) exited: %s", w.id, w.child.pid, how);
+    }
+    if (this.#closing) return;
+    if (!w.killing && Date.now() - w.startedAt < 1000) {
+      // Crashing on start: slow down restarts instead of spinning.
+      this.#restartAfter = Date.now() + 1000;
+    }
+    if (!w.killing) {
+      const delay = Math.max(0, this.#restartAfter - Date.now());
+      setTimeout(() => {
+        if (!this.#closing && this.#workers.size < this.#o.workers) {
+          this.#spawn();
+          this.#assign();
+        }
+      }, delay);
+    }
+    this.#capacity();
+  }
+
+  #assign(): void {
+    if (this.#closing) return;
+    for (const w of this.#workers.values()) {
+      if (this.#queue.length === 0) break;
+      if (w.task || w.killing) continue;
+      const t = this.#queue.shift()!;
+      w.task = t;
+      w.writer.write(encodeFrame(t.body)).catch((e) => {
+        this.#log.warn(_LOG, "writing task %s to worker %d failed: %s", t.taskId, w.id, e.message);
+        this.#kill(w, "SIGKILL");
+      });
+    }
+    // Start workers (reaped or crashed) while tasks wait.
+    while (
+      this.#queue.length && this.#workers.size < this.#o.workers && Date.now() >= this.#restartAfter
+    ) {
+      const w = this.#spawn();
+      if (!w) break;
+      const t = this.#queue.shift()!;
+      w.task = t;
+      w.writer.write(encodeFrame(t.body)).catch(() => this.#kill(w, "SIGKILL"));
+    }
+    this.#capacity();
+  }
+
+  #failQueued(why: string): void {
+    for (const t of this.#queue.splice(0)) {
+      this.#pushResult({
+        taskId: t.taskId,
+        failed: true,
+        message: lostTaskResult(t.taskId, "WorkerLost", why, t.containerId),
+      });
+    }
+  }
+
+  #pushResult(r: WireResult): void {
+    this.#outbox.push(r);
+    if (this.#flushTimer === undefined) {
+      this.#flushTimer = setTimeout(() => this.#flushResults(), 5);
+    }
+  }
+
+  #flushResults(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    while (this.#outbox.length) this.#send(encodeResults(this.#outbox.splice(0, 256)));
+  }
+
+  #capacity(): void {
+    if (this.#capTimer !== undefined || this.#closing) return;
+    this.#capTimer = setTimeout(() => {
+      this.#capTimer = undefined;
+      let busy = 0;
+      for (const w of this.#workers.values()) if (w.task) busy++;
+      this.#send(encodeCapacity({
+        free: Math.max(0, this.#o.workers - busy),
+        queued: this.#queue.length,
+      }));
+    }, 20);
+  }
+
+  #kill(w: _Worker, sig: Deno.Signal): void {
+    try {
+      w.child.kill(sig);
+    } catch {
+      // already gone
+    }
+  }
+
+  #stopWorker(w: _Worker): void {
+    w.writer.close().catch(() => {});
+    this.#kill(w, "SIGTERM");
+  }
+
+  async #killAll(): Promise<void> {
+    const all = [...this.#workers.values()];
+    for (const w of all) {
+      w.killing = true;
+      this.#stopWorker(w);
+    }
+    const timer = setTimeout(() => {
+      for (const w of all) this.#kill(w, "SIGKILL");
+    }, 2000);
+    await Promise.allSettled(all.map((w) => w.exited));
+    clearTimeout(timer);
+    // Tasks still waiting here never ran; the interchange fails them as ManagerLost.
+  }
+}
