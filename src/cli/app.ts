@@ -17,10 +17,14 @@ import { type CliContext, CliError } from "./context.ts";
 import { register as registerConfigure } from "./configure.ts";
 import { register as registerDelete } from "./delete.ts";
 import { register as registerList } from "./list.ts";
+import { register as registerLogin } from "./login.ts";
+import { register as registerLogout } from "./logout.ts";
 import { register as registerLogs } from "./logs.ts";
 import { register as registerProbe } from "./probe.ts";
+import { register as registerService } from "./service.ts";
 import { register as registerStatus } from "./status.ts";
 import { register as registerStop } from "./stop.ts";
+import { register as registerWhoami } from "./whoami.ts";
 
 /** The program name used in messages. */
 export const PROGRAM = "funcx-endpoint";
@@ -63,6 +67,10 @@ export function buildProgram(ctx: CliContext): Command {
   registerDelete(program, ctx);
   registerStatus(program, ctx);
   registerLogs(program, ctx);
+  registerLogin(program, ctx);
+  registerLogout(program, ctx);
+  registerWhoami(program, ctx);
+  registerService(program, ctx);
   registerProbe(program, ctx);
   return program;
 }
