@@ -26,6 +26,7 @@ import {
   type TokenInfo,
 } from "./store.ts";
 import { endpointGoneException } from "./exceptions.ts";
+import { isZ85Key } from "../protocol/zpl.ts";
 
 /** Options of {@linkcode ApiServer}. */
 export interface ApiServerOptions {
@@ -37,7 +38,6 @@ export interface ApiServerOptions {
   log: Logger;
 }
 
-const _Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 const _MAX_BATCH = 100_000;
 
 /** The API. */
@@ -152,7 +152,7 @@ export class ApiServer {
       ? crypto.randomUUID()
       : checkUuid(body.endpoint_uuid, "endpoint_uuid");
     const pubkey = body.endpoint_pubkey;
-    if (typeof pubkey !== "string" || !_Z85_KEY.test(pubkey)) {
+    if (typeof pubkey !== "string" || !isZ85Key(pubkey)) {
       throw new ApiError(
         ErrorCode.RequestKeyError,
         "endpoint_pubkey is required: the endpoint's 40-character Z85 CURVE public key",

@@ -13,6 +13,7 @@
  */
 import { join } from "node:path";
 import * as zmq from "zeromq";
+import { formatCertificate, parseCertificate } from "../protocol/zpl.ts";
 
 const _Z85 =
   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -49,23 +50,7 @@ export interface ServerKeys {
 }
 
 function _zpl(publicKey: string, secretKey?: string): string {
-  const kind = secretKey ? "secret" : "public";
-  let s = `#   ****  Generated on ${new Date().toISOString()} by funcx-endpoint  ****\n` +
-    `#   ZeroMQ CURVE **${kind === "secret" ? "Secret" : "Public"}** Certificate\n` +
-    `#   ${
-      kind === "secret"
-        ? "DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions."
-        : "Exchange securely, or use a secure mechanism to verify the contents\n#   of this file after exchange. Store public certificates in your home\n#   directory, in the .curve subdirectory."
-    }\n\n` +
-    `metadata\ncurve\n    public-key = "${publicKey}"\n`;
-  if (secretKey) s += `    secret-key = "${secretKey}"\n`;
-  return s;
-}
-
-function _parseKey(text: string, field: "public-key" | "secret-key", file: string): string {
-  const m = new RegExp(`^\\s*${field}\\s*=\\s*"([^"]{40})"`, "m").exec(text);
-  if (!m) throw new Error(`${file}: ${field}: missing or not a 40-character Z85 key`);
-  return m[1];
+  return formatCertificate({ publicKey, secretKey: secretKey ?? null });
 }
 
 /**
@@ -94,12 +79,13 @@ export async function loadOrCreateServerKeys(dir: string): Promise<ServerKeys> {
     return { ...kp, publicCertificate: _zpl(kp.publicKey) };
   }
   await Deno.chmod(secFile, 0o600).catch(() => {});
-  const publicKey = _parseKey(secretText, "public-key", secFile);
-  const secretKey = _parseKey(secretText, "secret-key", secFile);
+  const cert = parseCertificate(secretText, secFile);
+  if (!cert.secretKey) throw new Error(`${secFile}: no secret-key found`);
+  const { publicKey, secretKey } = { publicKey: cert.publicKey, secretKey: cert.secretKey };
   let publicCertificate: string;
   try {
     publicCertificate = await Deno.readTextFile(pubFile);
-    if (_parseKey(publicCertificate, "public-key", pubFile) !== publicKey) throw new Error();
+    if (parseCertificate(publicCertificate, pubFile).publicKey !== publicKey) throw new Error();
   } catch {
     publicCertificate = _zpl(publicKey);
     await Deno.writeTextFile(pubFile, publicCertificate, { mode: 0o644 });

@@ -22,7 +22,15 @@
  */
 import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
-import { decodePickle, isPlainDict, PyObject, type PyValue } from "../protocol/pickle.ts";
+import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
+import {
+  decodeEPStatusReport,
+  isEPStatusReport,
+  MessageType,
+  packHeartbeat,
+  packResultsAck,
+  packTask,
+} from "../protocol/messages.ts";
 import { isUuid } from "./errors.ts";
 import { safeEqual, sha256Hex } from "./secrets.ts";
 import type { NewResult, ServiceStore, TaskStatus } from "./store.ts";
@@ -42,8 +50,6 @@ export interface ForwarderOptions {
   log: Logger;
 }
 
-/** Message types of the upstream framing (`messages.py`). */
-const _MSG = { HEARTBEAT_REQ: 1, HEARTBEAT: 2, TASK: 5, RESULTS_ACK: 6 } as const;
 const _STATUS_BY_CODE: Record<number, TaskStatus> = {
   1: "waiting-for-nodes",
   2: "waiting-for-launch",
@@ -65,14 +71,6 @@ interface _Conn {
   lastSeen: number;
   /** Upstream ≥0.3.3 registration (has funcx_endpoint_version) wants ResultsAck. */
   wantsAcks: boolean;
-}
-
-function _frame(type: number, body: string | Uint8Array): Uint8Array {
-  const b = typeof body === "string" ? _enc.encode(body) : body;
-  const out = new Uint8Array(1 + b.length);
-  out[0] = type;
-  out.set(b, 1);
-  return out;
 }
 
 /** A serial writer: zeromq.js allows one pending send per socket. */
@@ -359,7 +357,7 @@ export class Forwarder {
       this.#seen(uuid, ch);
       return;
     }
-    if (ch === "commands" && payload.length >= 1 && payload[0] === _MSG.HEARTBEAT) {
+    if (ch === "commands" && payload.length >= 1 && payload[0] === MessageType.HEARTBEAT) {
       this.#seen(uuid, ch);
       return;
     }
@@ -400,7 +398,7 @@ export class Forwarder {
     }
     this.#seen(uuid, ch);
     if (isPlainDict(msg) && "task_id" in msg) this.#onResult(uuid, msg);
-    else if (msg instanceof PyObject && msg.cls.name === "EPStatusReport") {
+    else if (isEPStatusReport(msg)) {
       this.#onStatusReport(uuid, msg);
     } else {
       this.#warnOnce(`results:${uuid}:unknown`, "dropped an unknown results message from %s", uuid);
@@ -456,7 +454,7 @@ export class Forwarder {
       this.#log.info("forwarder", "endpoint %s connected", uuid);
       // A new connection: everything unfinished is (re-)delivered.
       this.#deliver(uuid, false);
-      this.#send(uuid, _frame(_MSG.HEARTBEAT, uuid));
+      this.#send(uuid, packHeartbeat(uuid));
     }
   }
 
@@ -487,30 +485,24 @@ export class Forwarder {
     this.#scheduleFlush();
   }
 
-  #onStatusReport(uuid: string, obj: PyObject) {
-    const state = obj.state;
-    if (!isPlainDict(state)) {
+  #onStatusReport(uuid: string, obj: PyValue) {
+    let report;
+    try {
+      report = decodeEPStatusReport(obj);
+    } catch (e) {
       this.#warnOnce(
         `results:${uuid}:report`,
-        "dropped an EPStatusReport without state from %s",
+        "dropped a malformed EPStatusReport from %s: %s",
         uuid,
+        (e as Error).message,
       );
       return;
     }
-    const statuses = state.task_statuses;
-    const entries: [PyValue, PyValue][] = statuses instanceof Map
-      ? [...statuses]
-      : isPlainDict(statuses)
-      ? Object.entries(statuses)
-      : [];
-    for (const [tid, code] of entries) {
-      const status = _STATUS_BY_CODE[Number(code)];
-      if (typeof tid === "string" && isUuid(tid) && status) {
-        this.#pendingStatus.set(tid.toLowerCase(), status);
-      }
+    for (const [tid, code] of Object.entries(report.taskStatuses)) {
+      const status = _STATUS_BY_CODE[code];
+      if (isUuid(tid) && status) this.#pendingStatus.set(tid.toLowerCase(), status);
     }
-    const info = isPlainDict(state.ep_status) ? _jsonable(state.ep_status) : {};
-    this.#pendingReports.push({ uuid, ts: Date.now() / 1000, info });
+    this.#pendingReports.push({ uuid, ts: Date.now() / 1000, info: _jsonable(report.info) });
     this.#scheduleFlush();
   }
 
@@ -554,7 +546,7 @@ export class Forwarder {
     }
     for (const { identity, result } of results) {
       if (this.#conns.get(identity)?.wantsAcks === false) continue;
-      this.#send(identity, _frame(_MSG.RESULTS_ACK, result.taskId));
+      this.#send(identity, packResultsAck(result.taskId));
     }
   }
 
@@ -587,7 +579,7 @@ export class Forwarder {
     for (const t of tasks) {
       if (onlyNew && t.status !== "waiting-for-ep") continue;
       if (t.payload === null) continue;
-      this.#send(uuid, _frame(_MSG.TASK, `TID=${t.uuid};CID=${t.container};${t.payload}`));
+      this.#send(uuid, packTask(t.uuid, t.container, t.payload));
       if (t.status === "waiting-for-ep") delivered.set(t.uuid, "waiting-for-nodes");
     }
     this.#store.updateStatuses(delivered);
@@ -601,7 +593,7 @@ export class Forwarder {
     const seen = new Map<string, number>();
     for (const [uuid, c] of this.#conns) {
       if (!c.connected) continue;
-      this.#send(uuid, _frame(_MSG.HEARTBEAT, uuid));
+      this.#send(uuid, packHeartbeat(uuid));
       if (c.lastSeen > 0) seen.set(uuid, c.lastSeen);
     }
     try {
