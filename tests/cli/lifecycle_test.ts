@@ -1,0 +1,192 @@
+/**
+ * End-to-end lifecycle of an endpoint through the CLI, in a temporary funcX home,
+ * against the real local funcX service (HTTP API + ZeroMQ forwarder + OAuth2).
+ */
+import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { runCli, tempHome } from "../helpers/cli.ts";
+import {
+  addUser,
+  loginViaForm,
+  startService,
+  writeGlobalConfig,
+  writeTokens,
+} from "../helpers/service.ts";
+
+interface ListRow {
+  name: string;
+  status: string;
+  endpoint_id: string | null;
+  pid: number | null;
+}
+
+async function list(home: string): Promise<ListRow[]> {
+  const r = await runCli(home, ["list", "--json"]);
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) [ZX] /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert(!alive(pid), `pid ${pid} still alive`);
+}
+
+const EP_CONFIG = `# lifecycle test: no blocks, so no managers are started
+heartbeat_period: 2
+heartbeat_threshold: 20
+provider:
+  type: local
+  init_blocks: 0
+  min_blocks: 0
+  max_blocks: 1
+`;
+
+Deno.test({
+  name: "configure → start → refuse 2nd start → stop once → kill -9 → stale pid → delete",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = tempHome();
+    const svc = await startService({ home, heartbeatPeriod: 1 });
+    const pids: number[] = [];
+    try {
+      await addUser(home, "alice", "pw-alice");
+      await writeTokens(home, await loginViaForm(svc.authUrl, "alice", "pw-alice"));
+      await writeGlobalConfig(home, svc);
+
+      const c = await runCli(home, ["configure", "ep"]);
+      assertEquals(c.code, 0, c.stderr);
+      Deno.writeTextFileSync(join(home, "ep", "config.yaml"), EP_CONFIG);
+      assertEquals((await list(home)).map((r) => [r.name, r.status]), [["ep", "Initialized"]]);
+
+      // start: detaches, returns once connected
+      const s1 = await runCli(home, ["start", "ep"]);
+      assertEquals(s1.code, 0, s1.stdout + s1.stderr);
+      const m1 = /started \(pid (\d+)\), endpoint id ([0-9a-f-]{36})/.exec(s1.stdout);
+      assert(m1, s1.stdout);
+      const pid1 = Number(m1[1]);
+      pids.push(pid1);
+      const epId = m1[2];
+      let rows = await list(home);
+      assertEquals(rows[0].status, "Running");
+      assertEquals(rows[0].pid, pid1);
+      assertEquals(rows[0].endpoint_id, epId);
+      const table = await runCli(home, ["list"]);
+      match(table.stdout, new RegExp(`ep +│ Running +│ ${epId} │ ${pid1} `));
+
+      // a second start is refused
+      const s2 = await runCli(home, ["start", "ep"]);
+      assertEquals(s2.code, 1);
+      assertEquals(
+        s2.stderr.trim(),
+        `funcx-endpoint: endpoint "ep" is already running (pid ${pid1})`,
+      );
+      assertEquals((await list(home))[0].pid, pid1);
+
+      // status shows the daemon's view
+      const st = await runCli(home, ["status", "ep", "--json"]);
+      assertEquals(st.code, 0, st.stderr);
+      const sj = JSON.parse(st.stdout);
+      assertEquals(sj.status, "Running");
+      assertEquals(sj.daemon.state, "connected");
+      assertEquals(sj.daemon.endpoint_id, epId);
+
+      // stop works the first time
+      const stop1 = await runCli(home, ["stop", "ep"]);
+      assertEquals(stop1.code, 0, stop1.stderr);
+      assertEquals(stop1.stdout.trim(), `Endpoint "ep" stopped (pid ${pid1})`);
+      assert(!alive(pid1), "daemon survived stop");
+      assertEquals(Deno.readDirSync(join(home, "ep")).some((e) => e.name === "daemon.pid"), false);
+      rows = await list(home);
+      assertEquals([rows[0].status, rows[0].pid, rows[0].endpoint_id], ["Stopped", null, epId]);
+      const stop2 = await runCli(home, ["stop", "ep"]);
+      assertEquals(stop2.code, 0);
+      assertEquals(stop2.stdout.trim(), `Endpoint "ep" is not running`);
+
+      // restart with the same endpoint id, then kill -9: list cleans the stale pid file
+      const s3 = await runCli(home, ["start", "ep"]);
+      assertEquals(s3.code, 0, s3.stdout + s3.stderr);
+      const pid3 = Number(/pid (\d+)/.exec(s3.stdout)?.[1]);
+      pids.push(pid3);
+      assert(s3.stdout.includes(epId), "endpoint id not reused");
+      Deno.kill(pid3, "SIGKILL");
+      await waitGone(pid3);
+      rows = await list(home);
+      assertEquals([rows[0].status, rows[0].pid], ["Stopped", null]);
+      assertEquals(Deno.readDirSync(join(home, "ep")).some((e) => e.name === "daemon.pid"), false);
+
+      // kill -9 again: start itself detects and cleans the stale pid file
+      const s4 = await runCli(home, ["start", "ep"]);
+      assertEquals(s4.code, 0, s4.stdout + s4.stderr);
+      const pid4 = Number(/pid (\d+)/.exec(s4.stdout)?.[1]);
+      pids.push(pid4);
+      Deno.kill(pid4, "SIGKILL");
+      await waitGone(pid4);
+      const s5 = await runCli(home, ["start", "ep"]);
+      assertEquals(s5.code, 0, s5.stdout + s5.stderr);
+      match(s5.stderr, /Cleaned up a stale pid file: process \d+ is not running/);
+      const pid5 = Number(/pid (\d+)/.exec(s5.stdout)?.[1]);
+      pids.push(pid5);
+      assertEquals((await list(home))[0].status, "Running");
+
+      // delete stops it first and removes the directory
+      const d = await runCli(home, ["delete", "ep", "--yes"]);
+      assertEquals(d.code, 0, d.stderr);
+      match(d.stdout, new RegExp(`Endpoint "ep" stopped \\(pid ${pid5}\\)`));
+      match(d.stdout, /Endpoint "ep" deleted/);
+      await waitGone(pid5);
+      assertEquals(await list(home), []);
+    } finally {
+      for (const pid of pids) {
+        try {
+          if (alive(pid)) Deno.kill(-pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await svc.stop();
+      Deno.removeSync(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "start fails clearly: not logged in, bad config, unreachable service",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = tempHome();
+    assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
+    const noLogin = await runCli(home, ["start", "ep"]);
+    assertEquals(noLogin.code, 1);
+    assertEquals(noLogin.stderr.trim().split("\n").length, 1, noLogin.stderr);
+    match(noLogin.stderr, /^funcx-endpoint: cannot start endpoint "ep": .*funcx-endpoint login/);
+    const cases: [string, RegExp][] = [
+      ["provider: [\n", /config\.yaml: malformed YAML at line 1/],
+      ["provider:\n  max_blocks: many\n", /provider\.max_blocks: "many" is not a number/],
+      ["workers: 4\n", /workers: unknown key; expected one of/],
+    ];
+    for (const [yaml, re] of cases) {
+      Deno.writeTextFileSync(join(home, "ep", "config.yaml"), yaml);
+      const r = await runCli(home, ["start", "ep"]);
+      assertEquals(r.code, 1);
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+      match(r.stderr, re);
+    }
+    Deno.removeSync(join(home, "ep", "config.yaml"));
+    Deno.writeTextFileSync(join(home, "ep", "config.py"), "config = Config()\n");
+    const py = await runCli(home, ["start", "ep"]);
+    assertEquals(py.code, 1);
+    match(py.stderr, /config\.py: Python endpoint configs .* are not supported.*config\.yaml/);
+    assertEquals(py.stderr.trim().split("\n").length, 1);
+    Deno.removeSync(home, { recursive: true });
+  },
+});
