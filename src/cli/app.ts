@@ -20,6 +20,7 @@ import { register as registerList } from "./list.ts";
 import { register as registerLogin } from "./login.ts";
 import { register as registerLogout } from "./logout.ts";
 import { register as registerLogs } from "./logs.ts";
+import { register as registerManager } from "./manager.ts";
 import { register as registerProbe } from "./probe.ts";
 import { register as registerService } from "./service.ts";
 import { register as registerStatus } from "./status.ts";
@@ -71,6 +72,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerLogout(program, ctx);
   registerWhoami(program, ctx);
   registerService(program, ctx);
+  registerManager(program, ctx);
   registerProbe(program, ctx);
   return program;
 }
