@@ -14,6 +14,7 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ENDPOINT_VERSION } from "../config/types.ts";
 import { type CliContext, CliError } from "./context.ts";
+import { register as registerCompletion } from "./completion.ts";
 import { register as registerConfigure } from "./configure.ts";
 import { register as registerDelete } from "./delete.ts";
 import { register as registerList } from "./list.ts";
@@ -74,6 +75,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerService(program, ctx);
   registerManager(program, ctx);
   registerProbe(program, ctx);
+  registerCompletion(program, ctx);
   return program;
 }
 

@@ -131,3 +131,32 @@ Deno.test("--config-dir (and upstream --config_dir) selects the funcX home", asy
   Deno.removeSync(home, { recursive: true });
   Deno.removeSync(other, { recursive: true });
 });
+
+Deno.test("completion bash completes commands, options and endpoint names", async () => {
+  const home = tempHome();
+  assertEquals((await runCli(home, ["configure", "alpha"])).code, 0);
+  const r = await runCli(home, ["completion", "bash"]);
+  assertEquals(r.code, 0, r.stderr);
+  const script = join(home, "completion.sh");
+  Deno.writeTextFileSync(script, r.stdout);
+  const complete = async (...words: string[]) => {
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `source "$1"; shift; COMP_WORDS=(funcx-endpoint "$@"); COMP_CWORD=$#; _funcx_endpoint; echo "\${COMPREPLY[*]}"`,
+        "t",
+        script,
+        ...words,
+      ],
+      env: { FUNCX_HOME: home },
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  assertEquals(await complete("sta"), "start status");
+  assertEquals(await complete("start", ""), "alpha");
+  assertEquals(await complete("delete", "--"), "--yes --help");
+  const bad = await runCli(home, ["completion", "fish"]);
+  assertEquals(bad.code, 1);
+  oneLineError(bad.stderr, /"fish" is not supported; expected bash or zsh/);
+  Deno.removeSync(home, { recursive: true });
+});
