@@ -122,7 +122,7 @@ export class PyObject {
 
 /** A Python `set` (or `frozenset` when `frozen`). */
 export class PySet {
-  /** Members, in pickle order. */
+  /** Members, in pickle order (kept as written: CPython wrote them distinct). */
   readonly items: PyValue[];
   /** True for `frozenset`. */
   readonly frozen: boolean;
@@ -472,7 +472,9 @@ class _Unpickler {
   memoGet(i: number): unknown {
     const v = this.memo.get(i);
     if (v === undefined && !this.memo.has(i)) this.fail(`memo key ${i} not found`);
-    return v;
+    return this.replaced !== null && typeof v === "object" && v !== null
+      ? this.replaced.get(v) ?? v
+      : v;
   }
 
   memoPut(i: number) {
@@ -515,17 +517,24 @@ class _Unpickler {
     return m;
   }
 
-  /** After a dict turned into a Map, replace the old object in the stack top and memo. */
+  /**
+   * After a dict turned into a Map, put the Map on the stack. Other references to the old
+   * object (memo, containers) resolve through `replaced`: memo reads map it on the fly and
+   * {@linkcode _fixReplaced} rewrites containers once at the end (no rescans, so no
+   * quadratic blow-up on hostile input).
+   */
   swapDict(old: _AnyDict, now: _AnyDict, stackIndex: number) {
-    if (old === now) return;
-    this.stack[stackIndex] = now;
-    for (const [k, v] of this.memo) if (v === old) this.memo.set(k, now);
+    if (old !== now) this.stack[stackIndex] = now;
   }
 
   dictTarget(): [number, _AnyDict] {
     const idx = this.stack.length - 1;
     if (idx < this.floor()) this.fail("stack underflow");
-    const d = this.stack[idx];
+    let d = this.stack[idx];
+    if (this.replaced !== null && typeof d === "object" && d !== null) {
+      d = this.replaced.get(d) ?? d;
+      this.stack[idx] = d;
+    }
     if (!(d instanceof Map) && !isPlainDict(d)) this.fail("SETITEM(S) target is not a dict");
     return [idx, d as _AnyDict];
   }
@@ -772,7 +781,7 @@ class _Unpickler {
           if (!(s instanceof PySet) || s.frozen) this.fail("ADDITEMS target is not a set");
           for (const it of items) {
             _checkHashable(it, this);
-            if (!_setHas(s.items, it)) s.items.push(it as PyValue);
+            s.items.push(it as PyValue);
           }
           break;
         }
@@ -781,7 +790,7 @@ class _Unpickler {
           const out: PyValue[] = [];
           for (const it of items) {
             _checkHashable(it, this);
-            if (!_setHas(out, it)) out.push(it as PyValue);
+            out.push(it as PyValue);
           }
           this.stack.push(new PySet(out, true));
           break;
@@ -920,7 +929,7 @@ class _Unpickler {
           const out: PyValue[] = [];
           for (const it of src) {
             _checkHashable(it, this);
-            if (!_setHas(out, it)) out.push(it as PyValue);
+            out.push(it as PyValue);
           }
           return new PySet(out, fn.name === "frozenset");
         }
@@ -967,11 +976,6 @@ function _checkHashable(k: unknown, u: _Unpickler) {
   }
 }
 
-function _setHas(items: unknown[], v: unknown): boolean {
-  if (items.length > 64 || (typeof v !== "string" && typeof v !== "number")) return false;
-  return items.includes(v);
-}
-
 function _normInt(n: bigint): number | bigint {
   return n >= -9007199254740991n && n <= 9007199254740991n ? Number(n) : n;
 }
@@ -992,7 +996,7 @@ function _decodeLong(b: Uint8Array, p: number, n: number): number | bigint {
   return _normInt(v);
 }
 
-const _FLOAT_RE = /^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$/;
+const _FLOAT_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 function _parseFloat(t: string, u: _Unpickler): number {
   const s = t.trim().toLowerCase();

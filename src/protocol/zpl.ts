@@ -98,8 +98,15 @@ export function formatCertificate(opts: FormatCertificateOptions): string {
   return out;
 }
 
+const _STRIP = new Set([" ", "\t", "'", '"']);
+
+/** The value after the first `=`, stripped of blanks and quotes (Python `strip(b' \t\'"')`). */
 function _keyValue(line: string): string {
-  return line.slice(line.indexOf("=") + 1).replace(/^[ \t'"]+|[ \t'"]+$/g, "");
+  let a = line.indexOf("=") + 1;
+  let b = line.length;
+  while (a < b && _STRIP.has(line[a])) a++;
+  while (b > a && _STRIP.has(line[b - 1])) b--;
+  return line.slice(a, b);
 }
 
 /**
