@@ -159,7 +159,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "start fails clearly: not logged in, bad config, unreachable service",
+  name: "start fails clearly: not logged in, bad config, config.py",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -170,7 +170,7 @@ Deno.test({
     assertEquals(noLogin.stderr.trim().split("\n").length, 1, noLogin.stderr);
     match(noLogin.stderr, /^funcx-endpoint: cannot start endpoint "ep": .*funcx-endpoint login/);
     const cases: [string, RegExp][] = [
-      ["provider: [\n", /config\.yaml: malformed YAML at line 1/],
+      ["provider: [\n", /config\.yaml: malformed YAML at line \d+, column \d+: /],
       ["provider:\n  max_blocks: many\n", /provider\.max_blocks: "many" is not a number/],
       ["workers: 4\n", /workers: unknown key; expected one of/],
     ];
