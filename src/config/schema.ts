@@ -236,7 +236,13 @@ function _parseYaml(text: string, file: string): unknown {
     const what = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "");
     throw new ConfigError(file, "", `malformed YAML at ${where}: ${what}`, "a YAML mapping");
   }
-  return doc.toJS();
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // e.g. an alias without its anchor, or an alias "billion laughs" expansion
+    const what = (e as Error).message.split("\n")[0];
+    throw new ConfigError(file, "", `invalid YAML: ${what}`, "a YAML mapping");
+  }
 }
 
 /**
