@@ -27,9 +27,9 @@
  * ```
  */
 export class ProtocolError extends Error {
-  /** Create a protocol error with a one-line message. */
+  /** Create a protocol error; line breaks in `message` are folded so it stays one line. */
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+    super(String(message).replace(/[\r\n]+/g, " "), options);
     this.name = "ProtocolError";
   }
 }

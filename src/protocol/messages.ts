@@ -323,7 +323,9 @@ function _json(b: Uint8Array, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ProtocolError(`message: ${what} is not valid JSON: ${(e as Error).message}`);
+    throw new ProtocolError(
+      `message: ${what} is not valid JSON (${(e as Error).message.slice(0, 60)})`,
+    );
   }
 }
 
