@@ -24,6 +24,8 @@ import { register as registerLogs } from "./logs.ts";
 import { register as registerManager } from "./manager.ts";
 import { register as registerProbe } from "./probe.ts";
 import { register as registerService } from "./service.ts";
+import { register as registerStart } from "./start.ts";
+import { register as registerRestart } from "./restart.ts";
 import { register as registerStatus } from "./status.ts";
 import { register as registerStop } from "./stop.ts";
 import { register as registerWhoami } from "./whoami.ts";
@@ -64,7 +66,9 @@ export function buildProgram(ctx: CliContext): Command {
       `Run \`${PROGRAM} <command> --help\` for the options of a command.`,
   );
   registerConfigure(program, ctx);
+  registerStart(program, ctx);
   registerStop(program, ctx);
+  registerRestart(program, ctx);
   registerList(program, ctx);
   registerDelete(program, ctx);
   registerStatus(program, ctx);

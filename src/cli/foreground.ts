@@ -1,0 +1,101 @@
+/**
+ * The endpoint daemon itself (`start NAME --foreground`): take the pid file, run the
+ * {@linkcode Endpoint} until SIGTERM/SIGINT, stop it cleanly and release the pid file.
+ *
+ * @example
+ * ```ts
+ * import { runForeground } from "./foreground.ts";
+ * const code = await runForeground({ home: "/home/u/.funcx", name: "default", debug: false, daemon: false });
+ * ```
+ * @module
+ */
+import { endpointPaths } from "../config/paths.ts";
+import { Endpoint } from "../endpoint/endpoint.ts";
+import { createLogger } from "../daemon/log.ts";
+import { acquirePidFile, AlreadyRunningError, type PidFile } from "../daemon/pidfile.ts";
+import { CliError } from "./context.ts";
+import { preflight } from "./start.ts";
+
+/** Options of {@linkcode runForeground}. */
+export interface ForegroundOptions {
+  home: string;
+  name: string;
+  debug: boolean;
+  endpointUuid?: string;
+  /** True when started detached by `start` (log only to the file, not the terminal). */
+  daemon: boolean;
+}
+
+/**
+ * Run the endpoint in this process; returns the exit code once it has stopped.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await runForeground({ home, name: "default", debug: true, daemon: false }));
+ * ```
+ */
+export async function runForeground(opts: ForegroundOptions): Promise<number> {
+  const { home, name } = opts;
+  const p = endpointPaths(home, name);
+  const { config, global } = await preflight(home, name);
+  const log = createLogger({
+    file: p.log,
+    level: opts.debug ? "debug" : config.log_level,
+    echo: !opts.daemon,
+  });
+  let pidFile: PidFile;
+  try {
+    pidFile = await acquirePidFile(p.pidFile);
+  } catch (e) {
+    log.close();
+    if (e instanceof AlreadyRunningError) {
+      throw new CliError(`endpoint "${name}" is already running (pid ${e.pid})`);
+    }
+    throw e;
+  }
+  const stopRequested = Promise.withResolvers<string>();
+  const onSignal = (sig: Deno.Signal) => () => stopRequested.resolve(sig);
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
+  for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
+  log.info("daemon", "starting endpoint %s (pid %d)", name, Deno.pid);
+  try {
+    const starting = Endpoint.start({
+      home,
+      name,
+      config,
+      global,
+      log,
+      endpointUuid: opts.endpointUuid,
+    });
+    const first = await Promise.race([
+      starting.then((endpoint) => ({ endpoint })),
+      stopRequested.promise.then((signal) => ({ signal })),
+    ]);
+    if ("signal" in first) {
+      log.info("daemon", "%s received while starting; stopping", first.signal);
+      // Stop it if it comes up shortly; otherwise the process exit ends it.
+      const late = await Promise.race([
+        starting.catch(() => undefined),
+        new Promise<undefined>((r) => setTimeout(r, 5000)),
+      ]);
+      if (late) await late.stop(`signal ${first.signal}`);
+      return 0;
+    }
+    const endpoint = first.endpoint;
+    log.info("daemon", "endpoint %s is up", name);
+    stopRequested.promise.then((sig) => {
+      log.info("daemon", "%s received: stopping", sig);
+      return endpoint.stop(`signal ${sig}`);
+    }).catch((e) => log.error("daemon", "stop failed: %s", (e as Error).message));
+    await endpoint.done;
+    log.info("daemon", "endpoint %s stopped", name);
+    return 0;
+  } catch (e) {
+    log.error("daemon", "endpoint %s failed: %s", name, (e as Error).message);
+    throw e;
+  } finally {
+    for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+    pidFile.release();
+    log.close();
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * `funcx-endpoint start [NAME]`: check the config and credentials, then re-exec this
+ * program detached as the endpoint daemon and return once it reports `connected` in
+ * `status.json` (or print the log tail and fail). `--foreground` runs the daemon in
+ * this process instead (systemd, tests, and the detached child itself).
+ *
+ * @example
+ * ```ts
+ * import { startEndpoint } from "./start.ts";
+ * await startEndpoint({ home: "/home/u/.funcx", name: "default", debug: false });
+ * ```
+ * @module
+ */
+import { Option } from "@commander-js/extra-typings";
+import type { Command } from "@commander-js/extra-typings";
+import { homePaths } from "../config/paths.ts";
+import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
+import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
+import { spawnDetached } from "../daemon/detach.ts";
+import { cleanStalePidFile } from "../daemon/pidfile.ts";
+import { readStatusFile } from "../daemon/state.ts";
+import { getAccessToken } from "../auth/access.ts";
+import { endpointName, requireConfigured } from "./common.ts";
+import { type CliContext, CliError } from "./context.ts";
+import { runForeground } from "./foreground.ts";
+import { logTail } from "./logs.ts";
+
+/** Options of {@linkcode startEndpoint}. */
+export interface StartOptions {
+  home: string;
+  name: string;
+  debug: boolean;
+  endpointUuid?: string;
+  /** Seconds to wait for the daemon to connect (default 60). */
+  timeoutSeconds?: number;
+}
+
+const _UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Validate `--endpoint-uuid`.
+ *
+ * @example
+ * ```ts
+ * checkUuid("not-a-uuid"); // throws CliError
+ * ```
+ */
+export function checkUuid(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!_UUID.test(value)) {
+    throw new CliError(
+      `--endpoint-uuid: "${value}" is not a UUID; expected the form 12345678-9abc-def0-1234-56789abcdef0`,
+    );
+  }
+  return value.toLowerCase();
+}
+
+/**
+ * Load the global and endpoint configs and make sure we have credentials: everything
+ * that can be checked before detaching.
+ *
+ * @example
+ * ```ts
+ * const { config, global } = await preflight("/home/u/.funcx", "default");
+ * ```
+ */
+export async function preflight(
+  home: string,
+  name: string,
+): Promise<{ config: EndpointConfig; global: GlobalConfig }> {
+  const p = requireConfigured(home, name);
+  const global = loadGlobalConfig(homePaths(home).globalConfig);
+  const config = loadEndpointConfig(p.config);
+  try {
+    await getAccessToken(home, global);
+  } catch (e) {
+    throw new CliError(`cannot start endpoint "${name}": ${(e as Error).message}`);
+  }
+  return { config, global };
+}
+
+function _fileSize(path: string): number {
+  try {
+    return Deno.statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Start the endpoint daemon detached and wait until it is connected.
+ * Returns the daemon pid and the endpoint id.
+ *
+ * @example
+ * ```ts
+ * const { pid, endpointId } = await startEndpoint({ home, name: "default", debug: false });
+ * ```
+ */
+export async function startEndpoint(
+  opts: StartOptions,
+): Promise<{ pid: number; endpointId: string | null }> {
+  const { home, name } = opts;
+  const p = requireConfigured(home, name);
+  await preflight(home, name);
+  const pid = cleanStalePidFile(p.pidFile);
+  if (pid.state === "running") {
+    throw new CliError(`endpoint "${name}" is already running (pid ${pid.pid})`);
+  }
+  if (pid.state === "stale") console.error(`Cleaned up a stale pid file: ${pid.reason}`);
+  const logOffset = _fileSize(p.log);
+  const args = ["start", name, "--foreground", "--daemon"];
+  if (opts.endpointUuid) args.push("--endpoint-uuid", opts.endpointUuid);
+  if (opts.debug) args.unshift("--debug");
+  const daemon = spawnDetached({ args, home, logFile: p.log, cwd: p.dir });
+  let exit: Deno.CommandStatus | undefined;
+  daemon.exited.then((s) => exit = s);
+  const timeoutMs = (opts.timeoutSeconds ?? 60) * 1000;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (exit) {
+        const tail = logTail(p.log, 30, logOffset);
+        if (tail) console.error(tail);
+        const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+        throw new CliError(`endpoint "${name}" failed to start (${how}); see ${p.log}`);
+      }
+      const s = readStatusFile(p.statusFile);
+      if (s && s.pid === daemon.pid && s.state === "connected") {
+        return { pid: daemon.pid, endpointId: s.endpoint_id };
+      }
+    }
+  } finally {
+    daemon.unref();
+  }
+  const tail = logTail(p.log, 30, logOffset);
+  if (tail) console.error(tail);
+  throw new CliError(
+    `endpoint "${name}" (pid ${daemon.pid}) did not connect within ${
+      timeoutMs / 1000
+    } s; it keeps retrying in the background: see \`funcx-endpoint logs ${name}\`, or \`funcx-endpoint stop ${name}\``,
+  );
+}
+
+/**
+ * Add the `start` command.
+ *
+ * @example
+ * ```ts
+ * register(program, ctx); // funcx-endpoint start [NAME] [--endpoint-uuid U] [--foreground]
+ * ```
+ */
+export function register(program: Command, ctx: CliContext) {
+  program
+    .command("start")
+    .description("start an endpoint as a background daemon and wait until it is connected")
+    .argument("[name]", "endpoint name", "default")
+    .option("--endpoint-uuid <uuid>", "endpoint id to register with (when never registered)")
+    .option("--foreground", "run in this process instead of detaching (systemd, containers)")
+    .option("--timeout <seconds>", "how long to wait for the daemon to connect", "60")
+    .addOption(new Option("--daemon", "internal: this process is the detached daemon").hideHelp())
+    .action(async (nameArg, opts) => {
+      const name = endpointName(nameArg);
+      const endpointUuid = checkUuid(opts.endpointUuid);
+      const timeoutSeconds = Number(opts.timeout);
+      if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+        throw new CliError(`--timeout: "${opts.timeout}" is not a positive number of seconds`);
+      }
+      if (opts.foreground) {
+        ctx.setExitCode(
+          await runForeground({
+            home: ctx.home,
+            name,
+            endpointUuid,
+            debug: ctx.debug(),
+            daemon: !!opts.daemon,
+          }),
+        );
+        return;
+      }
+      const r = await startEndpoint({
+        home: ctx.home,
+        name,
+        debug: ctx.debug(),
+        endpointUuid,
+        timeoutSeconds,
+      });
+      console.log(
+        `Endpoint "${name}" started (pid ${r.pid}), endpoint id ${r.endpointId ?? "unknown"}`,
+      );
+    });
+}
