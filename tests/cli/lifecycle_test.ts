@@ -190,3 +190,86 @@ Deno.test({
     Deno.removeSync(home, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "start shows why the daemon failed; restart, status and logs on a running endpoint",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = tempHome();
+    const svc = await startService({ home, heartbeatPeriod: 1 });
+    const pids: number[] = [];
+    try {
+      await addUser(home, "bob", "pw-bob");
+      const good = await loginViaForm(svc.authUrl, "bob", "pw-bob");
+      await writeGlobalConfig(home, svc);
+      assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
+      Deno.writeTextFileSync(join(home, "ep", "config.yaml"), EP_CONFIG);
+
+      // a token the service does not know: registration is refused, the daemon exits,
+      // and start prints the log tail and fails instead of reporting success
+      await writeTokens(home, {
+        ...good,
+        access_token: "not-a-real-token-0123456789",
+        refresh_token: "not-a-real-refresh-token-0123456789",
+      });
+      const bad = await runCli(home, ["start", "ep"]);
+      assertEquals(bad.code, 1, bad.stdout + bad.stderr);
+      match(bad.stderr, /\[daemon\] endpoint ep failed: /);
+      match(
+        bad.stderr,
+        /funcx-endpoint: endpoint "ep" failed to start \(exit code 1\); see .*endpoint\.log\n$/,
+      );
+      assertEquals((await list(home))[0].status, "Initialized");
+
+      await writeTokens(home, good);
+      const s1 = await runCli(home, ["start", "ep"]);
+      assertEquals(s1.code, 0, s1.stdout + s1.stderr);
+      const pid1 = Number(/pid (\d+)/.exec(s1.stdout)?.[1]);
+      pids.push(pid1);
+
+      const st = await runCli(home, ["status", "ep"]);
+      assertEquals(st.code, 0, st.stderr);
+      match(st.stdout, new RegExp(`Status: +Running \\(pid ${pid1}, up `));
+      match(st.stdout, /Daemon state: +connected/);
+      match(st.stdout, /Tasks: +0 queued, 0 running/);
+      match(st.stdout, /Blocks \(0\):/);
+      match(st.stdout, /Managers \(0\), workers 0/);
+
+      const logs = await runCli(home, ["logs", "ep", "-n", "5"]);
+      assertEquals(logs.code, 0, logs.stderr);
+      const logLines = logs.stdout.trim().split("\n");
+      assert(logLines.length <= 5 && logLines.length > 0, logs.stdout);
+      assert(!logs.stdout.includes(good.access_token), "token in the log");
+
+      const r = await runCli(home, ["restart", "ep"]);
+      assertEquals(r.code, 0, r.stdout + r.stderr);
+      match(r.stdout, new RegExp(`Endpoint "ep" stopped \\(pid ${pid1}\\)`));
+      const pid2 = Number(/started \(pid (\d+)\)/.exec(r.stdout)?.[1]);
+      pids.push(pid2);
+      assert(pid2 !== pid1 && !alive(pid1));
+      assertEquals((await list(home))[0].status, "Running");
+
+      // the service goes away: start of a stopped endpoint does not pretend success
+      assertEquals((await runCli(home, ["stop", "ep"])).code, 0);
+      await svc.stop();
+      const down = await runCli(home, ["start", "ep", "--timeout", "3"]);
+      assertEquals(down.code, 1, down.stdout + down.stderr);
+      match(down.stderr, /did not connect within 3 s; it keeps retrying in the background/);
+      const pid3 = Number(/\(pid (\d+)\) did not connect/.exec(down.stderr)?.[1]);
+      pids.push(pid3);
+      assert(alive(pid3));
+      const stop = await runCli(home, ["stop", "ep"]);
+      assertEquals(stop.code, 0, stop.stderr);
+      await waitGone(pid3);
+    } finally {
+      for (const pid of pids) {
+        try {
+          if (pid && alive(pid)) Deno.kill(-pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await svc.stop();
+      Deno.removeSync(home, { recursive: true });
+    }
+  },
+});
