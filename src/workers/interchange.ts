@@ -33,6 +33,7 @@ import { isTerminal, type JobState, type Provider } from "./provider.ts";
 import { decide, submitBackoffMs } from "./strategy.ts";
 import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
+import { NONBLOCKING, SocketPump } from "./zmq_io.ts";
 import {
   decodeManagerMessage,
   encodeBare,
@@ -173,7 +174,7 @@ export class Interchange {
   #stopping = false;
   #ticking = false;
   #polling = false;
-  #sendChain: Promise<void> = Promise.resolve();
+  #pump: SocketPump | undefined;
   #recvDone: Promise<void> = Promise.resolve();
   #shutdownSent = new Map<string, number>();
   #badPeers = new Set<string>();
@@ -196,7 +197,7 @@ export class Interchange {
     this.#started = true;
     this.#workerScript = this.#opts.workerScript ?? await this.#writeWorker();
     const ex = this.#opts.config.executor;
-    const router = new zmq.Router({ linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    const router = new zmq.Router({ ...NONBLOCKING });
     const bindHost = ex.address === "*" ? "0.0.0.0" : ex.address;
     try {
       await router.bind(`tcp://${bindHost}:*`);
@@ -209,11 +210,14 @@ export class Interchange {
       );
     }
     this.#router = router;
+    this.#pump = new SocketPump(router, {
+      onDrop: (why) => this.#log.warn(_LOG, "message to a manager dropped: %s", why),
+    });
     const port = new URL(router.lastEndpoint!.replace("tcp://", "http://")).port;
     const connectHost = bindHost === "0.0.0.0" ? Deno.hostname() : bindHost;
     this.#address = `tcp://${connectHost}:${port}`;
     this.#log.info(_LOG, "manager socket on %s (provider %s)", this.#address, this.#provider.label);
-    this.#recvDone = this.#receiveLoop(router);
+    this.#recvDone = this.#receiveLoop(this.#pump);
     const period = this.#opts.strategyPeriodMs ?? 1000;
     this.#timers.push(setInterval(() => this.#tick(), period));
     this.#timers.push(setInterval(() => this.#poll(), this.#opts.pollPeriodMs ?? 2000));
@@ -311,7 +315,7 @@ export class Interchange {
       }
       await this.#waitEnded(ids, 30_000);
     }
-    await this.#sendChain;
+    await Promise.race([this.#pump?.flushed(), new Promise((r) => setTimeout(r, 2000))]);
     this.#router?.close();
     await this.#recvDone;
     this.#log.info(_LOG, "stopped");
@@ -330,9 +334,9 @@ export class Interchange {
     return path;
   }
 
-  async #receiveLoop(router: zmq.Router): Promise<void> {
+  async #receiveLoop(pump: SocketPump): Promise<void> {
     try {
-      for await (const [identity, ...frames] of router) {
+      for await (const [identity, ...frames] of pump.messages()) {
         try {
           this.#handle(identity, frames);
         } catch (e) {
@@ -449,16 +453,7 @@ export class Interchange {
   }
 
   #send(identity: Uint8Array, frames: Uint8Array[]): void {
-    const router = this.#router;
-    if (!router) return;
-    this.#sendChain = this.#sendChain.then(async () => {
-      if (router.closed) return;
-      try {
-        await router.send([identity, ...frames]);
-      } catch (e) {
-        this.#log.warn(_LOG, "send to %s failed: %s", _idKey(identity), (e as Error).message);
-      }
-    });
+    this.#pump?.send([identity, ...frames]);
   }
 
   #dispatch(): void {

@@ -33,6 +33,11 @@ export interface LocalProviderOptions {
   logDir: string;
   /** Seconds between SIGTERM and SIGKILL on cancel (default 5). */
   killGraceSeconds?: number;
+  /**
+   * Seconds to wait for a manager to exit by itself (the interchange sends it SHUTDOWN
+   * before cancelling) before SIGTERM (default 2).
+   */
+  exitGraceSeconds?: number;
 }
 
 /** Runs blocks as local subprocesses. */
@@ -102,13 +107,24 @@ export class LocalProvider implements Provider {
     return Promise.resolve(out);
   }
 
-  /** SIGTERM, then SIGKILL after the grace period; resolves when the processes exited. */
+  /**
+   * Wait briefly for a clean exit, then SIGTERM, then SIGKILL after the grace period;
+   * resolves when the processes exited.
+   */
   async cancel(jobIds: string[]): Promise<void> {
     const grace = (this.#opts.killGraceSeconds ?? 5) * 1000;
+    const exitGrace = (this.#opts.exitGraceSeconds ?? 2) * 1000;
     await Promise.all(jobIds.map(async (id) => {
       const job = this.#jobs.get(id);
       if (!job || job.status.state !== "RUNNING") return;
       job.cancelled = true;
+      let wait: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        job.exited,
+        new Promise<void>((resolve) => (wait = setTimeout(resolve, exitGrace))),
+      ]);
+      clearTimeout(wait);
+      if (job.status.state !== "RUNNING") return;
       _kill(job.child, "SIGTERM");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const killed = new Promise<void>((resolve) => {

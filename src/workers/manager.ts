@@ -6,7 +6,7 @@
  * A worker that dies is restarted; the task it was running fails with `WorkerLost`.
  * Idle workers are reaped after `maxIdletime` seconds and started again on demand.
  * The manager exits on `SHUTDOWN`, when the interchange is silent for `hbThreshold`
- * seconds, or on SIGTERM/SIGINT, and always kills its workers on the way out.
+ * seconds, or on SIGTERM/SIGINT, and kills its workers on the way out.
  * Workers never see the endpoint's secrets: see {@linkcode workerEnv}.
  *
  * @example
@@ -26,6 +26,7 @@ import { createLogger, type Logger } from "../daemon/log.ts";
 import { decodePickle } from "../protocol/pickle.ts";
 import { encodeFrame, FrameReader } from "./frames.ts";
 import { lostTaskResult } from "./lost.ts";
+import { NONBLOCKING, SocketPump } from "./zmq_io.ts";
 import {
   decodeInterchangeMessage,
   encodeBare,
@@ -132,7 +133,7 @@ class _Manager {
   #outbox: WireResult[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #capTimer: ReturnType<typeof setTimeout> | undefined;
-  #sendChain: Promise<void> = Promise.resolve();
+  #pump: SocketPump;
   #lastHeard = Date.now();
   #done = Promise.withResolvers<string>();
   #closing = false;
@@ -168,22 +169,20 @@ class _Manager {
     this.#env = workerEnv(Deno.env.toObject());
     this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#o.resultSizeLimit);
     this.#env.FUNCX_WORKER_LOGDIR = this.#o.logdir;
-    this.#sock = new zmq.Dealer({
-      routingId: uid,
-      linger: 0,
-      sendHighWaterMark: 0,
-      receiveHighWaterMark: 0,
+    this.#sock = new zmq.Dealer({ ...NONBLOCKING, routingId: uid });
+    this.#pump = new SocketPump(this.#sock, {
+      onDrop: (why) => this.#log.warn(_LOG, "message to the interchange dropped: %s", why),
     });
   }
 
   async run(): Promise<number> {
     const o = this.#o;
-    const stopSignals: [Deno.Signal, () => void][] = [];
+    const signals: [Deno.Signal, () => void][] = [];
     for (const sig of ["SIGTERM", "SIGINT"] as Deno.Signal[]) {
       const fn = () => this.#done.resolve(`received ${sig}`);
       try {
         Deno.addSignalListener(sig, fn);
-        stopSignals.push([sig, fn]);
+        signals.push([sig, fn]);
       } catch {
         // signals not available here
       }
@@ -221,7 +220,7 @@ class _Manager {
       this.#closing = true;
       await this.#killAll();
       this.#flushResults();
-      await this.#sendChain;
+      await Promise.race([this.#pump.flushed(), new Promise((r) => setTimeout(r, 2000))]);
       this.#sock.close();
       await recv;
     } catch (e) {
@@ -233,7 +232,7 @@ class _Manager {
     } finally {
       clearTimeout(this.#flushTimer);
       clearTimeout(this.#capTimer);
-      for (const [sig, fn] of stopSignals) Deno.removeSignalListener(sig, fn);
+      for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
       if (this.#ownLog) this.#log.close();
     }
     return code;
@@ -241,7 +240,7 @@ class _Manager {
 
   async #receiveLoop(): Promise<void> {
     try {
-      for await (const frames of this.#sock) {
+      for await (const frames of this.#pump.messages()) {
         this.#lastHeard = Date.now();
         let msg;
         try {
@@ -272,15 +271,7 @@ class _Manager {
   }
 
   #send(frames: Uint8Array[]): void {
-    const sock = this.#sock;
-    this.#sendChain = this.#sendChain.then(async () => {
-      if (sock.closed) return;
-      try {
-        await sock.send(frames);
-      } catch (e) {
-        this.#log.warn(_LOG, "send failed: %s", (e as Error).message);
-      }
-    });
+    this.#pump.send(frames);
   }
 
   #tick(): void {

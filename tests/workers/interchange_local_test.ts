@@ -1,0 +1,135 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { Interchange } from "../../src/workers/interchange.ts";
+import {
+  alive,
+  Collector,
+  config,
+  FIXTURE_WORKER,
+  fixtureTask,
+  managerCommand,
+  tempEndpoint,
+  until,
+} from "./_helpers.ts";
+
+async function setup(over: Parameters<typeof config>[1] = {}) {
+  const ep = await tempEndpoint();
+  const col = new Collector();
+  const ix = new Interchange({
+    endpointDir: ep.dir,
+    endpointId: "00000000-0000-0000-0000-000000000001",
+    config: config(
+      { init_blocks: 1, min_blocks: 0, max_blocks: 1 },
+      {
+        max_workers_per_node: 2,
+        heartbeat_period: 1,
+        heartbeat_threshold: 4,
+        prefetch_capacity: 2,
+        ...over,
+      },
+    ),
+    log: ep.log,
+    onResults: col.onResults,
+    workerScript: FIXTURE_WORKER,
+    selfCommand: managerCommand(),
+    strategyPeriodMs: 200,
+    pollPeriodMs: 200,
+  });
+  await ix.start();
+  return { ep, col, ix };
+}
+
+async function teardown(s: Awaited<ReturnType<typeof setup>>) {
+  await s.ix.stop();
+  s.ep.log.close();
+  if (!Deno.env.get("KEEP_TMP")) await Deno.remove(s.ep.home, { recursive: true });
+}
+
+Deno.test("interchange+local: tasks run on real manager and python workers", async () => {
+  const s = await setup();
+  try {
+    const tasks = Array.from({ length: 40 }, (_, i) => fixtureTask(`t${i}`, `value:${i}`));
+    s.ix.submit(tasks);
+    s.ix.submit([tasks[0]]); // duplicate of a live task: ignored
+    await s.col.waitFor(() => s.col.results.length >= 40, "40 results");
+    const ids = s.col.results.map((r) => r.taskId).sort();
+    assertEquals(ids, tasks.map((t) => t.taskId).sort());
+    for (let i = 0; i < 40; i++) assert(s.col.byId(`t${i}`)!.result!.startsWith(`${i}|pid=`));
+    const st = s.ix.status();
+    assertEquals(st.tasks, { queued: 0, running: 0, completed: 40, failed: 0 });
+    assertEquals(st.managers.length, 1);
+    assertEquals(st.managers[0].workers, 2);
+    assertEquals(st.blocks.filter((b) => b.state === "RUNNING").length, 1);
+    assert(st.blocks[0].job_id!.startsWith("local-"));
+    assertEquals(s.ix.taskStatuses().size, 0);
+  } finally {
+    await teardown(s);
+  }
+  await new Promise((r) => setTimeout(r, 50));
+});
+
+Deno.test("interchange+local: a killed worker fails its task with WorkerLost", async () => {
+  const s = await setup();
+  try {
+    const pidFile = `${s.ep.dir}/victim.pid`;
+    s.ix.submit([fixtureTask("victim", `pidfile:${pidFile}:60`)]);
+    const pid = Number(
+      await until(async () => {
+        try {
+          return await Deno.readTextFile(pidFile);
+        } catch {
+          return "";
+        }
+      }, "worker pid file"),
+    );
+    assertEquals(s.ix.taskStatuses().get("victim"), 3);
+    Deno.kill(pid, "SIGKILL");
+    await s.col.waitFor(() => !!s.col.byId("victim"), "victim result");
+    const r = s.col.byId("victim")!;
+    assertEquals(r.exceptionType, "WorkerLost");
+    assert(r.exceptionMessage!.includes(`pid ${pid}`), r.exceptionMessage);
+    assert(r.exceptionMessage!.includes("SIGKILL"), r.exceptionMessage);
+    // The manager restarted the worker and keeps serving.
+    s.ix.submit([fixtureTask("after", "value:ok")]);
+    await s.col.waitFor(() => !!s.col.byId("after"), "result after the kill");
+    assert(s.col.byId("after")!.result!.startsWith("ok|"));
+    assertEquals(s.ix.status().tasks.failed, 1);
+  } finally {
+    await teardown(s);
+  }
+});
+
+Deno.test("interchange+local: a killed manager fails its tasks with ManagerLost, block replaced", async () => {
+  const s = await setup();
+  try {
+    const pidFile = `${s.ep.dir}/m.pid`;
+    s.ix.submit([fixtureTask("running", `pidfile:${pidFile}:60`)]);
+    const workerPid = Number(
+      await until(async () => {
+        try {
+          return await Deno.readTextFile(pidFile);
+        } catch {
+          return "";
+        }
+      }, "worker pid file"),
+    );
+    const jobId = s.ix.status().blocks[0].job_id!;
+    const managerPid = Number(jobId.replace("local-", ""));
+    Deno.kill(managerPid, "SIGKILL");
+    await s.col.waitFor(() => !!s.col.byId("running"), "ManagerLost result");
+    const r = s.col.byId("running")!;
+    assertEquals(r.exceptionType, "ManagerLost");
+    assert(r.exceptionMessage!.includes("block 0"), r.exceptionMessage);
+    // The orphaned worker sees its stdin close; kill it in case it sleeps on.
+    if (alive(workerPid)) Deno.kill(workerPid, "SIGKILL");
+    // The interchange keeps serving: a new block is launched for new work.
+    s.ix.submit([fixtureTask("next", "value:again")]);
+    await s.col.waitFor(() => !!s.col.byId("next"), "result from the replacement block");
+    assert(s.col.byId("next")!.result!.startsWith("again|"));
+    const blocks = s.ix.status().blocks;
+    assert(blocks.some((b) => b.block_id === "0" && b.state === "FAILED"), JSON.stringify(blocks));
+    assert(blocks.some((b) => b.block_id === "1" && b.state === "RUNNING"), JSON.stringify(blocks));
+    assert(s.ix.status().errors.some((e) => e.message.includes("block 0")));
+  } finally {
+    await teardown(s);
+  }
+});
