@@ -35,6 +35,7 @@ import { isUuid } from "./errors.ts";
 import { safeEqual, sha256Hex } from "./secrets.ts";
 import type { NewResult, ServiceStore, TaskStatus } from "./store.ts";
 import { loadOrCreateServerKeys, z85Encode } from "./curve.ts";
+import { type PollLoop, pollReceive } from "./zmq_poll.ts";
 
 /** Options of {@linkcode Forwarder.start}. */
 export interface ForwarderOptions {
@@ -99,7 +100,7 @@ class _Sender {
       while (this.#queue.length > 0) {
         const item = this.#queue.shift()!;
         try {
-          await this.sock.send(item.frames);
+          await this.sock.send(item.frames); // sendTimeout 0: queued now or fails now
         } catch (e) {
           item.onError?.(e as Error);
         }
@@ -119,7 +120,7 @@ export class Forwarder {
   readonly publicCertificate: string;
   #ctx: zmq.Context;
   #socks: Record<_Channel, zmq.Router>;
-  #zap: zmq.Reply;
+  #zap: zmq.Router;
   #tasksOut: _Sender;
   #store: ServiceStore;
   #log: Logger;
@@ -133,7 +134,7 @@ export class Forwarder {
   #heartbeatTimer?: ReturnType<typeof setInterval>;
   #probeTimer?: ReturnType<typeof setTimeout>;
   #closed = false;
-  #loops: Promise<void>[] = [];
+  #loops: PollLoop[] = [];
   #warned = new Set<string>();
   #heartbeatPeriod: number;
 
@@ -141,7 +142,7 @@ export class Forwarder {
     opts: ForwarderOptions,
     ctx: zmq.Context,
     socks: Record<_Channel, zmq.Router>,
-    zap: zmq.Reply,
+    zap: zmq.Router,
     ports: { tasks: number; results: number; commands: number },
     publicCertificate: string,
   ) {
@@ -161,7 +162,7 @@ export class Forwarder {
   static async start(opts: ForwarderOptions): Promise<Forwarder> {
     const keys = await loadOrCreateServerKeys(opts.curveDir);
     const ctx = new zmq.Context();
-    const zap = new zmq.Reply({ context: ctx, linger: 0 });
+    const zap = new zmq.Router({ context: ctx, linger: 0, sendTimeout: 0 });
     await zap.bind("inproc://zeromq.zap.01");
     const socks = {} as Record<_Channel, zmq.Router>;
     const ports = { tasks: 0, results: 0, commands: 0 };
@@ -172,6 +173,9 @@ export class Forwarder {
           context: ctx,
           mandatory: true,
           handover: false,
+          // never wait inside libzmq (see zmq_poll.ts): a send that cannot be queued
+          // right now fails, and the endpoint is treated as disconnected
+          sendTimeout: 0,
           curveServer: true,
           curveSecretKey: keys.secretKey,
           curvePublicKey: keys.publicKey,
@@ -202,8 +206,14 @@ export class Forwarder {
       throw e;
     }
     const fwd = new Forwarder(opts, ctx, socks, zap, ports, keys.publicCertificate);
-    fwd.#loops.push(fwd.#zapLoop());
-    for (const ch of channels) fwd.#loops.push(fwd.#recvLoop(ch));
+    const onError = (what: string) => (e: unknown) =>
+      fwd.#closed || fwd.#log.error("forwarder", "%s socket stopped: %s", what, e);
+    fwd.#loops.push(pollReceive(zap, (f) => fwd.#onZap(f), { onError: onError("ZAP") }));
+    for (const ch of channels) {
+      fwd.#loops.push(
+        pollReceive(socks[ch], (frames) => fwd.#onFrames(ch, frames), { onError: onError(ch) }),
+      );
+    }
     fwd.#watchDisconnects();
     fwd.#heartbeatTimer = setInterval(() => fwd.#heartbeat(), opts.heartbeatPeriod * 1000);
     return fwd;
@@ -258,7 +268,12 @@ export class Forwarder {
       this.#flushTimer = undefined;
     }
     this.#flushNow();
-    await this.#tasksOut.idle();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#tasksOut.idle(),
+      new Promise((r) => timer = setTimeout(r, 5000)),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Flush, then close the sockets (waiting briefly for the last acks to go out). */
@@ -269,59 +284,61 @@ export class Forwarder {
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#probeTimer);
     for (const s of Object.values(this.#socks)) s.close();
+    await Promise.allSettled(this.#loops.map((l) => l.stop()));
     this.#zap.close();
-    await Promise.allSettled(this.#loops);
   }
 
   // ------------------------------------------------------------------ ZAP
 
-  async #zapLoop(): Promise<void> {
-    try {
-      for await (const frames of this.#zap) {
-        const [version, requestId, _domain, address, _identity, mechanism, key] = frames;
-        let status = "400";
-        let text = "Unknown CURVE key";
-        let userId = "";
-        if (_dec.decode(version ?? new Uint8Array()) !== "1.0") {
-          text = "Unsupported ZAP version";
-        } else if (_dec.decode(mechanism ?? new Uint8Array()) !== "CURVE" || key?.length !== 32) {
-          text = "CURVE required";
-        } else {
-          const z85 = z85Encode(key);
-          const uuid = this.#keys.get(z85);
-          if (uuid) {
-            status = "200";
-            text = "OK";
-            userId = uuid;
-          } else {
-            this.#warnOnce(
-              `zap:${z85}`,
-              "refused a CURVE client key that no endpoint registered (from %s)",
-              _dec.decode(address ?? new Uint8Array()),
-            );
-          }
-        }
-        await this.#zap.send(["1.0", requestId ?? "", status, text, userId, ""]);
+  async #onZap(frames: Uint8Array[]): Promise<void> {
+    // ROUTER envelope: [peer, empty, version, request id, domain, address, identity,
+    // mechanism, credentials...]
+    const [peer, empty, version, requestId, _domain, address, _identity, mechanism, key] = frames;
+    let status = "400";
+    let text = "Unknown CURVE key";
+    let userId = "";
+    if (_dec.decode(version ?? new Uint8Array()) !== "1.0") {
+      text = "Unsupported ZAP version";
+    } else if (_dec.decode(mechanism ?? new Uint8Array()) !== "CURVE" || key?.length !== 32) {
+      text = "CURVE required";
+    } else {
+      const z85 = z85Encode(key);
+      const uuid = this.#keys.get(z85);
+      if (uuid) {
+        status = "200";
+        text = "OK";
+        userId = uuid;
+      } else {
+        this.#warnOnce(
+          `zap:${z85}`,
+          "refused a CURVE client key that no endpoint registered (from %s)",
+          _dec.decode(address ?? new Uint8Array()),
+        );
       }
+    }
+    try {
+      await this.#zap.send([
+        peer,
+        empty ?? new Uint8Array(),
+        "1.0",
+        requestId ?? "",
+        status,
+        text,
+        userId,
+        "",
+      ]);
     } catch (e) {
-      if (!this.#closed) this.#log.error("forwarder", "ZAP handler stopped: %s", e);
+      if (!this.#closed) this.#log.warn("forwarder", "ZAP reply failed: %s", e);
     }
   }
 
   // ------------------------------------------------------------------ receive
 
-  async #recvLoop(ch: _Channel): Promise<void> {
-    const sock = this.#socks[ch];
+  #onFrames(ch: _Channel, frames: Uint8Array[]): void {
     try {
-      for await (const frames of sock) {
-        try {
-          this.#onMessage(ch, frames);
-        } catch (e) {
-          this.#warnOnce(`${ch}:exception`, "error handling a %s message: %s", ch, e);
-        }
-      }
+      this.#onMessage(ch, frames);
     } catch (e) {
-      if (!this.#closed) this.#log.error("forwarder", "%s socket stopped: %s", ch, e);
+      this.#warnOnce(`${ch}:exception`, "error handling a %s message: %s", ch, e);
     }
   }
 

@@ -1,0 +1,202 @@
+/**
+ * A test-side endpoint for the forwarder: three real ZeroMQ DEALERs with CURVE (client
+ * keys registered through the real HTTP API), speaking the upstream framing from
+ * `src/protocol`. It is driven step by step by the tests.
+ *
+ * @example
+ * ```ts
+ * const ep = await TestEndpoint.register(svcUrl, token, "ep1");
+ * await ep.connect();
+ * const task = await ep.nextTask();
+ * await ep.sendResult(task.taskId, { result: serializeData(42) });
+ * ```
+ * @module
+ */
+import * as zmq from "zeromq";
+import {
+  encodeEPStatusReport,
+  encodeRegistration,
+  encodeResult,
+  type Message,
+  MessageType,
+  unpackMessage,
+} from "../../src/protocol/messages.ts";
+import { parseCertificate } from "../../src/protocol/zpl.ts";
+import { type PollLoop, pollReceive, pollSend } from "../../src/service/zmq_poll.ts";
+
+/** The registration reply of `POST /endpoints`. */
+export interface RegistrationReply {
+  endpoint_id: string;
+  forwarder_pubkey: string;
+  public_ip: string;
+  tasks_port: number;
+  results_port: number;
+  commands_port: number;
+  endpoint_secret: string;
+}
+
+/** A task as received. */
+export interface ReceivedTask {
+  taskId: string;
+  containerId: string;
+  body: string;
+}
+
+/** Register an endpoint over HTTP; returns the reply and the client keypair. */
+export async function registerEndpoint(
+  url: string,
+  token: string,
+  name: string,
+  uuid?: string,
+  keys = zmq.curveKeyPair(),
+): Promise<{ reply: RegistrationReply; keys: { publicKey: string; secretKey: string } }> {
+  const res = await fetch(`${url}/endpoints`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      endpoint_name: name,
+      endpoint_uuid: uuid ?? null,
+      version: "0.3.4",
+      endpoint_pubkey: keys.publicKey,
+    }),
+  });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`registration failed: ${JSON.stringify(body)}`);
+  return { reply: body as RegistrationReply, keys };
+}
+
+/** The test endpoint. */
+export class TestEndpoint {
+  tasks!: zmq.Dealer;
+  results!: zmq.Dealer;
+  commands!: zmq.Dealer;
+  /** Messages received on the tasks socket, in order. */
+  readonly received: Message[] = [];
+  #waiters: (() => void)[] = [];
+  #loop?: PollLoop;
+
+  constructor(
+    readonly reply: RegistrationReply,
+    readonly keys: { publicKey: string; secretKey: string },
+    /** Routing identity to use (default: the registered endpoint id). */
+    readonly identity = reply.endpoint_id,
+  ) {}
+
+  /** Register over HTTP and build (not yet connect) the endpoint. */
+  static async register(url: string, token: string, name: string, uuid?: string) {
+    const { reply, keys } = await registerEndpoint(url, token, name, uuid);
+    return new TestEndpoint(reply, keys);
+  }
+
+  /**
+   * Open the three DEALERs and send the registration messages (with `secret`, default the
+   * issued endpoint_secret; `null` sends none).
+   */
+  async connect(secret: string | null = this.reply.endpoint_secret): Promise<void> {
+    const server = parseCertificate(this.reply.forwarder_pubkey).publicKey;
+    const opts = {
+      routingId: this.identity,
+      curveServerKey: server,
+      curvePublicKey: this.keys.publicKey,
+      curveSecretKey: this.keys.secretKey,
+      linger: 0,
+      sendTimeout: 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+    };
+    this.tasks = new zmq.Dealer(opts);
+    this.results = new zmq.Dealer(opts);
+    this.commands = new zmq.Dealer(opts);
+    const host = this.reply.public_ip;
+    this.tasks.connect(`tcp://${host}:${this.reply.tasks_port}`);
+    this.results.connect(`tcp://${host}:${this.reply.results_port}`);
+    this.commands.connect(`tcp://${host}:${this.reply.commands_port}`);
+    const extra: Record<string, string> = secret === null ? {} : { endpoint_secret: secret };
+    this.#loop = pollReceive(this.tasks, ([frame]) => {
+      this.received.push(unpackMessage(frame));
+      for (const w of this.#waiters.splice(0)) w();
+    });
+    await pollSend(
+      this.tasks,
+      encodeRegistration({
+        registration: this.reply.endpoint_id,
+        funcx_endpoint_version: "0.3.4",
+        python_v: "3.11",
+        os: "Linux",
+        ...extra,
+      }),
+    );
+    const reg = encodeRegistration({ registration: this.reply.endpoint_id, ...extra });
+    await pollSend(this.results, reg);
+    await pollSend(this.commands, reg);
+  }
+
+  /** Wait until `pred` holds for the received messages (or time out). */
+  async waitFor(pred: (msgs: Message[]) => boolean, timeoutMs = 10_000, what = "messages") {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.received)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `timed out waiting for ${what}; got ${
+            this.received.map((m) => MessageType[m.type]).join(",")
+          }`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 200));
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Tasks received so far. */
+  taskMessages(): ReceivedTask[] {
+    const dec = new TextDecoder();
+    return this.received.filter((m) => m.type === MessageType.TASK).map((m) => {
+      const t = m as Extract<Message, { type: MessageType.TASK }>;
+      return { taskId: t.taskId, containerId: t.containerId, body: dec.decode(t.body) };
+    });
+  }
+
+  /** Task ids acked so far. */
+  acks(): string[] {
+    return this.received.filter((m) => m.type === MessageType.RESULTS_ACK).map((m) =>
+      (m as Extract<Message, { type: MessageType.RESULTS_ACK }>).taskId
+    );
+  }
+
+  /** Wait for `n` tasks in total. */
+  async waitForTasks(n: number, timeoutMs = 10_000): Promise<ReceivedTask[]> {
+    await this.waitFor(
+      (msgs) => msgs.filter((m) => m.type === MessageType.TASK).length >= n,
+      timeoutMs,
+      `${n} tasks`,
+    );
+    return this.taskMessages();
+  }
+
+  /** Send a result dict on the results channel. */
+  async sendResult(taskId: string, r: { result?: string; exception?: string }): Promise<void> {
+    await pollSend(this.results, encodeResult({ task_id: taskId, container_id: "RAW", ...r }));
+  }
+
+  /** Send an EPStatusReport with task statuses. */
+  async sendStatus(statuses: Record<string, number>): Promise<void> {
+    await pollSend(
+      this.results,
+      encodeEPStatusReport(this.reply.endpoint_id, { managers: 1 }, statuses),
+    );
+  }
+
+  /** Close the sockets. */
+  async close(): Promise<void> {
+    await this.#loop?.stop();
+    this.tasks?.close();
+    this.results?.close();
+    this.commands?.close();
+  }
+}
