@@ -20,6 +20,7 @@
 import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
 import { MessageType, packHeartbeat, unpackMessage } from "../protocol/messages.ts";
+import { receiveLoop } from "./zmq_recv.ts";
 
 /** Channel names. */
 export type Channel = "tasks" | "results" | "commands";
@@ -181,18 +182,18 @@ export class ForwarderChannels {
   async #tasksLoop(): Promise<void> {
     const h = this.#opts.handlers;
     try {
-      for await (const frames of this.#socks.tasks) {
+      await receiveLoop(this.#socks.tasks, (frames) => {
         h.onTraffic();
         if (frames.length !== 1) {
           h.onBadMessage("tasks", `${frames.length} frames, expected 1`);
-          continue;
+          return;
         }
         let m;
         try {
           m = unpackMessage(frames[0]);
         } catch (e) {
           h.onBadMessage("tasks", (e as Error).message);
-          continue;
+          return;
         }
         switch (m.type) {
           case MessageType.TASK:
@@ -207,7 +208,7 @@ export class ForwarderChannels {
           default:
             h.onBadMessage("tasks", `unexpected message type ${m.type}`);
         }
-      }
+      });
     } catch (e) {
       if (!this.#closed) h.onDisconnect("tasks", `receive failed: ${(e as Error).message}`);
     }
@@ -217,14 +218,14 @@ export class ForwarderChannels {
     const h = this.#opts.handlers;
     const sock = this.#socks.commands;
     try {
-      for await (const frames of sock) {
+      await receiveLoop(sock, async (frames) => {
         let m;
         try {
           m = unpackMessage(frames[0] ?? new Uint8Array());
         } catch (e) {
           h.onBadMessage("commands", (e as Error).message);
           await sock.send(new Uint8Array());
-          continue;
+          return;
         }
         if (m.type === MessageType.HEARTBEAT_REQ) {
           await sock.send(packHeartbeat(this.#opts.endpointId));
@@ -232,7 +233,7 @@ export class ForwarderChannels {
           h.onBadMessage("commands", `unsupported command type ${m.type}`);
           await sock.send(new Uint8Array());
         }
-      }
+      }, { maxIdleMs: 50 });
     } catch (e) {
       if (!this.#closed) h.onDisconnect("commands", `receive failed: ${(e as Error).message}`);
     }
