@@ -48,7 +48,7 @@ import { fromHex, runPython } from "./_python.ts";
 /** Fixed seed: the run is reproducible; override with FUZZ_SEED to explore. */
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed1234);
 /** Wall-clock bound per target (ms) and iteration cap. */
-const BUDGET_MS = Number(Deno.env.get("FUZZ_MS") ?? 2000);
+const BUDGET_MS = Number(Deno.env.get("FUZZ_MS") ?? 1500);
 const MAX_ITERS = Number(Deno.env.get("FUZZ_ITERS") ?? 200_000);
 /** No single call may take longer than this (ms): catches quadratic blow-ups. */
 const MAX_CALL_MS = 250;
