@@ -136,7 +136,7 @@ export class AuthServer {
     try {
       switch (path) {
         case "/v2/oauth2/authorize":
-          if (req.method === "GET") return this.#authorizeForm(new URL(req.url).searchParams);
+          if (req.method === "GET") return this.#authorizeForm(req, new URL(req.url).searchParams);
           if (req.method === "POST") return await this.#authorizeSubmit(req);
           break;
         case "/v2/web/auth-code":
@@ -173,7 +173,7 @@ export class AuthServer {
 
   // ------------------------------------------------------------------ authorize
 
-  #checkAuthorizeParams(p: URLSearchParams, req?: Request): {
+  #checkAuthorizeParams(p: URLSearchParams, req: Request): {
     clientId: string;
     redirectUri: string;
     scope: string;
@@ -207,10 +207,10 @@ export class AuthServer {
     return { clientId, redirectUri, scope, state: p.get("state") ?? "", challenge };
   }
 
-  #authorizeForm(p: URLSearchParams, error = "", status = 200): Response {
+  #authorizeForm(req: Request, p: URLSearchParams, error = "", status = 200): Response {
     let params;
     try {
-      params = this.#checkAuthorizeParams(p);
+      params = this.#checkAuthorizeParams(p, req);
     } catch (e) {
       if (e instanceof _OAuthError) return _errorPage(e.description);
       throw e;
@@ -254,7 +254,7 @@ ${hidden}
     const user = this.#store.checkPassword(form.get("username") ?? "", form.get("password") ?? "");
     if (!user) {
       this.#log.warn("auth", "failed login for user %s", JSON.stringify(form.get("username")));
-      return this.#authorizeForm(form, "Invalid user name or password.", 401);
+      return this.#authorizeForm(req, form, "Invalid user name or password.", 401);
     }
     const code = this.#store.createAuthCode({
       user_id: user.id,
@@ -530,7 +530,7 @@ function _normalizeScope(raw: string): string {
  * Redirect URIs: this server's own paste-the-code page (on any loopback host or the
  * host the request came to) or an http loopback URL (native apps with a local server).
  */
-function _checkRedirectUri(uri: string, req?: Request): void {
+function _checkRedirectUri(uri: string, req: Request): void {
   let u: URL;
   try {
     u = new URL(uri);
@@ -538,11 +538,11 @@ function _checkRedirectUri(uri: string, req?: Request): void {
     throw new _OAuthError("invalid_request", `redirect_uri ${JSON.stringify(uri)} is not a URL`);
   }
   const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(u.hostname);
-  const sameHost = req ? u.host === new URL(req.url).host : false;
+  const sameHost = u.host === new URL(req.url).host;
   if (u.protocol !== "http:" && u.protocol !== "https:") {
     throw new _OAuthError("invalid_request", "redirect_uri must be an http(s) URL");
   }
-  if (u.pathname === "/auth/v2/web/auth-code" && (loopback || sameHost || !req)) return;
+  if (u.pathname === "/auth/v2/web/auth-code" && (loopback || sameHost)) return;
   if (loopback && u.protocol === "http:") return;
   throw new _OAuthError(
     "invalid_request",
