@@ -61,7 +61,8 @@ export interface EndpointConfig {
 /** Upstream native-app client id, also the built-in public client of the local service. */
 export const NATIVE_CLIENT_ID = "4cf29807-cf21-49ec-9443-ff9a3fb9f81c";
 /** The funcX scope string. */
-export const FUNCX_SCOPE = "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all";
+export const FUNCX_SCOPE =
+  "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all";
 /** Version this endpoint reports to the service (compared as a string upstream). */
 export const ENDPOINT_VERSION = "0.3.4";
 

@@ -261,6 +261,7 @@ Deno.test({
       assert(alive(pid3));
       const stop = await runCli(home, ["stop", "ep"]);
       assertEquals(stop.code, 0, stop.stderr);
+      assertEquals(stop.stdout.trim(), `Endpoint "ep" stopped (pid ${pid3})`);
       await waitGone(pid3);
     } finally {
       for (const pid of pids) {
