@@ -53,7 +53,7 @@ Deno.test("jsonable: every PyValue kind maps to JSON data", () => {
 
 Deno.test("jsonable: cycles, depth and size are bounded (hostile pickles from CPython)", async () => {
   const hex = (await runPython(
-    "import pickle\nl = []\nl.append(l)\nd = {}\nd['self'] = d\nx = [0]\nfor _ in range(500):\n    x = [x]\nprint(pickle.dumps([l, d]).hex())\nprint(pickle.dumps(x).hex())",
+    "import pickle, sys\nsys.setrecursionlimit(100000)\nl = []\nl.append(l)\nd = {}\nd['self'] = d\nx = [0]\nfor _ in range(300):\n    x = [x]\nprint(pickle.dumps([l, d]).hex())\nprint(pickle.dumps(x).hex())",
   )).trim().split("\n");
   const cyc = decodePickle(fromHex(hex[0]));
   assert.deepEqual(toJsonable(cyc), [["[cycle]"], { self: "[cycle]" }]);
