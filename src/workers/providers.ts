@@ -17,7 +17,9 @@ import { dirname, join } from "node:path";
 import type { EndpointConfig } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
 import { LocalProvider } from "./local.ts";
+import { PBSProProvider } from "./pbs.ts";
 import type { Provider } from "./provider.ts";
+import { SlurmProvider } from "./slurm.ts";
 
 /** What {@linkcode createProvider} needs. */
 export interface ProviderInput {
@@ -34,6 +36,18 @@ export function createProvider(input: ProviderInput): Provider {
   switch (type) {
     case "local":
       return new LocalProvider({ home, logDir: join(input.endpointDir, "worker_logs") });
+    case "slurm":
+      return new SlurmProvider({
+        config: input.config.provider,
+        endpointDir: input.endpointDir,
+        home,
+      });
+    case "pbs":
+      return new PBSProProvider({
+        config: input.config.provider,
+        endpointDir: input.endpointDir,
+        home,
+      });
     default:
       throw new Error(`provider.type: "${type}" is not supported; expected local, slurm or pbs`);
   }
