@@ -124,7 +124,7 @@ export async function runCli(argv: string[], home: string): Promise<number> {
   };
   const program = buildProgram(ctx);
   program.hook("preAction", () => {
-    debug = debug || !!program.opts().debug;
+    debug = debug || !!(program.opts() as { debug?: boolean }).debug;
   });
   try {
     await program.parseAsync(args, { from: "user" });

@@ -76,7 +76,7 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
       // Stop it if it comes up shortly; otherwise the process exit ends it.
       const late = await Promise.race([
         starting.catch(() => undefined),
-        new Promise<undefined>((r) => setTimeout(r, 5000)),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000)),
       ]);
       if (late) await late.stop(`signal ${first.signal}`);
       return 0;
