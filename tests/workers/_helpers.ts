@@ -2,12 +2,16 @@
 import { join } from "node:path";
 import { DEFAULT_ENDPOINT_CONFIG, type EndpointConfig } from "../../src/config/types.ts";
 import { createLogger, type Logger } from "../../src/daemon/log.ts";
-import { decodePickle, type PyValue } from "../../src/protocol/pickle.ts";
-import { decodeRemoteException } from "../../src/protocol/serialize.ts";
+import { decodePickle, PyTuple, type PyValue } from "../../src/protocol/pickle.ts";
+import { packTask } from "../../src/protocol/messages.ts";
+import {
+  buildTaskPayload,
+  decodeRemoteException,
+  deserialize,
+  serializeData,
+  serializeSource,
+} from "../../src/protocol/serialize.ts";
 import type { InterchangeResult } from "../../src/workers/interchange.ts";
-
-export const FIXTURE_WORKER = new URL("./_fixture_worker.py", import.meta.url).pathname;
-export const RUN_MANAGER = new URL("./_run_manager.ts", import.meta.url).pathname;
 
 /** A temp funcX home with an endpoint dir `<home>/ep`. */
 export async function tempEndpoint(): Promise<{ home: string; dir: string; log: Logger }> {
@@ -30,24 +34,39 @@ export function config(
   };
 }
 
-/** Manager command for tests: src/cli/manager.ts's command run by a tiny script. */
-export function managerCommand(): { cmd: string; args: string[] } {
-  return { cmd: Deno.execPath(), args: ["run", "-A", RUN_MANAGER] };
-}
+/** Python functions the tests run in the real worker. */
+export const FUNCTIONS = {
+  ident: "def ident(x):\n    import os\n    return [x, os.getpid()]\n",
+  sleeper: [
+    "def sleeper(path, secs):",
+    "    import os, time",
+    "    with open(path + '.tmp', 'w') as f:",
+    "        f.write(str(os.getpid()))",
+    "    os.rename(path + '.tmp', path)",
+    "    time.sleep(secs)",
+    "    return 'survived'",
+    "",
+  ].join("\n"),
+};
 
-/** An upstream-framed task body for the fixture worker. */
-export function fixtureTask(taskId: string, command: string) {
-  return {
+/** A real upstream Task message calling `FUNCTIONS[name](*args)`. */
+export function pyTask(taskId: string, name: keyof typeof FUNCTIONS, args: PyValue[]) {
+  const body = packTask(
     taskId,
-    containerId: "RAW",
-    body: new TextEncoder().encode(`\x05TID=${taskId};CID=RAW;${command}`),
-  };
+    "RAW",
+    buildTaskPayload(
+      serializeSource(name, FUNCTIONS[name]),
+      serializeData(new PyTuple(args)),
+      serializeData({}),
+    ),
+  );
+  return { taskId, containerId: "RAW", body };
 }
 
 /** A decoded result dict. */
 export interface Decoded {
   taskId: string;
-  result?: string;
+  result?: PyValue;
   exceptionType?: string;
   exceptionMessage?: string;
   raw: Map<string, PyValue> | Record<string, PyValue>;
@@ -59,7 +78,7 @@ export function decodeResult(r: InterchangeResult): Decoded {
   const get = (k: string) => d instanceof Map ? d.get(k) : d[k];
   const out: Decoded = { taskId: String(get("task_id")), raw: d };
   const res = get("result");
-  if (res !== undefined) out.result = String(res);
+  if (res !== undefined) out.result = deserialize(String(res));
   const exc = get("exception");
   if (exc !== undefined) {
     const s = String(exc);

@@ -1,15 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import type { PyValue } from "../../src/protocol/pickle.ts";
 import { Interchange } from "../../src/workers/interchange.ts";
-import {
-  alive,
-  Collector,
-  config,
-  FIXTURE_WORKER,
-  fixtureTask,
-  managerCommand,
-  tempEndpoint,
-  until,
-} from "./_helpers.ts";
+import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
 async function setup(over: Parameters<typeof config>[1] = {}) {
   const ep = await tempEndpoint();
@@ -29,8 +21,6 @@ async function setup(over: Parameters<typeof config>[1] = {}) {
     ),
     log: ep.log,
     onResults: col.onResults,
-    workerScript: FIXTURE_WORKER,
-    selfCommand: managerCommand(),
     strategyPeriodMs: 200,
     pollPeriodMs: 200,
   });
@@ -47,13 +37,20 @@ async function teardown(s: Awaited<ReturnType<typeof setup>>) {
 Deno.test("interchange+local: tasks run on real manager and python workers", async () => {
   const s = await setup();
   try {
-    const tasks = Array.from({ length: 40 }, (_, i) => fixtureTask(`t${i}`, `value:${i}`));
+    const tasks = Array.from({ length: 40 }, (_, i) => pyTask(`t${i}`, "ident", [i]));
     s.ix.submit(tasks);
     s.ix.submit([tasks[0]]); // duplicate of a live task: ignored
     await s.col.waitFor(() => s.col.results.length >= 40, "40 results");
     const ids = s.col.results.map((r) => r.taskId).sort();
     assertEquals(ids, tasks.map((t) => t.taskId).sort());
-    for (let i = 0; i < 40; i++) assert(s.col.byId(`t${i}`)!.result!.startsWith(`${i}|pid=`));
+    const pids = new Set<number>();
+    for (let i = 0; i < 40; i++) {
+      const [value, pid] = s.col.byId(`t${i}`)!.result as [number, number];
+      assertEquals(value, i);
+      pids.add(pid);
+    }
+    assert(pids.size >= 1 && pids.size <= 2, `ran in ${pids.size} worker processes`);
+    assert((await Deno.readTextFile(`${s.ep.dir}/worker/funcx_worker.py`)).includes("funcX"));
     const st = s.ix.status();
     assertEquals(st.tasks, { queued: 0, running: 0, completed: 40, failed: 0 });
     assertEquals(st.managers.length, 1);
@@ -71,7 +68,7 @@ Deno.test("interchange+local: a killed worker fails its task with WorkerLost", a
   const s = await setup();
   try {
     const pidFile = `${s.ep.dir}/victim.pid`;
-    s.ix.submit([fixtureTask("victim", `pidfile:${pidFile}:60`)]);
+    s.ix.submit([pyTask("victim", "sleeper", [pidFile, 60])]);
     const pid = Number(
       await until(async () => {
         try {
@@ -89,9 +86,9 @@ Deno.test("interchange+local: a killed worker fails its task with WorkerLost", a
     assert(r.exceptionMessage!.includes(`pid ${pid}`), r.exceptionMessage);
     assert(r.exceptionMessage!.includes("SIGKILL"), r.exceptionMessage);
     // The manager restarted the worker and keeps serving.
-    s.ix.submit([fixtureTask("after", "value:ok")]);
+    s.ix.submit([pyTask("after", "ident", ["ok"])]);
     await s.col.waitFor(() => !!s.col.byId("after"), "result after the kill");
-    assert(s.col.byId("after")!.result!.startsWith("ok|"));
+    assertEquals((s.col.byId("after")!.result as PyValue[])[0], "ok");
     assertEquals(s.ix.status().tasks.failed, 1);
   } finally {
     await teardown(s);
@@ -102,7 +99,7 @@ Deno.test("interchange+local: a killed manager fails its tasks with ManagerLost,
   const s = await setup();
   try {
     const pidFile = `${s.ep.dir}/m.pid`;
-    s.ix.submit([fixtureTask("running", `pidfile:${pidFile}:60`)]);
+    s.ix.submit([pyTask("running", "sleeper", [pidFile, 60])]);
     const workerPid = Number(
       await until(async () => {
         try {
@@ -122,9 +119,9 @@ Deno.test("interchange+local: a killed manager fails its tasks with ManagerLost,
     // The orphaned worker sees its stdin close; kill it in case it sleeps on.
     if (alive(workerPid)) Deno.kill(workerPid, "SIGKILL");
     // The interchange keeps serving: a new block is launched for new work.
-    s.ix.submit([fixtureTask("next", "value:again")]);
+    s.ix.submit([pyTask("next", "ident", ["again"])]);
     await s.col.waitFor(() => !!s.col.byId("next"), "result from the replacement block");
-    assert(s.col.byId("next")!.result!.startsWith("again|"));
+    assertEquals((s.col.byId("next")!.result as PyValue[])[0], "again");
     const blocks = s.ix.status().blocks;
     assert(blocks.some((b) => b.block_id === "0" && b.state === "FAILED"), JSON.stringify(blocks));
     assert(blocks.some((b) => b.block_id === "1" && b.state === "RUNNING"), JSON.stringify(blocks));
