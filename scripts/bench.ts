@@ -1,0 +1,156 @@
+/**
+ * `deno task bench [--quick] [--out FILE]`: measures, in one run on loopback, the figures
+ * of issue 6 side by side and prints one table with the targets beside the measured
+ * values; writes every figure to `bench/results.json`.
+ *
+ * 1. limit — the embedded Python worker's own loop, W processes;
+ * 2. endpoint-only throughput — test-side CURVE forwarder → real endpoint daemon;
+ * 3. end-to-end throughput — real local service HTTP API → endpoint → results fetched;
+ * 4. latency — sequential single-task round trips;
+ * 5. start-up — `start` until connected with a worker ready;
+ * 6. memory — daemon / manager idle and with the tasks queued, service;
+ * 7. scaling — endpoint-only for W = 1, 2, 4 and 0 / 10 ms task bodies.
+ *
+ * @example
+ * ```sh
+ * deno task bench --quick     # ~1 minute: 2,000 tasks, 200 latency samples
+ * deno task bench             # full: 20,000 tasks, 500 latency samples
+ * ```
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { dirname } from "node:path";
+import { measureLimit } from "./bench/limit.ts";
+import { type EndpointOnlyResult, measureEndpointOnly } from "./bench/endpoint_only.ts";
+import { measureEndToEnd } from "./bench/e2e.ts";
+import { machineInfo } from "./bench/machine.ts";
+import { buildReport, renderTable, type Sizes } from "./bench/report.ts";
+
+const USAGE = "usage: deno task bench [--quick] [--out FILE] [--workers N]";
+
+function _sizes(quick: boolean, workers: number): Sizes {
+  return quick
+    ? {
+      mode: "quick",
+      workers,
+      tasks: 2000,
+      scalingTasks: 1000,
+      sleepTasksPerWorker: 50,
+      queueTasks: 2000,
+      latencyTasks: 200,
+      batch: 500,
+      limitTasks: 5000,
+    }
+    : {
+      mode: "full",
+      workers,
+      tasks: 20_000,
+      scalingTasks: 5000,
+      sleepTasksPerWorker: 200,
+      queueTasks: 20_000,
+      latencyTasks: 500,
+      batch: 1000,
+      limitTasks: 20_000,
+    };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: "boolean", default: false },
+        out: {
+          type: "string",
+          default: new URL("../bench/results.json", import.meta.url).pathname,
+        },
+        workers: { type: "string", default: "2" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}; ${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    console.error(`bench: --workers: "${values.workers}" is not an integer from 1 to 64; ${USAGE}`);
+    return 2;
+  }
+  const s = _sizes(values.quick, workers);
+  const started = performance.now();
+  const step = (what: string) =>
+    console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${what}`);
+
+  const scalingWorkers = [...new Set([1, 2, 4, workers])].sort((a, b) => a - b);
+  step(`limit: worker loop, W = ${scalingWorkers.join(", ")}`);
+  const limits = new Map<number, number>();
+  for (const w of scalingWorkers) {
+    limits.set(w, (await measureLimit({ workers: w, tasks: s.limitTasks })).tasksPerSecond);
+  }
+  const limitSleep = new Map<number, number>();
+  for (const w of scalingWorkers) {
+    const n = Math.max(w * 20, Math.round(s.sleepTasksPerWorker * w / 4));
+    limitSleep.set(w, (await measureLimit({ workers: w, tasks: n, sleepMs: 10 })).tasksPerSecond);
+  }
+
+  const endpointOnly = new Map<number, EndpointOnlyResult>();
+  for (const w of scalingWorkers) {
+    const main = w === workers;
+    step(
+      `endpoint-only: W = ${w}${main ? ` (${s.tasks} tasks, then ${s.queueTasks} queued)` : ""}`,
+    );
+    endpointOnly.set(
+      w,
+      await measureEndpointOnly({
+        workers: w,
+        runs: [
+          ...(main ? [{ tasks: s.tasks, sleepMs: 0 }] : []),
+          { tasks: s.scalingTasks, sleepMs: 0 },
+          { tasks: s.sleepTasksPerWorker * w, sleepMs: 10 },
+        ],
+        queueTasks: main ? s.queueTasks : undefined,
+      }),
+    );
+  }
+
+  step(`end-to-end: service + endpoint, ${s.tasks} tasks, ${s.latencyTasks} round trips`);
+  const e2e = await measureEndToEnd({
+    workers,
+    tasks: s.tasks,
+    batch: s.batch,
+    latencyTasks: s.latencyTasks,
+  });
+  step("done");
+
+  const report = buildReport({
+    sizes: s,
+    machine: await machineInfo(),
+    limits,
+    limitSleep,
+    endpointOnly,
+    e2e,
+    seconds: (performance.now() - started) / 1000,
+  });
+  Deno.mkdirSync(dirname(values.out), { recursive: true });
+  Deno.writeTextFileSync(values.out, JSON.stringify(report, null, 2) + "\n");
+  console.log(renderTable(report));
+  console.log(`\nwritten: ${values.out}`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}
