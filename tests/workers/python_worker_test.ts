@@ -15,6 +15,32 @@ import { encodeBase64Mime } from "../../src/protocol/base64.ts";
 import { shellFunctionSource } from "../../src/sdk/shell.ts";
 import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
 
+/** Whether `python3` (with the caller's PYTHONPATH) can import dill. */
+const HAVE_DILL =
+  (await new Deno.Command("python3", { args: ["-c", "import dill"], stderr: "null" })
+    .output()).success;
+
+/**
+ * The oldest and newest CPython >= 3.8 installed under pyenv (if any), besides `python3`.
+ * Interpreters are run directly, not through pyenv shims.
+ */
+async function otherPythons(): Promise<string[]> {
+  const pyenv = Deno.env.get("PYENV_ROOT") ?? join(Deno.env.get("HOME") ?? "/root", ".pyenv");
+  const versions: [number, string][] = [];
+  try {
+    for await (const e of Deno.readDir(join(pyenv, "versions"))) {
+      const m = /^3\.(\d+)\.\d+$/.exec(e.name);
+      const bin = join(pyenv, "versions", e.name, "bin", "python3");
+      if (m && Number(m[1]) >= 8 && (await Deno.stat(bin).catch(() => null))) {
+        versions.push([Number(m[1]), bin]);
+      }
+    }
+  } catch { /* no pyenv */ }
+  versions.sort((a, b) => a[0] - b[0]);
+  const picks = new Set([versions[0]?.[1], versions.at(-1)?.[1]]);
+  return [...picks].filter((p): p is string => !!p);
+}
+
 async function writeWorker(): Promise<{ dir: string; script: string }> {
   const dir = await Deno.makeTempDir({ prefix: "pyworker-" });
   const script = join(dir, PYTHON_WORKER_FILENAME);
@@ -37,8 +63,8 @@ class Worker {
   #buf = new Uint8Array(0);
   stderr: Promise<string>;
 
-  constructor(script: string, env: Record<string, string> = {}) {
-    this.#child = new Deno.Command("python3", {
+  constructor(script: string, env: Record<string, string> = {}, python = "python3") {
+    this.#child = new Deno.Command(python, {
       args: ["-u", script],
       stdin: "piped",
       stdout: "piped",
@@ -288,10 +314,13 @@ Deno.test("python worker: result size limit, serializer ids 00-04, unpicklable r
     const src04 = "04\n" + serializeSource("neg", "def neg(x):\n    return -x\n").slice(3);
     assert.equal(deserialize((await run(w, task("d", src04, [5]))).result!), -5);
     // 01 needs dill, which this python does not have
-    const dill = "01\n" + encodeBase64Mime(encodePickle(new PyGlobal("math", "sqrt")));
-    const noDill = decodeRemoteException((await run(w, task("dill", dill, [1]))).exception!);
-    assert.equal(noDill.type, "DeserializationError");
-    assert.match(noDill.message, /dill is not installed/);
+    if (!HAVE_DILL) {
+      // 01 needs dill, which this python does not have
+      const dill = "01\n" + encodeBase64Mime(encodePickle(new PyGlobal("math", "sqrt")));
+      const noDill = decodeRemoteException((await run(w, task("dill", dill, [1]))).exception!);
+      assert.equal(noDill.type, "DeserializationError");
+      assert.match(noDill.message, /dill is not installed/);
+    }
     const gen = serializeSource("gen", "def gen():\n    return (i for i in range(3))\n");
     const ser = decodeRemoteException((await run(w, task("g", gen))).exception!);
     assert.equal(ser.type, "SerializationError");
@@ -383,7 +412,7 @@ Deno.test("python worker: --self-test and --bench", async () => {
     assert.equal(st.code, 0);
     const info = JSON.parse(new TextDecoder().decode(st.stdout));
     assert.equal(info.ok, true);
-    assert.equal(info.dill, false);
+    assert.equal(info.dill, HAVE_DILL);
     const file = join(dir, "task.bin");
     await Deno.writeFile(file, task("bench", ADD, [1, 2]));
     const b = await new Deno.Command("python3", {
@@ -412,4 +441,53 @@ Deno.test("python worker: killed mid-task, nothing was written to the frame stre
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("python worker: same results on the oldest and newest CPython 3.8+ found", async () => {
+  const { dir, script } = await writeWorker();
+  try {
+    const pythons = ["python3", ...(await otherPythons())];
+    const fn = serializeSource(
+      "f",
+      "def f(x, **kw):\n    if x < 0:\n        raise ValueError('negative')\n    return [x, kw]\n",
+    );
+    for (const py of pythons) {
+      const w = new Worker(script, { FUNCX_RESULT_SIZE_LIMIT: "200" }, py);
+      const ok = await run(w, task("a", fn, [2], { k: tuple(1.5) }));
+      assert.deepEqual(deserialize(ok.result!), [2, { k: new PyTuple([1.5]) }], py);
+      const err = decodeRemoteException((await run(w, task("b", fn, [-1]))).exception!);
+      assert.deepEqual([err.type, err.message], ["ValueError", "negative"], py);
+      assert.match(err.traceback, /in f\n/, py);
+      const big = decodeRemoteException(
+        (await run(w, task("c", fn, [1], { s: "x".repeat(500) }))).exception!,
+      );
+      assert.equal(big.type, "MaxResultSizeExceeded", py);
+      assert.equal((await w.close()).code, 0, py);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "python worker: dill-serialized functions (id 01) when dill is installed",
+  ignore: !HAVE_DILL,
+  fn: async () => {
+    const { dir, script } = await writeWorker();
+    const w = new Worker(script);
+    try {
+      const fn = (await new Deno.Command("python3", {
+        args: [
+          "-c",
+          "import base64, dill\ndef make(k):\n    return lambda x: x * k\nprint('01\\n' + base64.encodebytes(dill.dumps(make(3))).decode(), end='')",
+        ],
+        stdout: "piped",
+      }).output()).stdout;
+      const r = await run(w, task("dill", new TextDecoder().decode(fn), [14]));
+      assert.equal(deserialize(r.result!), 42);
+      assert.equal((await w.close()).code, 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
