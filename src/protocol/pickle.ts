@@ -1426,6 +1426,7 @@ class _Pickler {
       if (v.size) {
         w.byte(_MARK);
         for (const [k, x] of v) {
+          _encodableKey(k);
           this.save(k);
           this.save(x);
         }
@@ -1462,6 +1463,7 @@ class _Pickler {
       if (v.frozen) {
         this.active.add(v);
         w.byte(_MARK);
+        for (const it of v.items) _encodableKey(it);
         this.items(v.items);
         w.byte(_FROZENSET);
         this.active.delete(v);
@@ -1471,6 +1473,7 @@ class _Pickler {
         this.memoize(v);
         if (v.items.length) {
           w.byte(_MARK);
+          for (const it of v.items) _encodableKey(it);
           this.items(v.items);
           w.byte(_ADDITEMS);
         }
@@ -1504,6 +1507,18 @@ class _Pickler {
     }
     throw new ProtocolError(
       `pickle: cannot pickle a ${(v as object).constructor?.name ?? "null-prototype"} object`,
+    );
+  }
+}
+
+/** Refuse values Python cannot hash as dict keys / set members (it would fail to load). */
+function _encodableKey(k: PyValue) {
+  if (
+    Array.isArray(k) || k instanceof Map || isPlainDict(k) || k instanceof PyByteArray ||
+    (k instanceof PySet && !k.frozen)
+  ) {
+    throw new ProtocolError(
+      "pickle: unhashable value (list, dict, set or bytearray) used as a dict key or set member",
     );
   }
 }

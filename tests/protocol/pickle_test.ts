@@ -279,6 +279,9 @@ Deno.test("pickle: shared and cyclic structures survive encode -> CPython", asyn
   assert.throws(() => encodePickle(undefined as unknown as PyValue), ProtocolError);
   assert.throws(() => encodePickle({ f: (() => 1) as unknown as PyValue }), ProtocolError);
   assert.throws(() => encodePickle({ u: undefined as unknown as PyValue }), /dict key "u"/);
+  assert.throws(() => encodePickle(new Map([[[1], 1]])), /unhashable/);
+  assert.throws(() => encodePickle(new PySet([{}])), /unhashable/);
+  assert.throws(() => encodePickle(new PySet([new PySet([])], true)), /unhashable/);
 });
 
 Deno.test("pickle: malformed input throws ProtocolError quickly", () => {
