@@ -138,7 +138,8 @@ interface _Manager {
   identity: Uint8Array;
   info: RegisterInfo;
   idle: number;
-  inflight: Map<string, string>;
+  /** Dispatched tasks not finished, kept so a clean exit can re-queue them. */
+  inflight: Map<string, InterchangeTask>;
   lastSeen: number;
 }
 
@@ -375,6 +376,9 @@ export class Interchange {
     switch (msg.type) {
       case "HEARTBEAT":
         break;
+      case "BYE":
+        this.#bye(m, msg.reason);
+        break;
       case "CAPACITY":
         m.idle = Math.min(msg.free, m.info.workers);
         this.#dispatch();
@@ -396,6 +400,31 @@ export class Interchange {
         this.#dispatch();
         break;
     }
+  }
+
+  /** A manager exits cleanly: every task it still holds never started, so re-queue it. */
+  #bye(m: _Manager, reason: string): void {
+    this.#managers.delete(m.uid);
+    const back: InterchangeTask[] = [];
+    for (const [taskId, t] of m.inflight) {
+      back.push(t);
+      this.#tasks.set(taskId, "");
+    }
+    m.inflight.clear();
+    for (let i = back.length - 1; i >= 0; i--) {
+      if (this.#queueHead > 0) this.#queue[--this.#queueHead] = back[i];
+      else this.#queue.unshift(back[i]);
+    }
+    this.#log.info(
+      _LOG,
+      "manager %s of block %s exited (%s); %d unstarted task(s) re-queued",
+      m.uid,
+      m.info.block_id,
+      reason,
+      back.length,
+    );
+    this.#markIdle(m.info.block_id, Date.now());
+    this.#dispatch();
   }
 
   #register(identity: Uint8Array, key: string, info: RegisterInfo, now: number): void {
@@ -487,7 +516,7 @@ export class Interchange {
     }
     for (const [m, tasks] of batches) {
       for (const t of tasks) {
-        m.inflight.set(t.taskId, t.containerId);
+        m.inflight.set(t.taskId, t);
         this.#tasks.set(t.taskId, m.uid);
       }
       const b = this.#blocks.get(m.info.block_id);
@@ -763,13 +792,8 @@ export class Interchange {
     const why = `block ${b.blockId} (job ${b.jobId}) ended: ${state}${
       message ? ` (${message})` : ""
     }`;
-    if (b.cancelled) {
-      this.#log.info(_LOG, "%s", why);
-    } else if (state === "FAILED" || state === "UNKNOWN") {
-      this.#error("provider", why);
-    } else {
-      this.#log.warn(_LOG, "%s", why);
-    }
+    if (b.cancelled) this.#log.info(_LOG, "%s", why);
+    else this.#error("provider", why);
     for (const m of [...this.#managers.values()]) {
       if (m.info.block_id === b.blockId) this.#failManager(m, why);
     }

@@ -30,6 +30,7 @@ import { NONBLOCKING, SocketPump } from "./zmq_io.ts";
 import {
   decodeInterchangeMessage,
   encodeBare,
+  encodeBye,
   encodeCapacity,
   encodeRegister,
   encodeResults,
@@ -137,6 +138,7 @@ class _Manager {
   #lastHeard = Date.now();
   #done = Promise.withResolvers<string>();
   #closing = false;
+  #closeReason = "";
   #env: Record<string, string>;
   #restartAfter = 0;
   #frameLimit: number;
@@ -214,12 +216,16 @@ class _Manager {
         Math.max(100, Math.min(1000, o.hbPeriod * 500)),
       );
       const reason = await this.#done.promise;
+      this.#closeReason = reason;
       clearInterval(timer);
       this.#log.info(_LOG, "exiting: %s", reason);
       if (reason.startsWith("error")) code = 1;
       this.#closing = true;
       await this.#killAll();
       this.#flushResults();
+      // Results of everything that ran are queued before BYE; the interchange re-queues
+      // the tasks this manager still held without starting them.
+      this.#send(encodeBye(reason));
       await Promise.race([this.#pump.flushed(), new Promise((r) => setTimeout(r, 2000))]);
       this.#sock.close();
       await recv;
@@ -253,6 +259,7 @@ class _Manager {
         if (msg.type === "SHUTDOWN") {
           this.#done.resolve("SHUTDOWN from the interchange");
         } else if (msg.type === "TASKS") {
+          if (this.#closing) continue; // BYE tells the interchange to re-queue them
           for (const t of msg.tasks) {
             const h = taskHeader(t.body);
             this.#queue.push({
@@ -420,15 +427,27 @@ class _Manager {
         t.taskId,
         how,
       );
+      const host = Deno.hostname();
       this.#pushResult({
         taskId: t.taskId,
         failed: true,
-        message: lostTaskResult(
-          t.taskId,
-          "WorkerLost",
-          `worker ${w.id} (pid ${w.child.pid}) on ${Deno.hostname()} died while running the task: ${how}`,
-          t.containerId,
-        ),
+        message: this.#closing
+          ? lostTaskResult(
+            t.taskId,
+            "ManagerLost",
+            `manager ${this.#o.uid} (block ${this.#o.blockId}) on ${host} stopped while the ` +
+              `task was running: ${this.#closeReason}` +
+              (this.#closeReason.startsWith("received SIG")
+                ? " (batch job cancelled or walltime reached?)"
+                : ""),
+            t.containerId,
+          )
+          : lostTaskResult(
+            t.taskId,
+            "WorkerLost",
+            `worker ${w.id} (pid ${w.child.pid}) on ${host} died while running the task: ${how}`,
+            t.containerId,
+          ),
       });
     } else if (!w.killing && !this.#closing) {
       this.#log.warn(_LOG, "worker %d (pid %d) exited: %s", w.id, w.child.pid, how);

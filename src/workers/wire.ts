@@ -4,7 +4,8 @@
  * Multipart ZeroMQ messages whose first frame is the type:
  * - manager → interchange: `REGISTER json{uid, block_id, hostname, pid, workers, cores}`,
  *   `CAPACITY json{free, queued}`, `RESULTS json[{task_id, failed}]` + one frame per pickled
- *   result, `HEARTBEAT`;
+ *   result, `HEARTBEAT`, and `BYE json{reason}` as its last message when it exits (every
+ *   task it ran has had its result sent before, so the rest never started);
  * - interchange → manager: `TASKS json[{task_id}]` + one frame per task body, `HEARTBEAT`,
  *   `SHUTDOWN`.
  *
@@ -59,6 +60,7 @@ export type ManagerMessage =
   | ({ type: "REGISTER" } & RegisterInfo)
   | { type: "CAPACITY"; free: number; queued: number }
   | { type: "RESULTS"; results: WireResult[] }
+  | { type: "BYE"; reason: string }
   | { type: "HEARTBEAT" };
 
 /** Messages the interchange sends. */
@@ -153,6 +155,11 @@ export function decodeManagerMessage(frames: Uint8Array[]): ManagerMessage {
         queued: _int(o.queued ?? 0, "CAPACITY.queued"),
       };
     }
+    case "BYE": {
+      const o = _json(frames[1], "BYE") as Record<string, unknown>;
+      const reason = o && typeof o === "object" && typeof o.reason === "string" ? o.reason : "";
+      return { type, reason: reason.slice(0, 500) };
+    }
     case "RESULTS": {
       const head = _list(_json(frames[1], "RESULTS"), "RESULTS", frames.length - 2);
       const results = head.map((h, i) => {
@@ -221,6 +228,18 @@ export function encodeRegister(info: RegisterInfo): Uint8Array[] {
  */
 export function encodeCapacity(c: { free: number; queued: number }): Uint8Array[] {
   return [_enc.encode("CAPACITY"), _enc.encode(JSON.stringify(c))];
+}
+
+/**
+ * Frames of a BYE message (a manager's last words).
+ *
+ * @example
+ * ```ts
+ * encodeBye("SHUTDOWN from the interchange");
+ * ```
+ */
+export function encodeBye(reason: string): Uint8Array[] {
+  return [_enc.encode("BYE"), _enc.encode(JSON.stringify({ reason }))];
 }
 
 /**

@@ -1,0 +1,230 @@
+// Tests against a REAL one-node Slurm cluster started by scripts/local-slurm.sh.
+// Skipped (with the reason printed) when not root or when Slurm cannot be started.
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import type { Logger } from "../../src/daemon/log.ts";
+import type { PyValue } from "../../src/protocol/pickle.ts";
+import { Interchange } from "../../src/workers/interchange.ts";
+import { Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
+
+const SCRIPT = new URL("../../scripts/local-slurm.sh", import.meta.url).pathname;
+
+async function sh(cmd: string, args: string[]) {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function slurmSkipReason(): Promise<string | undefined> {
+  if (Deno.uid() !== 0) return `not root (uid ${Deno.uid()}): cannot start a local Slurm`;
+  const r = await sh("bash", [SCRIPT, "start"]).catch((e) => ({
+    code: 1,
+    stdout: "",
+    stderr: String(e),
+  }));
+  if (r.code !== 0) {
+    const why = r.stderr.trim().split("\n").pop();
+    return `local Slurm did not start: ${why}`;
+  }
+  return undefined;
+}
+
+const skip = await slurmSkipReason();
+if (skip) console.error(`slurm tests skipped: ${skip}`);
+
+/** Jobs in squeue whose name starts with funcx.<endpoint dir name>. */
+async function ourJobs(dir: string): Promise<string[]> {
+  const r = await sh("squeue", ["--noheader", "--format=%i|%j|%T"]);
+  const prefix = `funcx.${dir.split("/").pop()}.`;
+  return r.stdout.split("\n").filter((l) => l.split("|")[1]?.startsWith(prefix));
+}
+
+function slurmIx(
+  dir: string,
+  log: Logger,
+  col: Collector,
+  provider: Parameters<typeof config>[0],
+  executor: Parameters<typeof config>[1] = {},
+) {
+  return new Interchange({
+    endpointDir: dir,
+    endpointId: "00000000-0000-0000-0000-00000000510a",
+    config: config(
+      { type: "slurm", walltime: "00:10:00", nodes_per_block: 1, ...provider },
+      {
+        max_workers_per_node: 1,
+        prefetch_capacity: 2,
+        heartbeat_period: 1,
+        heartbeat_threshold: 20,
+        max_idletime: 3,
+        ...executor,
+      },
+    ),
+    log,
+    onResults: col.onResults,
+    strategyPeriodMs: 250,
+    pollPeriodMs: 500,
+  });
+}
+
+Deno.test({
+  name: "slurm: 200 tasks through submitted jobs, 0 -> 2 -> 0 blocks, stop leaves no job",
+  ignore: !!skip,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ep = await tempEndpoint();
+    const col = new Collector();
+    const ix = slurmIx(ep.dir, ep.log, col, { init_blocks: 0, min_blocks: 0, max_blocks: 2 });
+    let maxManagers = 0;
+    let maxActive = 0;
+    const watch = setInterval(() => {
+      const st = ix.status();
+      maxManagers = Math.max(maxManagers, st.managers.length);
+      maxActive = Math.max(
+        maxActive,
+        st.blocks.filter((b) => b.state === "PENDING" || b.state === "RUNNING").length,
+      );
+    }, 100);
+    try {
+      await ix.start();
+      assertEquals(ix.status().blocks.length, 0); // init_blocks 0: nothing submitted yet
+      const tasks = Array.from({ length: 200 }, (_, i) => pyTask(`s${i}`, "nap", [i, 0.03]));
+      ix.submit(tasks);
+      await col.waitFor(() => col.results.length >= 200, "200 results", 150_000);
+      const seen = new Set(col.results.map((r) => r.taskId));
+      assertEquals(seen.size, 200);
+      for (let i = 0; i < 200; i++) {
+        assertEquals((col.byId(`s${i}`)!.result as PyValue[])[0], i);
+      }
+      assertEquals(ix.status().tasks, { queued: 0, running: 0, completed: 200, failed: 0 });
+      assertEquals(maxActive, 2);
+      assertEquals(maxManagers, 2);
+      // The jobs were real Slurm jobs with our submit scripts.
+      const scripts = [...Deno.readDirSync(join(ep.dir, "submit_scripts"))].map((e) => e.name);
+      assertEquals(scripts.filter((n) => n.endsWith(".sbatch")).length, 2);
+      // Scale-in to min_blocks=0 after max_idletime: jobs cancelled, none left in squeue.
+      await until(async () => (await ourJobs(ep.dir)).length === 0, "idle jobs cancelled", 60_000);
+      await until(
+        () => ix.status().blocks.every((b) => b.state === "CANCELLED" || b.state === "COMPLETED"),
+        "blocks ended",
+        30_000,
+      );
+      assertEquals(ix.status().managers.length, 0);
+      assertEquals(ix.status().errors, []);
+      // New work scales out again; stop() leaves nothing in squeue.
+      ix.submit([pyTask("late", "ident", ["late"])]);
+      await col.waitFor(() => !!col.byId("late"), "late result", 90_000);
+      assert((await ourJobs(ep.dir)).length >= 1);
+      await ix.stop();
+      assertEquals(await ourJobs(ep.dir), []);
+    } finally {
+      clearInterval(watch);
+      await ix.stop();
+      ep.log.close();
+      if (!Deno.env.get("KEEP_TMP")) await Deno.remove(ep.home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "slurm: rejected sbatch shows Slurm's message in status, with backoff, interchange runs on",
+  ignore: !!skip,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ep = await tempEndpoint();
+    const col = new Collector();
+    const ix = slurmIx(ep.dir, ep.log, col, {
+      init_blocks: 1,
+      max_blocks: 1,
+      partition: "nonexistent_partition",
+    });
+    try {
+      await ix.start();
+      await until(() => ix.status().errors.length > 0, "a provider error", 30_000);
+      const err = ix.status().errors[0];
+      assertEquals(err.source, "provider");
+      assert(/invalid partition/i.test(err.message), err.message);
+      assert(err.message.includes("sbatch failed"), err.message);
+      // Still serving: tasks are queued and reported, no retry storm.
+      ix.submit([pyTask("q1", "ident", [1])]);
+      assertEquals(ix.taskStatuses().get("q1"), 1);
+      await new Promise((r) => setTimeout(r, 4000));
+      assertEquals(ix.status().tasks.queued, 1);
+      const attempts = [...Deno.readDirSync(join(ep.dir, "submit_scripts"))]
+        .filter((e) => e.name.endsWith(".sbatch")).length;
+      assert(attempts <= 2, `${attempts} sbatch attempts in ~5 s`);
+      assertEquals(await ourJobs(ep.dir), []);
+      await ix.stop();
+      // The queued task was not silently dropped.
+      assertEquals(col.byId("q1")?.exceptionType, "ManagerLost");
+    } finally {
+      await ix.stop();
+      ep.log.close();
+      if (!Deno.env.get("KEEP_TMP")) await Deno.remove(ep.home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "slurm: a job cancelled behind our back fails its task clearly and is replaced",
+  ignore: !!skip,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ep = await tempEndpoint();
+    const col = new Collector();
+    const ix = slurmIx(
+      ep.dir,
+      ep.log,
+      col,
+      { init_blocks: 1, max_blocks: 1 },
+      { prefetch_capacity: 0 },
+    );
+    try {
+      await ix.start();
+      const pidFile = join(ep.dir, "sleeper.pid");
+      ix.submit([pyTask("long", "sleeper", [pidFile, 120]), pyTask("after", "ident", ["x"])]);
+      await until(
+        async () => {
+          try {
+            return !!(await Deno.readTextFile(pidFile));
+          } catch {
+            return false;
+          }
+        },
+        "the long task to start",
+        60_000,
+      );
+      const jobId = ix.status().blocks[0].job_id!;
+      const r = await sh("scancel", [jobId]);
+      assertEquals(r.code, 0, r.stderr);
+      await col.waitFor(() => !!col.byId("long"), "failure of the long task", 60_000);
+      const lost = col.byId("long")!;
+      assertEquals(lost.exceptionType, "ManagerLost");
+      assert(
+        /SIGTERM|CANCELLED/.test(lost.exceptionMessage ?? ""),
+        `unclear message: ${lost.exceptionMessage}`,
+      );
+      // Work remained, so a replacement block runs it.
+      await col.waitFor(() => !!col.byId("after"), "the queued task on a new block", 90_000);
+      assert(col.byId("after")!.result, JSON.stringify(col.byId("after")));
+      assertEquals((col.byId("after")!.result as PyValue[])[0], "x");
+      const blocks = ix.status().blocks;
+      assert(blocks.some((b) => b.block_id === "1"), JSON.stringify(blocks));
+      await until(
+        () => ix.status().blocks.find((b) => b.block_id === "0")?.state === "CANCELLED",
+        "block 0 reported CANCELLED",
+        30_000,
+      );
+      assert(ix.status().errors.some((e) => e.message.includes(`job ${jobId}`)));
+      await ix.stop();
+      assertEquals(await ourJobs(ep.dir), []);
+    } finally {
+      await ix.stop();
+      ep.log.close();
+      if (!Deno.env.get("KEEP_TMP")) await Deno.remove(ep.home, { recursive: true });
+    }
+  },
+});
