@@ -233,9 +233,14 @@ export class Endpoint {
       await this.#supervisor;
     } finally {
       await this.#teardown();
+      const c = this.#counts;
       this.#log.info(
         _LOG,
-        "stopped; %d unacknowledged result(s) saved to %s",
+        "stopped; %d task(s) received (%d duplicate deliveries ignored), %d result(s) acked, %d resent; %d unacknowledged result(s) saved to %s",
+        c.received,
+        c.duplicates,
+        c.acked,
+        c.resent,
         this.#unacked.size,
         this.#paths.unackedResults,
       );
