@@ -196,7 +196,11 @@ export const PY = {
   fail: "def fail(msg):\n    raise ValueError('bad input: ' + msg)\n",
   square: "def square(x):\n    return x * x\n",
   sleepy: "def sleepy(t, v):\n    import time\n    time.sleep(t)\n    return v\n",
-  pid: "def pid_then_sleep(t):\n    import os, time\n    time.sleep(t)\n    return os.getpid()\n",
+  /** Appends "<task tag> <pid> <ppid>" to `path`, sleeps `t` s, returns `v`. */
+  logged: "def logged(path, tag, t, v):\n    import os, time\n" +
+    "    with open(path, 'a') as f:\n" +
+    "        f.write('%s %d %d\\n' % (tag, os.getpid(), os.getppid()))\n" +
+    "    time.sleep(t)\n    return v\n",
 };
 
 /**
