@@ -17,6 +17,7 @@ import { homePaths } from "../config/paths.ts";
 import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
 import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
 import { spawnDetached } from "../daemon/detach.ts";
+import { killLeftovers } from "../daemon/stop.ts";
 import { cleanStalePidFile } from "../daemon/pidfile.ts";
 import { readStatusFile } from "../daemon/state.ts";
 import { getAccessToken } from "../auth/access.ts";
@@ -106,7 +107,16 @@ export async function startEndpoint(
   if (pid.state === "running") {
     throw new CliError(`endpoint "${name}" is already running (pid ${pid.pid})`);
   }
-  if (pid.state === "stale") console.error(`Cleaned up a stale pid file: ${pid.reason}`);
+  if (pid.state === "stale") {
+    const left = pid.pid !== undefined && pid.startTicks !== undefined
+      ? killLeftovers(pid.pid, pid.startTicks)
+      : 0;
+    console.error(
+      `Cleaned up a stale pid file: ${pid.reason}${
+        left ? `; killed ${left} leftover process(es) of the dead daemon` : ""
+      }`,
+    );
+  }
   const logOffset = _fileSize(p.log);
   const args = ["start", name, "--foreground", "--daemon"];
   if (opts.endpointUuid) args.push("--endpoint-uuid", opts.endpointUuid);

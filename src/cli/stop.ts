@@ -29,7 +29,9 @@ export async function stopEndpoint(home: string, name: string, timeoutSeconds: n
     case "not-running":
       return `Endpoint "${name}" is not running`;
     case "stale":
-      return `Endpoint "${name}" was not running; cleaned up its stale pid file (${r.reason})`;
+      return `Endpoint "${name}" was not running; cleaned up its stale pid file (${r.reason})${
+        r.leftovers ? ` and killed ${r.leftovers} leftover process(es) of the dead daemon` : ""
+      }`;
     case "stopped":
       return `Endpoint "${name}" stopped (pid ${r.pid})`;
     case "killed":

@@ -4,8 +4,8 @@
  * detects a pid reused by another process after a crash, so a stale file is never
  * mistaken for a running daemon.
  *
- * The file is created exclusively (`createNew`) and then held with an exclusive
- * `Deno.FsFile.lock` for the life of the daemon.
+ * The file is created exclusively and complete (written aside, then hard-linked into
+ * place) and then held with an exclusive `Deno.FsFile.lock` for the life of the daemon.
  *
  * @example
  * ```ts
@@ -31,7 +31,7 @@ export interface PidInfo {
 export type PidFileState =
   | { state: "none" }
   | { state: "running"; pid: number; startTicks: number }
-  | { state: "stale"; pid?: number; reason: string };
+  | { state: "stale"; pid?: number; startTicks?: number; reason: string };
 
 /** Thrown by {@linkcode acquirePidFile} when a live process holds the pid file. */
 export class AlreadyRunningError extends Error {
@@ -96,12 +96,18 @@ export function checkPidFile(path: string): PidFileState {
   if (!info) return { state: "stale", reason: "unreadable pid file content" };
   const st = procStat(info.pid);
   if (!isLiveStat(st)) {
-    return { state: "stale", pid: info.pid, reason: `process ${info.pid} is not running` };
+    return {
+      state: "stale",
+      pid: info.pid,
+      startTicks: info.startTicks,
+      reason: `process ${info.pid} is not running`,
+    };
   }
   if (st.startTicks !== info.startTicks) {
     return {
       state: "stale",
       pid: info.pid,
+      startTicks: info.startTicks,
       reason: `pid ${info.pid} now belongs to another process (start time differs)`,
     };
   }
@@ -177,35 +183,30 @@ export async function acquirePidFile(
   path: string,
   self: PidInfo = currentProcess(),
 ): Promise<PidFile> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(path, { createNew: true, write: true, mode: 0o600 });
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const s = checkPidFile(path);
-      if (s.state === "running") throw new AlreadyRunningError(s.pid, path);
-      if (s.state === "stale" && s.pid === undefined && _youngerThan(path, 2000)) {
-        // Another process has just created it and is about to write its pid.
-        await new Promise((r) => setTimeout(r, 50));
+  // Write the full content to a private file, then hard-link it into place: link(2) fails
+  // when the pid file exists, so creation is exclusive and nobody ever sees it half written.
+  const tmp = `${path}.${self.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  Deno.writeTextFileSync(tmp, `${self.pid}\n${self.startTicks}\n`, { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        Deno.linkSync(tmp, path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        const s = checkPidFile(path);
+        if (s.state === "running") throw new AlreadyRunningError(s.pid, path);
+        if (s.state === "stale") _removeIfContent(path, s.pid);
         continue;
       }
-      if (s.state === "stale") _removeIfContent(path, s.pid);
-      continue;
+      const file = await Deno.open(path, { read: true, write: true });
+      await file.lock(true);
+      return new PidFile(path, self, file);
     }
-    await file.lock(true);
-    await file.write(new TextEncoder().encode(`${self.pid}\n${self.startTicks}\n`));
-    return new PidFile(path, self, file);
-  }
-  throw new Error(`cannot create pid file ${path}: it keeps reappearing`);
-}
-
-function _youngerThan(path: string, ms: number): boolean {
-  try {
-    const m = Deno.statSync(path).mtime;
-    return m !== null && Date.now() - m.getTime() < ms;
-  } catch {
-    return false;
+    throw new Error(`cannot create pid file ${path}: it keeps reappearing`);
+  } finally {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* gone */ }
   }
 }
 

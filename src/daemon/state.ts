@@ -1,7 +1,8 @@
 /**
  * The state of an endpoint as the CLI sees it (`list`, `status`), computed from the
  * files in its directory: `endpoint.json`, `daemon.pid` and the daemon's `status.json`
- * (DESIGN.md §5). A stale pid file found here is cleaned up.
+ * (DESIGN.md §5). A stale pid file found here is cleaned up, and what is left of the dead
+ * daemon's process group (managers, workers) is killed.
  *
  * @example
  * ```ts
@@ -13,6 +14,7 @@
  */
 import { endpointPaths } from "../config/paths.ts";
 import { cleanStalePidFile, type PidFileState } from "./pidfile.ts";
+import { killLeftovers } from "./stop.ts";
 
 /** `status.json` written by the running daemon (DESIGN.md §5). */
 export interface StatusFile {
@@ -137,6 +139,9 @@ export function endpointState(home: string, name: string, now = Date.now()): End
   const p = endpointPaths(home, name);
   const endpoint_id = readEndpointId(p.endpointJson);
   const pid: PidFileState = cleanStalePidFile(p.pidFile);
+  if (pid.state === "stale" && pid.pid !== undefined && pid.startTicks !== undefined) {
+    killLeftovers(pid.pid, pid.startTicks);
+  }
   if (pid.state === "running") {
     let s = readStatusFile(p.statusFile);
     if (s && s.pid !== pid.pid) s = null;

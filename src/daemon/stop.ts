@@ -26,7 +26,7 @@ export interface StopOptions {
 /** Outcome of {@linkcode stopDaemon}. */
 export type StopResult =
   | { result: "not-running" }
-  | { result: "stale"; reason: string }
+  | { result: "stale"; reason: string; leftovers: number }
   | { result: "stopped"; pid: number }
   | { result: "killed"; pid: number };
 
@@ -69,6 +69,26 @@ export function killProcessGroup(pgid: number): number {
   return members.length;
 }
 
+/**
+ * Kill what is left of a dead daemon's process group (managers, workers): processes
+ * whose process group id is the dead daemon's pid. Only done when that pid is no longer
+ * in use — Linux does not reuse a pid while a process group of that id exists, so those
+ * processes can only be the daemon's — and only for processes started after the daemon.
+ * Returns how many were killed.
+ *
+ * @example
+ * ```ts
+ * killLeftovers(1234, 5678); // after `kill -9 1234`
+ * ```
+ */
+export function killLeftovers(pid: number, startTicks: number): number {
+  const procs = allProcesses();
+  if (procs.some((p) => p.pid === pid && isLiveStat(p))) return 0;
+  const left = procs.filter((p) => p.pgrp === pid && isLiveStat(p) && p.startTicks >= startTicks);
+  if (left.length > 0) sendSignal(-pid, "SIGKILL");
+  return left.length;
+}
+
 function _removePidFile(path: string, pid: number) {
   try {
     const info = parsePidFile(Deno.readTextFileSync(path));
@@ -90,10 +110,13 @@ export async function stopDaemon(opts: StopOptions): Promise<StopResult> {
   const s = checkPidFile(opts.pidFile);
   if (s.state === "none") return { result: "not-running" };
   if (s.state === "stale") {
+    const leftovers = s.pid !== undefined && s.startTicks !== undefined
+      ? killLeftovers(s.pid, s.startTicks)
+      : 0;
     try {
       Deno.removeSync(opts.pidFile);
     } catch { /* gone */ }
-    return { result: "stale", reason: s.reason };
+    return { result: "stale", reason: s.reason, leftovers };
   }
   const { pid, startTicks } = s;
   const st = procStat(pid);

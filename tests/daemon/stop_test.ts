@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import { spawnDetached } from "../../src/daemon/detach.ts";
 import { checkPidFile } from "../../src/daemon/pidfile.ts";
-import { allProcesses, isLiveStat, procStat } from "../../src/daemon/proc.ts";
+import { allProcesses, isLiveStat, procStat, sendSignal } from "../../src/daemon/proc.ts";
 import { stopDaemon, waitForExit } from "../../src/daemon/stop.ts";
 
 // A bash "daemon" that writes its own pid file (pid + /proc start ticks), starts a child
@@ -77,6 +77,22 @@ Deno.test("stop: a stale pid file is cleaned and reported", async () => {
   Deno.writeTextFileSync(pidFile, `${c.pid}\n1\n`);
   const r = await stopDaemon({ pidFile });
   assertEquals(r.result, "stale");
+  assertEquals(checkPidFile(pidFile), { state: "none" });
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("after kill -9 of the daemon, stop cleans the pid file and kills its leftovers", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "fx-stop-" });
+  const { pidFile, d } = await startFake(dir, "");
+  sendSignal(d.pid, "SIGKILL"); // only the daemon, like `kill -9 <pid>`
+  await d.exited;
+  // its `sleep 60` child survives in the daemon's process group
+  const children = allProcesses().filter((p) => p.pgrp === d.pid && isLiveStat(p));
+  assert(children.length >= 1, "no leftover child");
+  const r = await stopDaemon({ pidFile });
+  assertEquals(r.result, "stale");
+  assert(r.result === "stale" && r.leftovers >= 1, JSON.stringify(r));
+  for (const c of children) assert(await waitForExit(c.pid, c.startTicks, 5000), "leftover");
   assertEquals(checkPidFile(pidFile), { state: "none" });
   Deno.removeSync(dir, { recursive: true });
 });
