@@ -37,6 +37,7 @@ export function config(
 /** Python functions the tests run in the real worker. */
 export const FUNCTIONS = {
   ident: "def ident(x):\n    import os\n    return [x, os.getpid()]\n",
+  envkeys: "def envkeys():\n    import os\n    return sorted(os.environ)\n",
   nap:
     "def nap(x, secs):\n    import os, time\n    time.sleep(secs)\n    return [x, os.getpid()]\n",
   sleeper: [
