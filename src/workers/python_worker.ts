@@ -44,6 +44,7 @@ import base64
 import builtins
 import io
 import json
+import linecache
 import os
 import pickle
 import struct
@@ -141,7 +142,15 @@ def _b64(body):
 
 def _exec_source(name, src):
     ns = {"__name__": "__funcx_main__", "__builtins__": builtins}
-    exec(compile(src, "<funcx function %s>" % name, "exec"), ns)
+    filename = "<funcx function %s>" % name
+    lines = src.splitlines(True)
+    n = 1
+    while filename in linecache.cache and linecache.cache[filename][2] != lines:
+        n += 1
+        filename = "<funcx function %s #%d>" % (name, n)
+    # let tracebacks show the function's source lines
+    linecache.cache[filename] = (len(src), None, lines, filename)
+    exec(compile(src, filename, "exec"), ns)
     try:
         return ns[name]
     except KeyError:

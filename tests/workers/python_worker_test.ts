@@ -208,7 +208,8 @@ Deno.test("python worker: exceptions carry the remote traceback; SystemExit/Keyb
       assert.equal(e.message, message);
       assert.match(e.traceback, /^Traceback \(most recent call last\):/);
       assert.match(e.traceback, /in boom\n/);
-      assert.match(e.traceback, /in inner\n/);
+      assert.match(e.traceback, /File "<funcx function boom>", line \d+, in inner\n {4}\S/);
+      assert.match(e.traceback, /\n {4}return inner\(x\)\n/); // source lines are shown
       assert.ok(
         e.traceback.trimEnd().endsWith(message ? `${type}: ${message}` : type),
         e.traceback,
