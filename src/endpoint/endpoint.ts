@@ -103,6 +103,7 @@ export class Endpoint {
   #supervisor: Promise<void> = Promise.resolve();
   #warned = new Set<string>();
   #counts = { received: 0, duplicates: 0, resent: 0, acked: 0 };
+  #versionChecked = false;
 
   private constructor(
     o: EndpointOptions,
@@ -313,23 +314,30 @@ export class Endpoint {
   }
 
   async #register(onFirstFailure: () => void): Promise<RegistrationReply> {
-    const reply = await this.#ws.registerEndpoint({
-      endpoint_name: this.#o.name,
-      endpoint_uuid: this.endpointId,
-      version: ENDPOINT_VERSION,
-      endpoint_pubkey: this.#keys.publicKey,
-    }, {
-      onRetry: ({ attempt, delayMs, error }) => {
+    const retry = (what: string) => ({
+      onRetry: (
+        { attempt, delayMs, error }: { attempt: number; delayMs: number; error: string },
+      ) => {
         this.#state = "disconnected";
         this.#error(
           "registration",
-          `registration attempt ${attempt} failed: ${error}; retrying in ${
+          `${what} attempt ${attempt} failed: ${error}; retrying in ${
             Math.round(delayMs / 100) / 10
           } s`,
         );
         onFirstFailure();
       },
     });
+    if (!this.#versionChecked) {
+      await this.#ws.checkVersion(ENDPOINT_VERSION, retry("version check"));
+      this.#versionChecked = true;
+    }
+    const reply = await this.#ws.registerEndpoint({
+      endpoint_name: this.#o.name,
+      endpoint_uuid: this.endpointId,
+      version: ENDPOINT_VERSION,
+      endpoint_pubkey: this.#keys.publicKey,
+    }, retry("registration"));
     if (reply.endpoint_id !== this.endpointId) {
       throw new RegistrationError(
         "POST /endpoints",
