@@ -20,13 +20,14 @@
  */
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
-import { measureLimit } from "./bench/limit.ts";
-import { type EndpointOnlyResult, measureEndpointOnly } from "./bench/endpoint_only.ts";
+import { LimitRunner } from "./bench/limit.ts";
+import { EndpointBench, type EndpointRun } from "./bench/endpoint_only.ts";
+import { BenchForwarder } from "./bench/forwarder.ts";
 import { measureEndToEnd } from "./bench/e2e.ts";
 import { machineInfo } from "./bench/machine.ts";
 import { buildReport, renderTable, type Sizes } from "./bench/report.ts";
 
-const USAGE = "usage: deno task bench [--quick] [--out FILE] [--workers N]";
+const USAGE = "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N]";
 
 function _sizes(quick: boolean, workers: number): Sizes {
   return quick
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
           default: new URL("../bench/results.json", import.meta.url).pathname,
         },
         workers: { type: "string", default: "2" },
+        prefetch: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -84,41 +86,73 @@ async function main(argv: string[]): Promise<number> {
     console.error(`bench: --workers: "${values.workers}" is not an integer from 1 to 64; ${USAGE}`);
     return 2;
   }
+  const prefetch = values.prefetch === undefined ? undefined : Number(values.prefetch);
+  if (prefetch !== undefined && (!Number.isInteger(prefetch) || prefetch < 0)) {
+    console.error(`bench: --prefetch: "${values.prefetch}" is not an integer ≥ 0; ${USAGE}`);
+    return 2;
+  }
   const s = _sizes(values.quick, workers);
   const started = performance.now();
   const step = (what: string) =>
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${what}`);
 
   const scalingWorkers = [...new Set([1, 2, 4, workers])].sort((a, b) => a - b);
-  step(`limit: worker loop, W = ${scalingWorkers.join(", ")}`);
+  const machineStart = await machineInfo();
+  step(`limit: worker loop in ${Math.max(...scalingWorkers)} python3 processes`);
   const limits = new Map<number, number>();
-  for (const w of scalingWorkers) {
-    limits.set(w, (await measureLimit({ workers: w, tasks: s.limitTasks })).tasksPerSecond);
-  }
   const limitSleep = new Map<number, number>();
-  for (const w of scalingWorkers) {
-    const n = Math.max(w * 20, Math.round(s.sleepTasksPerWorker * w / 4));
-    limitSleep.set(w, (await measureLimit({ workers: w, tasks: n, sleepMs: 10 })).tasksPerSecond);
+  const lim = await LimitRunner.start(Math.max(...scalingWorkers));
+  try {
+    for (const w of scalingWorkers) {
+      limits.set(w, (await lim.measure({ workers: w, tasks: s.limitTasks })).tasksPerSecond);
+      const n = Math.max(w * 20, Math.round((s.sleepTasksPerWorker * w) / 4));
+      limitSleep.set(w, (await lim.measure({ workers: w, tasks: n, sleepMs: 10 })).tasksPerSecond);
+    }
+  } finally {
+    await lim.close();
   }
 
-  const endpointOnly = new Map<number, EndpointOnlyResult>();
-  for (const w of scalingWorkers) {
-    const main = w === workers;
-    step(
-      `endpoint-only: W = ${w}${main ? ` (${s.tasks} tasks, then ${s.queueTasks} queued)` : ""}`,
-    );
-    endpointOnly.set(
-      w,
-      await measureEndpointOnly({
-        workers: w,
-        runs: [
-          ...(main ? [{ tasks: s.tasks, sleepMs: 0 }] : []),
-          { tasks: s.scalingTasks, sleepMs: 0 },
-          { tasks: s.sleepTasksPerWorker * w, sleepMs: 10 },
-        ],
-        queueTasks: main ? s.queueTasks : undefined,
-      }),
-    );
+  const fwd = await BenchForwarder.start();
+  const scaling: (EndpointRun & { workers: number })[] = [];
+  let main;
+  try {
+    step(`endpoint-only: W = ${workers}, ${s.tasks} tasks, then ${s.queueTasks} queued`);
+    const eb = await EndpointBench.start(fwd, { workers, prefetch });
+    const others = scalingWorkers.filter((w) => w !== workers);
+    try {
+      const run = await eb.run(s.tasks, 0);
+      for (const sleepMs of [0, 10]) {
+        const n = sleepMs === 0 ? s.scalingTasks : s.sleepTasksPerWorker * workers;
+        scaling.push({ ...(await eb.run(n, sleepMs)), workers });
+      }
+      const memory = await eb.queueMemory(s.queueTasks);
+      main = { startupSeconds: eb.startupSeconds, run, memory };
+    } catch (e) {
+      await eb.close();
+      throw e;
+    }
+    step(`endpoint-only: scaling W = ${others.join(", ")}`);
+    // the other endpoints start while this one stops (their start-up is not a figure)
+    const [, ...started] = await Promise.allSettled([
+      eb.close(),
+      ...others.map((w) => EndpointBench.start(fwd, { workers: w, prefetch })),
+    ]);
+    const ebs = started.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+    try {
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      for (const o of ebs) {
+        for (const sleepMs of [0, 10]) {
+          const n = sleepMs === 0 ? s.scalingTasks : s.sleepTasksPerWorker * o.workers;
+          scaling.push({ ...(await o.run(n, sleepMs)), workers: o.workers });
+        }
+        await o.close();
+      }
+    } finally {
+      await Promise.allSettled(ebs.map((o) => o.close()));
+    }
+  } finally {
+    await fwd.close();
   }
 
   step(`end-to-end: service + endpoint, ${s.tasks} tasks, ${s.latencyTasks} round trips`);
@@ -132,10 +166,13 @@ async function main(argv: string[]): Promise<number> {
 
   const report = buildReport({
     sizes: s,
-    machine: await machineInfo(),
+    machine: machineStart,
+    loadEnd: Deno.loadavg(),
+    prefetch: prefetch ?? null,
     limits,
     limitSleep,
-    endpointOnly,
+    main,
+    scaling,
     e2e,
     seconds: (performance.now() - started) / 1000,
   });

@@ -166,12 +166,17 @@ export function findManagerPids(dir: string): number[] {
  * ```
  */
 export function childPids(pid: number): number[] {
-  try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-    return text ? text.split(/\s+/).map(Number) : [];
-  } catch {
-    return [];
+  // (the children file of one thread misses children spawned from other threads)
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const text = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const ppid = Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(e.name));
+    } catch { /* gone */ }
   }
+  return out;
 }
 
 /**
@@ -209,4 +214,64 @@ export async function waitFor(
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * CPU time (user + system) used so far by `pid`, in milliseconds (`/proc/<pid>/stat`,
+ * 100 ticks/s); 0 when the process is gone.
+ *
+ * @example
+ * ```ts
+ * cpuMs(Deno.pid);
+ * ```
+ */
+export function cpuMs(pid: number): number {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // fields after the ")" of the command name; utime and stime are fields 14 and 15
+    const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Snapshot the CPU time of named groups of processes; `since(prev, tasks)` turns two
+ * snapshots into microseconds of CPU per task for each group.
+ *
+ * @example
+ * ```ts
+ * const groups = () => ({ daemon: [pid], workers: childPids(manager) });
+ * const a = cpuSnapshot(groups());
+ * // ... run n tasks ...
+ * cpuPerTask(a, cpuSnapshot(groups()), n); // { daemon: 120, workers: 45 }
+ * ```
+ */
+export function cpuSnapshot(groups: Record<string, number[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, pids] of Object.entries(groups)) {
+    out[name] = pids.reduce((n, p) => n + cpuMs(p), 0);
+  }
+  return out;
+}
+
+/**
+ * Microseconds of CPU per task between two {@linkcode cpuSnapshot}s.
+ *
+ * @example
+ * ```ts
+ * cpuPerTask({ daemon: 100 }, { daemon: 300 }, 1000); // { daemon: 200 }
+ * ```
+ */
+export function cpuPerTask(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  tasks: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(after)) {
+    out[k] = Math.round(((after[k] - (before[k] ?? 0)) * 1000) / Math.max(1, tasks));
+  }
+  return out;
 }

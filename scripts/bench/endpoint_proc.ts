@@ -26,14 +26,15 @@ export const MAIN_TS: string = new URL("../../main.ts", import.meta.url).pathnam
 export const BENCH_ENDPOINT = "bench";
 
 /**
- * Endpoint `config.yaml` for the benchmark: one local block with `workers` workers.
+ * Endpoint `config.yaml` for the benchmark: one local block with `workers` workers
+ * (and `prefetch_capacity` when given; the default config otherwise).
  *
  * @example
  * ```ts
  * benchEndpointConfig(2);
  * ```
  */
-export function benchEndpointConfig(workers: number): string {
+export function benchEndpointConfig(workers: number, prefetch?: number): string {
   return [
     "heartbeat_period: 30",
     "heartbeat_threshold: 120",
@@ -46,6 +47,7 @@ export function benchEndpointConfig(workers: number): string {
     "executor:",
     `  max_workers_per_node: ${workers}`,
     "  worker_max_idletime: 0",
+    ...(prefetch === undefined ? [] : [`  prefetch_capacity: ${prefetch}`]),
     "",
   ].join("\n");
 }
@@ -60,7 +62,7 @@ export function benchEndpointConfig(workers: number): string {
  * ```
  */
 export function prepareHome(
-  opts: { serviceUrl: string; workers: number; token?: string; home?: string },
+  opts: { serviceUrl: string; workers: number; token?: string; home?: string; prefetch?: number },
 ): string {
   const home = opts.home ?? Deno.makeTempDirSync({ prefix: "fx-bench-" });
   const auth = opts.serviceUrl.replace(/\/v2\/?$/, "/auth");
@@ -71,9 +73,13 @@ export function prepareHome(
   );
   const dir = join(home, BENCH_ENDPOINT);
   Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  Deno.writeTextFileSync(join(dir, "config.yaml"), benchEndpointConfig(opts.workers), {
-    mode: 0o600,
-  });
+  Deno.writeTextFileSync(
+    join(dir, "config.yaml"),
+    benchEndpointConfig(opts.workers, opts.prefetch),
+    {
+      mode: 0o600,
+    },
+  );
   if (opts.token !== undefined) {
     const cred = join(home, "credentials");
     Deno.mkdirSync(cred, { recursive: true, mode: 0o700 });

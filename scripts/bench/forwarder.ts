@@ -10,8 +10,8 @@
  * import { BenchForwarder } from "./forwarder.ts";
  * const fwd = await BenchForwarder.start();
  * // point an endpoint's service_address at fwd.serviceUrl, start it, then:
- * await fwd.connected;
- * const r = await fwd.run(20_000, body);  // push, count results, ack them
+ * await fwd.connected(endpointId);
+ * const r = await fwd.run(endpointId, 20_000, body);  // push, count results, ack them
  * await fwd.close();
  * ```
  * @module
@@ -42,13 +42,13 @@ const _enc = new TextEncoder();
 export class BenchForwarder {
   /** Web service base URL (`http://127.0.0.1:PORT/v2`). */
   readonly serviceUrl: string;
-  /** Resolves with the endpoint id once an endpoint registered on the tasks socket. */
-  readonly connected: Promise<string>;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #socks: { tasks: zmq.Router; results: zmq.Router; commands: zmq.Router };
-  #identity: Uint8Array | undefined;
-  #connected = Promise.withResolvers<string>();
-  #onResult: ((taskId: string, ok: boolean, error?: string) => void) | undefined;
+  /** Endpoint id → its routing identity, once registered on the tasks socket. */
+  #identities = new Map<string, Uint8Array>();
+  #waiting = new Map<string, PromiseWithResolvers<void>>();
+  /** Task id → the run waiting for its result. */
+  #pending = new Map<string, (ok: boolean, error?: string) => void>();
   #closed = false;
   #zap: zmq.Router | undefined;
   #polls: PollLoop[] = [];
@@ -63,7 +63,6 @@ export class BenchForwarder {
     this.serviceUrl = serviceUrl;
     this.#server = server;
     this.#socks = socks;
-    this.connected = this.#connected.promise;
   }
 
   /**
@@ -151,12 +150,11 @@ export class BenchForwarder {
    *
    * @example
    * ```ts
-   * const r = await fwd.run(2000, noopTaskBody(0));
+   * const r = await fwd.run(endpointId, 2000, noopTaskBody(0));
    * ```
    */
-  async run(n: number, body: string, timeoutMs = 600_000): Promise<RunResult> {
-    const identity = this.#identity;
-    if (!identity) throw new Error("bench: no endpoint connected to the bench forwarder");
+  async run(endpointId: string, n: number, body: string, timeoutMs = 600_000): Promise<RunResult> {
+    const identity = this.#identity(endpointId);
     const bodyBytes = _enc.encode(body);
     const ids = new Set<string>();
     const msgs: Uint8Array[] = new Array(n);
@@ -169,8 +167,9 @@ export class BenchForwarder {
     let failed = 0;
     let firstError: string | undefined;
     const all = Promise.withResolvers<void>();
-    this.#onResult = (taskId, good, err) => {
+    const onResult = (taskId: string, good: boolean, err?: string) => {
       if (!ids.delete(taskId)) return;
+      this.#pending.delete(taskId);
       if (good) ok++;
       else {
         failed++;
@@ -178,6 +177,7 @@ export class BenchForwarder {
       }
       if (ids.size === 0) all.resolve();
     };
+    for (const id of ids) this.#pending.set(id, (good, err) => onResult(id, good, err));
     const timer = setTimeout(
       () =>
         all.reject(new Error(`bench: ${ids.size} of ${n} results missing after ${timeoutMs} ms`)),
@@ -190,7 +190,7 @@ export class BenchForwarder {
       await all.promise;
     } finally {
       clearTimeout(timer);
-      this.#onResult = undefined;
+      for (const id of ids) this.#pending.delete(id);
     }
     const seconds = (performance.now() - t0) / 1000;
     return { tasks: n, ok, failed, seconds, tasksPerSecond: n / seconds, firstError };
@@ -201,17 +201,45 @@ export class BenchForwarder {
    *
    * @example
    * ```ts
-   * await fwd.push(20_000, noopTaskBody(60_000));
+   * await fwd.push(endpointId, 20_000, noopTaskBody(60_000));
    * ```
    */
-  async push(n: number, body: string): Promise<void> {
-    const identity = this.#identity;
-    if (!identity) throw new Error("bench: no endpoint connected to the bench forwarder");
+  async push(endpointId: string, n: number, body: string): Promise<void> {
+    const identity = this.#identity(endpointId);
     const bodyBytes = _enc.encode(body);
     for (let i = 0; i < n; i++) {
       this.#queue.push([identity, packTask(crypto.randomUUID(), "RAW", bodyBytes)]);
     }
     await this.#pump();
+  }
+
+  /**
+   * Resolves once the endpoint `endpointId` registered on the tasks socket.
+   *
+   * @example
+   * ```ts
+   * await fwd.connected(endpointId);
+   * ```
+   */
+  connected(endpointId: string): Promise<void> {
+    return this.#waiter(endpointId).promise;
+  }
+
+  #waiter(id: string): PromiseWithResolvers<void> {
+    let w = this.#waiting.get(id);
+    if (!w) {
+      w = Promise.withResolvers<void>();
+      this.#waiting.set(id, w);
+    }
+    return w;
+  }
+
+  #identity(endpointId: string): Uint8Array {
+    const identity = this.#identities.get(endpointId);
+    if (!identity) {
+      throw new Error(`bench: endpoint ${endpointId} is not connected to the bench forwarder`);
+    }
+    return identity;
   }
 
   /** Close the sockets and the HTTP server. */
@@ -251,52 +279,6 @@ export class BenchForwarder {
     }
   }
 
-  async #tasksLoop(): Promise<void> {
-    try {
-      for await (const [identity, payload] of this.#socks.tasks) {
-        // the first message on the tasks socket is the registration (platform dict)
-        let msg;
-        try {
-          msg = decodePickle(payload);
-        } catch {
-          continue;
-        }
-        if (isPlainDict(msg) && "registration" in msg) {
-          this.#identity = identity;
-          this.#send([identity, packHeartbeat(_dec.decode(identity))]);
-          this.#connected.resolve(_dec.decode(identity));
-        }
-      }
-    } catch (e) {
-      if (!this.#closed) throw e;
-    }
-  }
-
-  async #resultsLoop(): Promise<void> {
-    try {
-      for await (const [identity, payload] of this.#socks.results) {
-        if (payload.length === 9 && _dec.decode(payload) === "HEARTBEAT") continue;
-        let msg;
-        try {
-          msg = decodePickle(payload);
-        } catch {
-          continue;
-        }
-        if (!isPlainDict(msg) || typeof msg.task_id !== "string") continue;
-        const taskId = msg.task_id;
-        this.#send([identity, packResultsAck(taskId)]);
-        const ok = typeof msg.result === "string";
-        this.#onResult?.(
-          taskId,
-          ok,
-          ok ? undefined : String(msg.exception ?? "no result").slice(0, 300),
-        );
-      }
-    } catch (e) {
-      if (!this.#closed) throw e;
-    }
-  }
-
   /** ZAP (over a ROUTER): admit every CURVE client — the benchmark has one peer. */
   #onZap(frames: Uint8Array[]): Promise<void> {
     const [peer, empty, version, requestId] = frames;
@@ -313,9 +295,10 @@ export class BenchForwarder {
       return;
     }
     if (isPlainDict(msg) && "registration" in msg) {
-      this.#identity = identity;
-      this.#send([identity, packHeartbeat(_dec.decode(identity))]);
-      this.#connected.resolve(_dec.decode(identity));
+      const id = _dec.decode(identity);
+      this.#identities.set(id, identity);
+      this.#send([identity, packHeartbeat(id)]);
+      this.#waiter(id).resolve();
     }
   }
 
@@ -332,8 +315,7 @@ export class BenchForwarder {
     const taskId = msg.task_id;
     this.#send([identity, packResultsAck(taskId)]);
     const ok = typeof msg.result === "string";
-    this.#onResult?.(
-      taskId,
+    this.#pending.get(taskId)?.(
       ok,
       ok ? undefined : String(msg.exception ?? "no result").slice(0, 300),
     );

@@ -20,6 +20,8 @@ export interface MachineInfo {
   deno: string;
   python: string;
   libzmq: string;
+  /** 1/5/15-minute load averages when measured (other work on the machine skews figures). */
+  loadavg: number[];
 }
 
 /**
@@ -48,6 +50,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     deno: Deno.version.deno,
     python: py.replace(/^Python\s+/, "") || "unknown",
     libzmq: zmq.version,
+    loadavg: Deno.loadavg(),
   };
 }
 

@@ -11,7 +11,7 @@
  * @module
  */
 import Table from "cli-table3";
-import type { EndpointOnlyResult } from "./endpoint_only.ts";
+import type { EndpointMemory, EndpointRun } from "./endpoint_only.ts";
 import type { EndToEndResult } from "./e2e.ts";
 import type { MachineInfo } from "./machine.ts";
 import { round } from "./_util.ts";
@@ -49,8 +49,13 @@ export interface ReportInput {
   limits: Map<number, number>;
   /** W → limit tasks/s (10 ms body). */
   limitSleep: Map<number, number>;
-  endpointOnly: Map<number, EndpointOnlyResult>;
+  /** The main endpoint-only measurement (W workers). */
+  main: { startupSeconds: number; run: EndpointRun; memory: EndpointMemory };
+  scaling: (EndpointRun & { workers: number })[];
   e2e: EndToEndResult;
+  /** Load averages at the end. */
+  loadEnd: number[];
+  prefetch: number | null;
   seconds: number;
 }
 
@@ -70,26 +75,25 @@ export type Report = ReturnType<typeof buildReport>;
 export function buildReport(i: ReportInput) {
   const W = i.sizes.workers;
   const limit = i.limits.get(W)!;
-  const main = i.endpointOnly.get(W)!;
-  const mainRun = main.runs[0];
-  const mem = main.memory!;
+  const mainRun = i.main.run;
+  const mem = i.main.memory;
   const scaling = [];
-  for (const [w, r] of [...i.endpointOnly].sort((a, b) => a[0] - b[0])) {
-    for (const run of r.runs.slice(w === W ? 1 : 0)) {
-      const lim = run.sleepMs === 0 ? i.limits.get(w)! : i.limitSleep.get(w)!;
-      // worker-time per task (ms) minus the body = what the pipeline adds per task
-      const perTaskMs = (w * 1000) / run.tasksPerSecond;
-      scaling.push({
-        workers: w,
-        sleep_ms: run.sleepMs,
-        tasks: run.tasks,
-        tasks_per_second: round(run.tasksPerSecond, 0),
-        limit_tasks_per_second: round(lim, 0),
-        ratio_to_limit: round(run.tasksPerSecond / lim, 3),
-        ideal_tasks_per_second: run.sleepMs > 0 ? round((w * 1000) / run.sleepMs, 0) : null,
-        overhead_ms_per_task: round(perTaskMs - run.sleepMs, 3),
-      });
-    }
+  for (const run of [...i.scaling].sort((a, b) => a.workers - b.workers || a.sleepMs - b.sleepMs)) {
+    const w = run.workers;
+    const lim = run.sleepMs === 0 ? i.limits.get(w)! : i.limitSleep.get(w)!;
+    // worker-time per task (ms) minus the body = what the pipeline adds per task
+    const perTaskMs = (w * 1000) / run.tasksPerSecond;
+    scaling.push({
+      workers: w,
+      sleep_ms: run.sleepMs,
+      tasks: run.tasks,
+      tasks_per_second: round(run.tasksPerSecond, 0),
+      limit_tasks_per_second: round(lim, 0),
+      ratio_to_limit: round(run.tasksPerSecond / lim, 3),
+      ideal_tasks_per_second: run.sleepMs > 0 ? round((w * 1000) / run.sleepMs, 0) : null,
+      overhead_ms_per_task: round(perTaskMs - run.sleepMs, 3),
+      cpu_us_per_task: run.cpuUsPerTask,
+    });
   }
   const eo = {
     workers: W,
@@ -97,6 +101,8 @@ export function buildReport(i: ReportInput) {
     seconds: round(mainRun.seconds, 3),
     tasks_per_second: round(mainRun.tasksPerSecond, 0),
     ratio_to_limit: round(mainRun.tasksPerSecond / limit, 3),
+    cpu_us_per_task: mainRun.cpuUsPerTask,
+    prefetch_capacity: i.prefetch,
   };
   const e2e = {
     workers: W,
@@ -128,7 +134,7 @@ export function buildReport(i: ReportInput) {
   };
   const startup = {
     cli_start_seconds: round(i.e2e.startupSeconds, 3),
-    foreground_seconds: round(main.startupSeconds, 3),
+    foreground_seconds: round(i.main.startupSeconds, 3),
   };
   const pass = {
     endpoint_only_ratio: eo.ratio_to_limit !== null &&
@@ -147,7 +153,7 @@ export function buildReport(i: ReportInput) {
   return {
     date: new Date().toISOString(),
     mode: i.sizes.mode,
-    machine: i.machine,
+    machine: { ...i.machine, loadavg_end: i.loadEnd },
     sizes: i.sizes,
     bench_seconds: round(i.seconds, 1),
     limit: {
@@ -277,6 +283,9 @@ export function renderTable(r: Report): string {
   return [
     `funcx-endpoint benchmark (${r.mode}), ${r.date}`,
     `machine: ${m.cores} cores, ${m.arch}, ${m.cpu}; ${m.kernel}; deno ${m.deno}, python ${m.python}, libzmq ${m.libzmq}`,
+    `load average at start ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}, at end ${
+      m.loadavg_end.map((x) => x.toFixed(2)).join(" ")
+    }`,
     t.toString(),
   ].join("\n");
 }
