@@ -48,10 +48,15 @@ export function schedulerLines(options: string, prefix: string): string[] {
  * scriptBody({ home: "/h", workerInit: "module load python", launch: "srun x" });
  * ```
  */
-export function scriptBody(o: { home: string; workerInit: string; launch: string }): string[] {
+export function scriptBody(
+  o: { home: string; workerInit: string; launch: string; env?: Record<string, string> },
+): string[] {
+  const exports = Object.entries(o.env ?? {}).filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+    .map(([k, v]) => `export ${k}=${shellQuote(v)}`);
   const lines = [
     "",
     `export FUNCX_HOME=${shellQuote(o.home)}`,
+    ...exports,
     "",
     "# worker_init",
     ...(o.workerInit.trim() ? o.workerInit.trimEnd().split("\n") : [":"]),

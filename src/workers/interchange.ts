@@ -181,6 +181,8 @@ export class Interchange {
   #badPeers = new Set<string>();
   #submits = new Set<Promise<void>>();
   #workerScript = "";
+  #token = [...crypto.getRandomValues(new Uint8Array(16))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
 
   constructor(opts: InterchangeOptions) {
     this.#opts = opts;
@@ -428,6 +430,10 @@ export class Interchange {
   }
 
   #register(identity: Uint8Array, key: string, info: RegisterInfo, now: number): void {
+    if (info.token !== this.#token) {
+      this.#badPeer(key, `REGISTER from ${key} without this interchange's token; ignored`);
+      return;
+    }
     if (info.uid !== key) {
       this.#badPeer(key, `REGISTER uid "${info.uid}" does not match the routing id ${key}`);
       return;
@@ -713,6 +719,7 @@ export class Interchange {
     const done = this.#provider.submit({
       blockId,
       command,
+      env: { FUNCX_MANAGER_TOKEN: this.#token },
       nodes: p.nodes_per_block,
       walltime: p.walltime,
     }).then(

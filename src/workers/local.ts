@@ -59,7 +59,7 @@ export class LocalProvider implements Provider {
     try {
       child = new Deno.Command(block.command[0], {
         args: block.command.slice(1),
-        env: { FUNCX_HOME: this.#opts.home },
+        env: { ...block.env, FUNCX_HOME: this.#opts.home },
         stdin: "null",
         stdout: "piped",
         stderr: "piped",

@@ -202,6 +202,7 @@ class _Manager {
       );
       this.#sock.connect(o.taskUrl);
       this.#send(encodeRegister({
+        token: Deno.env.get("FUNCX_MANAGER_TOKEN") ?? "",
         uid: o.uid,
         block_id: o.blockId,
         hostname: Deno.hostname(),

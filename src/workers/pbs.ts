@@ -42,6 +42,8 @@ export interface PbsScriptInput {
   stderr: string;
   home: string;
   command: string[];
+  /** Extra environment exported before the launch line. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -78,7 +80,7 @@ export function pbsScript(i: PbsScriptInput): string {
   if (i.launcher === "mpiexec") launch = `mpiexec -n ${i.nodes} -ppn 1 ${cmd}`;
   else if (i.launcher === "pbsdsh") launch = `pbsdsh -u -- ${cmd}`;
   else launch = cmd;
-  lines.push(...scriptBody({ home: i.home, workerInit: i.workerInit, launch }));
+  lines.push(...scriptBody({ home: i.home, workerInit: i.workerInit, launch, env: i.env }));
   return lines.join("\n");
 }
 
@@ -194,6 +196,7 @@ export class PBSProProvider implements Provider {
       stderr: join(dir, `${base}.stderr`),
       home: this.#o.home,
       command: block.command,
+      env: block.env,
     });
     const path = join(dir, `${base}.qsub`);
     await Deno.writeTextFile(path, script, { mode: 0o700 });

@@ -43,6 +43,8 @@ export interface BlockSpec {
   blockId: string;
   /** The manager command line (argv); batch providers run one per node. */
   command: string[];
+  /** Extra environment for the command (exported by the submit script for batch jobs). */
+  env?: Record<string, string>;
   /** Nodes in the block. */
   nodes: number;
   /** Walltime `HH:MM:SS` (batch providers). */

@@ -64,6 +64,8 @@ export interface SlurmScriptInput {
   stderr: string;
   home: string;
   command: string[];
+  /** Extra environment exported before the launch line. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -97,7 +99,7 @@ export function slurmScript(i: SlurmScriptInput): string {
   const launch = i.launcher === "none"
     ? cmd
     : `srun --nodes=${i.nodes} --ntasks=${i.nodes} --ntasks-per-node=1 ${cmd}`;
-  lines.push(...scriptBody({ home: i.home, workerInit: i.workerInit, launch }));
+  lines.push(...scriptBody({ home: i.home, workerInit: i.workerInit, launch, env: i.env }));
   return lines.join("\n");
 }
 
@@ -277,6 +279,7 @@ export class SlurmProvider implements Provider {
       stderr: join(dir, `${base}.stderr`),
       home: this.#o.home,
       command: block.command,
+      env: block.env,
     });
     const path = join(dir, `${base}.sbatch`);
     await Deno.writeTextFile(path, script, { mode: 0o700 });

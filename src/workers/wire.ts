@@ -2,7 +2,8 @@
  * The interchange ↔ manager wire protocol (ours, not upstream; DESIGN.md §6).
  *
  * Multipart ZeroMQ messages whose first frame is the type:
- * - manager → interchange: `REGISTER json{uid, block_id, hostname, pid, workers, cores}`,
+ * - manager → interchange: `REGISTER json{uid, block_id, hostname, pid, workers, cores, token}`
+ *   (`token`: the interchange's secret, given to managers in env `FUNCX_MANAGER_TOKEN`),
  *   `CAPACITY json{free, queued}`, `RESULTS json[{task_id, failed}]` + one frame per pickled
  *   result, `HEARTBEAT`, and `BYE json{reason}` as its last message when it exits (every
  *   task it ran has had its result sent before, so the rest never started);
@@ -40,6 +41,8 @@ export interface RegisterInfo {
   pid: number;
   workers: number;
   cores: number;
+  /** Shared secret proving the manager was started by this interchange (may be empty). */
+  token: string;
 }
 
 /** One result in a RESULTS message. */
@@ -142,6 +145,7 @@ export function decodeManagerMessage(frames: Uint8Array[]): ManagerMessage {
         pid: _int(o.pid ?? 0, "REGISTER.pid"),
         workers: _int(o.workers, "REGISTER.workers"),
         cores: _int(o.cores ?? 0, "REGISTER.cores"),
+        token: typeof o.token === "string" ? o.token.slice(0, 256) : "",
       };
     }
     case "CAPACITY": {
@@ -211,7 +215,7 @@ export function decodeInterchangeMessage(frames: Uint8Array[]): InterchangeMessa
  *
  * @example
  * ```ts
- * encodeRegister({ uid: "m1", block_id: "0", hostname: "h", pid: 1, workers: 2, cores: 2 });
+ * encodeRegister({ uid: "m1", block_id: "0", hostname: "h", pid: 1, workers: 2, cores: 2, token: "" });
  * ```
  */
 export function encodeRegister(info: RegisterInfo): Uint8Array[] {

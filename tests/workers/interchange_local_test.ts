@@ -1,6 +1,8 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { PyValue } from "../../src/protocol/pickle.ts";
+import * as zmq from "zeromq";
 import { Interchange } from "../../src/workers/interchange.ts";
+import { NONBLOCKING, SocketPump } from "../../src/workers/zmq_io.ts";
 import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
 async function setup(over: Parameters<typeof config>[1] = {}) {
@@ -129,4 +131,74 @@ Deno.test("interchange+local: a killed manager fails its tasks with ManagerLost,
   } finally {
     await teardown(s);
   }
+});
+
+Deno.test({
+  name: "interchange+local: garbage and impostors on the manager socket change nothing",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const s = await setup();
+    const rogue = new zmq.Dealer({ ...NONBLOCKING, routingId: "rogue" });
+    const pump = new SocketPump(rogue);
+    const replies: string[] = [];
+    const loop = (async () => {
+      for await (const [type] of pump.messages()) replies.push(new TextDecoder().decode(type));
+    })();
+    try {
+      rogue.connect(s.ix.status().address);
+      const enc = new TextEncoder();
+      const pid = Number(
+        await (async () => {
+          const pidFile = `${s.ep.dir}/g.pid`;
+          s.ix.submit([pyTask("slow", "sleeper", [pidFile, 2])]);
+          return await until(async () => {
+            try {
+              return await Deno.readTextFile(pidFile);
+            } catch {
+              return "";
+            }
+          }, "slow task running");
+        })(),
+      );
+      assert(pid > 0);
+      // Seeded random frames, then well-formed messages that must be refused.
+      let seed = 42;
+      const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      for (let i = 0; i < 200; i++) {
+        const frames = Array.from(
+          { length: 1 + Math.floor(rand() * 3) },
+          () =>
+            Uint8Array.from({ length: Math.floor(rand() * 40) }, () => Math.floor(rand() * 256)),
+        );
+        pump.send(frames);
+      }
+      pump.send([enc.encode("REGISTER"), enc.encode("{bad")]);
+      pump.send([
+        enc.encode("REGISTER"),
+        enc.encode(JSON.stringify({ uid: "rogue", block_id: "0", workers: 99, token: "guess" })),
+      ]);
+      // A forged result for the running task must not reach the endpoint.
+      pump.send([
+        enc.encode("RESULTS"),
+        enc.encode(JSON.stringify([{ task_id: "slow", failed: false }])),
+        new Uint8Array([0x80, 0x04, 0x4e, 0x2e]),
+      ]);
+      await pump.flushed();
+      await s.col.waitFor(() => !!s.col.byId("slow"), "the real result");
+      assertEquals(s.col.byId("slow")!.result, "survived");
+      s.ix.submit([pyTask("more", "ident", [7])]);
+      await s.col.waitFor(() => !!s.col.byId("more"), "a later task");
+      assertEquals(s.col.results.length, 2); // nothing forged, nothing duplicated
+      assertEquals(s.ix.status().managers.map((m) => m.id).includes("rogue"), false);
+      await until(() => replies.includes("SHUTDOWN"), "impostor told to shut down");
+      const log = await Deno.readTextFile(`${s.ep.dir}/endpoint.log`);
+      const badLines = log.split("\n").filter((l) => l.includes("peer rogue"));
+      assertEquals(badLines.length, 1, badLines.join("\n")); // logged once per peer
+    } finally {
+      rogue.close();
+      await loop;
+      await teardown(s);
+    }
+  },
 });

@@ -21,7 +21,7 @@ import {
 const enc = new TextEncoder();
 
 Deno.test("wire: every message round-trips", () => {
-  const reg = { uid: "m1", block_id: "0", hostname: "h", pid: 5, workers: 2, cores: 4 };
+  const reg = { uid: "m1", block_id: "0", hostname: "h", pid: 5, workers: 2, cores: 4, token: "t" };
   assertEquals(decodeManagerMessage(encodeRegister(reg)), { type: "REGISTER", ...reg });
   assertEquals(decodeManagerMessage(encodeCapacity({ free: 1, queued: 3 })), {
     type: "CAPACITY",
