@@ -468,9 +468,11 @@ export function encodeEPStatusReport(
 
 /** A decoded EPStatusReport pickle. */
 export interface EPStatusReportInfo {
+  /** The endpoint UUID from the report header. */
   endpointId: string;
   /** `ep_status["info"]` (or the whole `ep_status` if it has no `info`). */
   info: Record<string, PyValue>;
+  /** `{task_id: TaskStatusCode}`. */
   taskStatuses: Record<string, number>;
 }
 
@@ -575,12 +577,15 @@ export function decodeRegistration(
 
 /** A task result as the worker pickles it (upstream result dict, 0.3.7+ `times`). */
 export interface ResultMessage {
+  /** The task UUID (empty when a worker could not read it from a garbled task). */
   task_id: string;
+  /** Container id of the task (`RAW`); absent in endpoint-generated failures. */
   container_id?: string;
   /** Serialized result (`"00\n..."`), when the task succeeded. */
   result?: string;
   /** Serialized RemoteExceptionWrapper, when the task failed. */
   exception?: string;
+  /** Execution times (epoch seconds), 0.3.7+. */
   times?: { execution_start: number; execution_end: number; execution_time: number };
 }
 

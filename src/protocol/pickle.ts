@@ -34,6 +34,8 @@ export class PyTuple {
   /** The tuple's items. */
   readonly items: PyValue[];
   /**
+   * Wrap `items` as a tuple.
+   *
    * @example
    * ```ts
    * import { PyTuple } from "./pickle.ts";
@@ -50,6 +52,8 @@ export class PyFloat {
   /** The float value. */
   readonly value: number;
   /**
+   * Wrap `value` as a float.
+   *
    * @example
    * ```ts
    * import { encodePickle, PyFloat } from "./pickle.ts";
@@ -72,6 +76,8 @@ export class PyGlobal {
   /** Qualified name inside the module. */
   readonly name: string;
   /**
+   * Refer to `module.name`.
+   *
    * @example
    * ```ts
    * import { PyGlobal } from "./pickle.ts";
@@ -101,6 +107,8 @@ export class PyObject {
   /** How the object is created. */
   kind: "newobj" | "reduce";
   /**
+   * Describe an instance of `cls`.
+   *
    * @example
    * ```ts
    * import { PyGlobal, PyObject } from "./pickle.ts";
@@ -127,6 +135,8 @@ export class PySet {
   /** True for `frozenset`. */
   readonly frozen: boolean;
   /**
+   * A set of `items`.
+   *
    * @example
    * ```ts
    * import { PySet } from "./pickle.ts";
@@ -144,6 +154,8 @@ export class PyByteArray {
   /** The bytes. */
   readonly bytes: Uint8Array;
   /**
+   * Wrap `bytes` as a bytearray.
+   *
    * @example
    * ```ts
    * import { PyByteArray } from "./pickle.ts";

@@ -16,6 +16,7 @@ import { ProtocolError } from "./errors.ts";
 
 /** A CURVE key pair as Z85 text (40 characters each). */
 export interface CurveCertificate {
+  /** Z85 public key. */
   publicKey: string;
   /** Present in `*.key_secret` files only. */
   secretKey: string | null;
@@ -23,6 +24,7 @@ export interface CurveCertificate {
 
 /** Options of {@linkcode formatCertificate}. */
 export interface FormatCertificateOptions {
+  /** Z85 public key. */
   publicKey: string;
   /** When given, a secret certificate (`*.key_secret`) is written. */
   secretKey?: string | null;
