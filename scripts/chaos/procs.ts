@@ -74,8 +74,9 @@ export function findProcesses(home: string, kind: ProcKind): ProcInfo[] {
     const argv = readCmdline(pid);
     if (argv.length === 0 || !argv.some((a) => a.includes(home))) continue;
     if (!isAlive(pid)) continue;
-    const isWorker = argv.some((a) => a.endsWith("funcx_worker.py"));
-    const isManager = !isWorker && argv.includes("manager") && argv.includes("--task-url");
+    // the manager's own argv names the worker script too (--worker-script): test it first
+    const isManager = argv.includes("manager") && argv.includes("--task-url");
+    const isWorker = !isManager && argv.some((a) => a.endsWith("funcx_worker.py"));
     if ((kind === "worker" && isWorker) || (kind === "manager" && isManager)) {
       out.push({ pid, argv });
     }

@@ -41,6 +41,8 @@ export interface ChaosOptions {
   drainTimeoutMs?: number;
   /** Keep the funcX home (for debugging) instead of removing it. */
   keepHome?: boolean;
+  /** Kill these components in this order instead of choosing at random. */
+  victims?: Victim[];
 }
 
 /** Component killed in a round. */
@@ -185,7 +187,9 @@ function _judge(t: _Task, o: TaskOutcome): "ok" | "reason" | string {
 export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   const rounds = opts.rounds ?? 5;
   const seed = opts.seed ?? (Date.now() % 2147483647);
+  // separate streams: the kill schedule does not depend on how many tasks were submitted
   const rand = _rng(seed);
+  const taskRand = _rng(seed ^ 0x5bd1e995);
   const log = opts.log ?? (() => {});
   const home = Deno.makeTempDirSync({ prefix: "fx-chaos-" });
   const report: ChaosReport = {
@@ -319,10 +323,10 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     let counter = 0;
     submitter = (async () => {
       while (submitting) {
-        const n = 1 + Math.floor(rand() * 3);
+        const n = 1 + Math.floor(taskRand() * 3);
         const batch: { kind: _Kind; arg: number }[] = [];
         for (let i = 0; i < n; i++) {
-          const r = rand();
+          const r = taskRand();
           const kind: _Kind = r < 0.5 ? "fast" : r < 0.75 ? "slow" : r < 0.9 ? "raise" : "large";
           batch.push({ kind, arg: counter++ });
         }
@@ -335,7 +339,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
           // the service is down: these tasks were never accepted; try again later
           await _sleep(300);
         }
-        await _sleep(100 + rand() * 300);
+        await _sleep(100 + taskRand() * 300);
       }
     })();
     const pollOnce = async (ids: string[]) => {
@@ -366,10 +370,13 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     // ---------------------------------------------------------------- rounds
     for (let round = 1; round <= rounds; round++) {
       await _sleep(500 + rand() * ((opts.maxKillDelayMs ?? 3000) - 500));
-      let victim = _VICTIMS[Math.floor(rand() * _VICTIMS.length)];
+      let victim = opts.victims?.[(round - 1) % opts.victims.length] ??
+        _VICTIMS[Math.floor(rand() * _VICTIMS.length)];
       let pid = 0;
+      let before = new Set<number>();
       if (victim === "worker" || victim === "manager") {
         const found = findProcesses(home, victim);
+        before = new Set(found.map((p) => p.pid));
         if (found.length === 0) {
           log(`round ${round}: no ${victim} running, killing the endpoint daemon instead`);
           victim = "daemon";
@@ -390,6 +397,14 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         } else if (victim === "daemon") {
           await _sleep(rand() * 1000);
           await startEndpoint();
+        } else {
+          // the endpoint replaces a lost manager (new block) or worker (new process) itself
+          const kind = victim;
+          const until = Date.now() + 60_000;
+          while (!findProcesses(home, kind).some((p) => !before.has(p.pid))) {
+            if (Date.now() > until) throw new Error(`no new ${kind} within 60 s`);
+            await _sleep(100);
+          }
         }
         await waitHealthy();
         log(`round ${round}: recovered in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
