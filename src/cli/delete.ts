@@ -65,7 +65,7 @@ export function register(program: Command, ctx: CliContext) {
       ) {
         throw new CliError("Aborted!");
       }
-      const r = await stopDaemon({ pidFile: p.pidFile, timeoutMs: 30_000 });
+      const r = await stopDaemon({ pidFile: p.pidFile, timeoutMs: 30_000, home: ctx.home });
       if (r.result === "stopped" || r.result === "killed") {
         console.log(`Endpoint "${name}" stopped (pid ${r.pid})`);
       }

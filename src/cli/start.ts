@@ -109,7 +109,7 @@ export async function startEndpoint(
   }
   if (pid.state === "stale") {
     const left = pid.pid !== undefined && pid.startTicks !== undefined
-      ? killLeftovers(pid.pid, pid.startTicks)
+      ? killLeftovers(pid.pid, pid.startTicks, home)
       : 0;
     console.error(
       `Cleaned up a stale pid file: ${pid.reason}${

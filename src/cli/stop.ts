@@ -24,7 +24,11 @@ import { type CliContext, CliError } from "./context.ts";
  */
 export async function stopEndpoint(home: string, name: string, timeoutSeconds: number) {
   const p = requireConfigured(home, name);
-  const r = await stopDaemon({ pidFile: p.pidFile, timeoutMs: timeoutSeconds * 1000 });
+  const r = await stopDaemon({
+    pidFile: p.pidFile,
+    timeoutMs: timeoutSeconds * 1000,
+    home,
+  });
   switch (r.result) {
     case "not-running":
       return `Endpoint "${name}" is not running`;

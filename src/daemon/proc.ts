@@ -121,6 +121,32 @@ export function allProcesses(): ProcStat[] {
 }
 
 /**
+ * The value of environment variable `name` of each of `pids` (missing when the process
+ * is gone, unreadable or lacks the variable).
+ *
+ * @example
+ * ```ts
+ * procEnvVar([1234], "FUNCX_HOME").get(1234); // "/home/u/.funcx"
+ * ```
+ */
+export function procEnvVar(pids: readonly number[], name: string): Map<number, string> {
+  const out = new Map<number, string>();
+  const valid = pids.filter((p) => Number.isSafeInteger(p) && p > 0).map(String);
+  if (valid.length === 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return out;
+  const r = _bash(
+    'n="$1"; shift; for p in "$@"; do ' +
+      'v=$(tr "\\0" "\\n" < "/proc/$p/environ" 2>/dev/null | grep -m1 "^$n=") && ' +
+      'printf "%s\\t%s\\n" "$p" "${v#*=}"; done; true',
+    [name, ...valid],
+  );
+  for (const line of r.stdout.split("\n")) {
+    const tab = line.indexOf("\t");
+    if (tab > 0) out.set(Number(line.slice(0, tab)), line.slice(tab + 1));
+  }
+  return out;
+}
+
+/**
  * True when `st` is a live (not zombie/dead) process.
  *
  * @example

@@ -140,7 +140,7 @@ export function endpointState(home: string, name: string, now = Date.now()): End
   const endpoint_id = readEndpointId(p.endpointJson);
   const pid: PidFileState = cleanStalePidFile(p.pidFile);
   if (pid.state === "stale" && pid.pid !== undefined && pid.startTicks !== undefined) {
-    killLeftovers(pid.pid, pid.startTicks);
+    killLeftovers(pid.pid, pid.startTicks, home);
   }
   if (pid.state === "running") {
     let s = readStatusFile(p.statusFile);

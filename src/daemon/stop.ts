@@ -12,7 +12,7 @@
  * @module
  */
 import { checkPidFile, parsePidFile } from "./pidfile.ts";
-import { allProcesses, isLiveStat, procStat, sendSignal } from "./proc.ts";
+import { allProcesses, isLiveStat, procEnvVar, procStat, sendSignal } from "./proc.ts";
 
 /** Options of {@linkcode stopDaemon}. */
 export interface StopOptions {
@@ -21,6 +21,11 @@ export interface StopOptions {
   timeoutMs?: number;
   /** Poll interval (default 100 ms). */
   pollMs?: number;
+  /**
+   * funcX home of the daemon: with it, the leftovers of a daemon that died without
+   * cleaning up (`kill -9`) are killed too (see {@linkcode killLeftovers}).
+   */
+  home?: string;
 }
 
 /** Outcome of {@linkcode stopDaemon}. */
@@ -70,23 +75,26 @@ export function killProcessGroup(pgid: number): number {
 }
 
 /**
- * Kill what is left of a dead daemon's process group (managers, workers): processes
- * whose process group id is the dead daemon's pid. Only done when that pid is no longer
- * in use — Linux does not reuse a pid while a process group of that id exists, so those
- * processes can only be the daemon's — and only for processes started after the daemon.
- * Returns how many were killed.
+ * Kill what is left of a dead daemon (managers, workers): processes in the process group
+ * of the dead daemon's pid, started after it, whose environment has `FUNCX_HOME=home`.
+ * Nothing is done while that pid is in use. Linux does not reuse a pid while a process
+ * group of that id exists, and the environment check makes sure that even a corrupt pid
+ * file cannot lead to killing a stranger. Returns how many were killed.
  *
  * @example
  * ```ts
- * killLeftovers(1234, 5678); // after `kill -9 1234`
+ * killLeftovers(1234, 5678, "/home/u/.funcx"); // after `kill -9 1234`
  * ```
  */
-export function killLeftovers(pid: number, startTicks: number): number {
+export function killLeftovers(pid: number, startTicks: number, home: string): number {
   const procs = allProcesses();
   if (procs.some((p) => p.pid === pid && isLiveStat(p))) return 0;
-  const left = procs.filter((p) => p.pgrp === pid && isLiveStat(p) && p.startTicks >= startTicks);
-  if (left.length > 0) sendSignal(-pid, "SIGKILL");
-  return left.length;
+  const group = procs.filter((p) => p.pgrp === pid && isLiveStat(p) && p.startTicks >= startTicks);
+  if (group.length === 0) return 0;
+  const homes = procEnvVar(group.map((p) => p.pid), "FUNCX_HOME");
+  const ours = group.filter((p) => homes.get(p.pid) === home);
+  for (const p of ours) sendSignal(p.pid, "SIGKILL");
+  return ours.length;
 }
 
 function _removePidFile(path: string, pid: number) {
@@ -110,8 +118,8 @@ export async function stopDaemon(opts: StopOptions): Promise<StopResult> {
   const s = checkPidFile(opts.pidFile);
   if (s.state === "none") return { result: "not-running" };
   if (s.state === "stale") {
-    const leftovers = s.pid !== undefined && s.startTicks !== undefined
-      ? killLeftovers(s.pid, s.startTicks)
+    const leftovers = opts.home && s.pid !== undefined && s.startTicks !== undefined
+      ? killLeftovers(s.pid, s.startTicks, opts.home)
       : 0;
     try {
       Deno.removeSync(opts.pidFile);

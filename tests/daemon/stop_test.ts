@@ -89,7 +89,14 @@ Deno.test("after kill -9 of the daemon, stop cleans the pid file and kills its l
   // its `sleep 60` child survives in the daemon's process group
   const children = allProcesses().filter((p) => p.pgrp === d.pid && isLiveStat(p));
   assert(children.length >= 1, "no leftover child");
-  const r = await stopDaemon({ pidFile });
+  // without the home (or with another one) nothing is killed
+  const other = stopDaemon({ pidFile: join(dir, "nope.pid"), home: "/elsewhere" });
+  assertEquals(await other, { result: "not-running" });
+  Deno.copyFileSync(pidFile, join(dir, "copy.pid"));
+  const wrongHome = await stopDaemon({ pidFile: join(dir, "copy.pid"), home: "/elsewhere" });
+  assert(wrongHome.result === "stale" && wrongHome.leftovers === 0, JSON.stringify(wrongHome));
+  for (const c of children) assert(isLiveStat(procStat(c.pid)), "a stranger's process was killed");
+  const r = await stopDaemon({ pidFile, home: dir });
   assertEquals(r.result, "stale");
   assert(r.result === "stale" && r.leftovers >= 1, JSON.stringify(r));
   for (const c of children) assert(await waitForExit(c.pid, c.startTicks, 5000), "leftover");
