@@ -29,8 +29,22 @@ import { buildReport, renderTable, type Sizes } from "./bench/report.ts";
 
 const USAGE = "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N]";
 
-function _sizes(quick: boolean, workers: number): Sizes {
-  return quick
+function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
+  if (mode === "tiny") {
+    // smoke test of the harness (tests/bench): every figure, tiny sizes
+    return {
+      mode,
+      workers,
+      tasks: 50,
+      scalingTasks: 20,
+      sleepTasksPerWorker: 5,
+      queueTasks: 50,
+      latencyTasks: 5,
+      batch: 20,
+      limitTasks: 200,
+    };
+  }
+  return mode === "quick"
     ? {
       mode: "quick",
       workers,
@@ -62,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         quick: { type: "boolean", default: false },
+        tiny: { type: "boolean", default: false },
         out: {
           type: "string",
           default: new URL("../bench/results.json", import.meta.url).pathname,
@@ -91,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`bench: --prefetch: "${values.prefetch}" is not an integer ≥ 0; ${USAGE}`);
     return 2;
   }
-  const s = _sizes(values.quick, workers);
+  const s = _sizes(values.tiny ? "tiny" : values.quick ? "quick" : "full", workers);
   const started = performance.now();
   const step = (what: string) =>
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${what}`);

@@ -18,7 +18,7 @@ import { round } from "./_util.ts";
 
 /** Sizes of one benchmark run. */
 export interface Sizes {
-  mode: "quick" | "full";
+  mode: "quick" | "full" | "tiny";
   workers: number;
   tasks: number;
   scalingTasks: number;
