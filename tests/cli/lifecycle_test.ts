@@ -274,3 +274,71 @@ Deno.test({
     }
   },
 });
+
+function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(f[2]) === pgid && f[0] !== "Z") out.push(Number(e.name));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+Deno.test({
+  name: "kill -9 of a daemon with a running block: list cleans up its leftover manager",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = tempHome();
+    const svc = await startService({ home, heartbeatPeriod: 1 });
+    let pid = 0;
+    try {
+      await addUser(home, "carol", "pw-carol");
+      await writeTokens(home, await loginViaForm(svc.authUrl, "carol", "pw-carol"));
+      await writeGlobalConfig(home, svc);
+      assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
+      Deno.writeTextFileSync(
+        join(home, "ep", "config.yaml"),
+        EP_CONFIG.replace("init_blocks: 0", "init_blocks: 1") +
+          "executor:\n  max_workers_per_node: 1\n",
+      );
+      const s = await runCli(home, ["start", "ep"]);
+      assertEquals(s.code, 0, s.stdout + s.stderr);
+      pid = Number(/pid (\d+)/.exec(s.stdout)?.[1]);
+      // wait until the block's manager has registered
+      const end = Date.now() + 60_000;
+      let managers = 0;
+      while (Date.now() < end) {
+        const st = JSON.parse((await runCli(home, ["status", "ep", "--json"])).stdout);
+        managers = st.daemon?.managers?.length ?? 0;
+        if (managers > 0) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert(managers > 0, "no manager registered");
+      const before = groupMembers(pid).filter((p) => p !== pid);
+      assert(before.length > 0, "the manager is not in the daemon's process group");
+      Deno.kill(pid, "SIGKILL");
+      await waitGone(pid);
+      assert(groupMembers(pid).length > 0, "nothing was left over to clean");
+      const l = await list(home);
+      assertEquals([l[0].status, l[0].pid], ["Stopped", null]);
+      const deadline = Date.now() + 10_000;
+      while (groupMembers(pid).length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assertEquals(groupMembers(pid), []);
+    } finally {
+      if (pid) {
+        try {
+          Deno.kill(-pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      await svc.stop();
+      Deno.removeSync(home, { recursive: true });
+    }
+  },
+});
