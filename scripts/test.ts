@@ -62,10 +62,55 @@ if (!Deno.env.get("FUNCX_TEST_NO_SLURM") && isRoot()) {
   console.error("==> local Slurm: not root or FUNCX_TEST_NO_SLURM set, Slurm tests will skip");
 }
 
-await run(
-  "tests",
-  deno,
-  ["test", "-A", "--parallel", ...(extra.length ? extra : ["tests/"])],
-  slurmStarted ? { FUNCX_TEST_SLURM: "1" } : {},
-);
-console.error("\nAll checks passed.");
+// The test run is echoed line by line and its summary (`ok | 63 passed | 0 failed | ...`)
+// is repeated at the end as a plain `tests: N passed, N failed[, N skipped]` line.
+const args = ["test", "-A", "--parallel", ...(extra.length ? extra : ["tests/"])];
+console.error(`\n==> tests: deno ${args.join(" ")}`);
+const t0 = performance.now();
+const child = new Deno.Command(deno, {
+  args,
+  cwd: root,
+  env: { NO_COLOR: "1", ...(slurmStarted ? { FUNCX_TEST_SLURM: "1" } : {}) },
+  stdin: "null",
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+let summary: { passed: number; failed: number; ignored: number } | undefined;
+let pending = "";
+const dec = new TextDecoder();
+for await (const chunk of child.stdout) {
+  await Deno.stdout.write(chunk);
+  pending += dec.decode(chunk, { stream: true });
+  const lines = pending.split("\n");
+  pending = lines.pop() ?? "";
+  for (const line of lines) {
+    const m =
+      /^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(.*)$/
+        .exec(line.trim());
+    if (m) {
+      summary = {
+        passed: Number(m[1]),
+        failed: Number(m[2]),
+        ignored: Number(/(\d+) ignored/.exec(m[3])?.[1] ?? 0),
+      };
+    }
+  }
+}
+const status = await child.status;
+const secs = ((performance.now() - t0) / 1000).toFixed(1);
+if (summary) {
+  console.log(
+    `tests: ${summary.passed} passed, ${summary.failed} failed${
+      summary.ignored ? `, ${summary.ignored} skipped` : ""
+    }`,
+  );
+}
+if (!status.success) {
+  console.error(`==> tests FAILED (exit ${status.code}, ${secs} s)`);
+  Deno.exit(status.code || 1);
+}
+if (!summary || summary.passed === 0) {
+  console.error("==> tests: no test ran");
+  Deno.exit(1);
+}
+console.error(`==> tests ok (${secs} s)\nAll checks passed.`);
