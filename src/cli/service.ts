@@ -112,6 +112,7 @@ async function _runForeground(ctx: CliContext, o: ServiceStartOptions): Promise<
     level: ctx.debug() ? "debug" : opts.logLevel,
     echo: !o.daemon,
   });
+  await Deno.chmod(paths.log, 0o600).catch(() => {}); // may have been created by the detach
   let svc: LocalService;
   try {
     await Deno.remove(paths.infoFile).catch(() => {});

@@ -591,10 +591,9 @@ export class Forwarder {
 
   /** Send unfinished tasks (only never-delivered ones when `onlyNew`). */
   #deliver(uuid: string, onlyNew: boolean) {
-    const tasks = this.#store.pendingTasks(uuid);
+    const tasks = this.#store.pendingTasks(uuid, onlyNew);
     const delivered = new Map<string, TaskStatus>();
     for (const t of tasks) {
-      if (onlyNew && t.status !== "waiting-for-ep") continue;
       if (t.payload === null) continue;
       this.#send(uuid, packTask(t.uuid, t.container, t.payload));
       if (t.status === "waiting-for-ep") delivered.set(t.uuid, "waiting-for-nodes");

@@ -247,10 +247,17 @@ export class ServiceStore {
    */
   static open(path: string): ServiceStore {
     const db = new DatabaseSync(path);
+    db.exec("PRAGMA busy_timeout=5000");
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=NORMAL");
-    db.exec("PRAGMA busy_timeout=5000");
     db.exec(_SCHEMA);
+    // password and token hashes: owner only (the -wal/-shm files too)
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+      if (path === ":memory:") break;
+      try {
+        Deno.chmodSync(f, 0o600);
+      } catch { /* not created yet */ }
+    }
     return new ServiceStore(db);
   }
 
@@ -671,15 +678,23 @@ export class ServiceStore {
     });
   }
 
-  /** Unfinished tasks of an endpoint, oldest first, with their payloads. */
+  /**
+   * Unfinished tasks of an endpoint, oldest first, with their payloads; only the
+   * never-delivered ones (`waiting-for-ep`) when `onlyQueued`.
+   */
   pendingTasks(
     endpointUuid: string,
-    limit = 1_000_000,
-  ): { uuid: string; container: string; payload: string; status: string }[] {
+    onlyQueued = false,
+  ): { uuid: string; container: string; payload: string | null; status: string }[] {
+    if (onlyQueued) {
+      return this.#all(
+        "SELECT uuid, container, payload, status FROM tasks WHERE endpoint_uuid = ? AND status = 'waiting-for-ep' ORDER BY created_at, rowid",
+        endpointUuid,
+      );
+    }
     return this.#all(
-      "SELECT uuid, container, payload, status FROM tasks WHERE endpoint_uuid = ? AND status NOT IN ('success', 'failed') ORDER BY created_at, rowid LIMIT ?",
+      "SELECT uuid, container, payload, status FROM tasks WHERE endpoint_uuid = ? AND status NOT IN ('success', 'failed') ORDER BY created_at, rowid",
       endpointUuid,
-      limit,
     );
   }
 

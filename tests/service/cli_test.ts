@@ -73,10 +73,10 @@ Deno.test("service cli: add-user, add-client, detached start, status, stop", opt
     const log = await Deno.readTextFile(join(home, "service", "service.log"));
     match(log, /listening on http/);
     assert(!log.includes(tokens.access_token), "token in the log");
-    assertEquals(
-      (await Deno.stat(join(home, "service", "curve", "server.key_secret"))).mode! & 0o777,
-      0o600,
-    );
+    for (const f of ["curve/server.key_secret", "funcx.sqlite", "service.log"]) {
+      assertEquals((await Deno.stat(join(home, "service", f))).mode! & 0o777, 0o600, f);
+    }
+    assertEquals((await Deno.stat(join(home, "service"))).mode! & 0o777, 0o700);
   } finally {
     await runCli(home, ["service", "stop"]).catch(() => {});
     await Deno.remove(home, { recursive: true }).catch(() => {});
