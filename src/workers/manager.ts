@@ -228,6 +228,8 @@ class _Manager {
       // the tasks this manager still held without starting them.
       this.#send(encodeBye(reason));
       await Promise.race([this.#pump.flushed(), new Promise((r) => setTimeout(r, 2000))]);
+      // Let the last results and BYE reach the interchange (bounded) before closing.
+      this.#sock.linger = 1000;
       this.#sock.close();
       await recv;
     } catch (e) {
