@@ -23,11 +23,13 @@ import { dirname } from "node:path";
 import { LimitRunner } from "./bench/limit.ts";
 import { EndpointBench, type EndpointRun } from "./bench/endpoint_only.ts";
 import { BenchForwarder } from "./bench/forwarder.ts";
+import { useBinary } from "./bench/endpoint_proc.ts";
 import { measureEndToEnd } from "./bench/e2e.ts";
 import { machineInfo } from "./bench/machine.ts";
 import { buildReport, renderTable, type Sizes } from "./bench/report.ts";
 
-const USAGE = "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N]";
+const USAGE =
+  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH]";
 
 function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
   if (mode === "tiny") {
@@ -83,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
         },
         workers: { type: "string", default: "2" },
         prefetch: { type: "string" },
+        binary: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -105,6 +108,19 @@ async function main(argv: string[]): Promise<number> {
   if (prefetch !== undefined && (!Number.isInteger(prefetch) || prefetch < 0)) {
     console.error(`bench: --prefetch: "${values.prefetch}" is not an integer ≥ 0; ${USAGE}`);
     return 2;
+  }
+  if (values.binary !== undefined) {
+    try {
+      if (!Deno.statSync(values.binary).isFile) throw new Error("not a file");
+    } catch (e) {
+      console.error(
+        `bench: --binary: ${values.binary}: ${
+          (e as Error).message
+        }; expected the executable of \`deno task compile\``,
+      );
+      return 2;
+    }
+    useBinary(values.binary);
   }
   const s = _sizes(values.tiny ? "tiny" : values.quick ? "quick" : "full", workers);
   const started = performance.now();
@@ -184,6 +200,7 @@ async function main(argv: string[]): Promise<number> {
     machine: machineStart,
     loadEnd: Deno.loadavg(),
     prefetch: prefetch ?? null,
+    binary: values.binary ?? null,
     limits,
     limitSleep,
     main,

@@ -22,6 +22,28 @@ import { findManagerPids } from "./_util.ts";
 /** `main.ts` of this checkout. */
 export const MAIN_TS: string = new URL("../../main.ts", import.meta.url).pathname;
 
+let _binary: string | undefined;
+
+/**
+ * Run the endpoint from a `deno compile`d executable instead of `deno run main.ts`
+ * (`undefined` switches back).
+ *
+ * @example
+ * ```ts
+ * useBinary("dist/funcx-endpoint");
+ * ```
+ */
+export function useBinary(path: string | undefined): void {
+  _binary = path;
+}
+
+/** The command line prefix that runs the program (binary or `deno run ... main.ts`). */
+function _program(): { cmd: string; args: string[] } {
+  return _binary
+    ? { cmd: _binary, args: [] }
+    : { cmd: Deno.execPath(), args: ["run", ...COMPILE_FLAGS, MAIN_TS] };
+}
+
 /** Name of the benchmark endpoint. */
 export const BENCH_ENDPOINT = "bench";
 
@@ -163,11 +185,12 @@ export async function startEndpointProcess(
   try {
     Deno.removeSync(join(dir, "status.json"));
   } catch { /* first start */ }
-  const args = ["run", ...COMPILE_FLAGS, MAIN_TS, "start", BENCH_ENDPOINT];
+  const prog = _program();
+  const args = [...prog.args, "start", BENCH_ENDPOINT];
   if (!opts.detached) args.push("--foreground");
   args.push(...(opts.args ?? []));
   const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(prog.cmd, {
     args,
     env: { FUNCX_HOME: opts.home, NO_COLOR: "1" },
     stdin: "null",

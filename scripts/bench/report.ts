@@ -56,6 +56,8 @@ export interface ReportInput {
   /** Load averages at the end. */
   loadEnd: number[];
   prefetch: number | null;
+  /** The compiled executable the endpoint ran from (`null`: `deno run main.ts`). */
+  binary: string | null;
   seconds: number;
 }
 
@@ -156,6 +158,7 @@ export function buildReport(i: ReportInput) {
     machine: { ...i.machine, loadavg_end: i.loadEnd },
     sizes: i.sizes,
     bench_seconds: round(i.seconds, 1),
+    endpoint_program: i.binary ?? "deno run main.ts",
     limit: {
       workers: W,
       tasks_per_second: round(limit, 0),
@@ -283,9 +286,9 @@ export function renderTable(r: Report): string {
   return [
     `funcx-endpoint benchmark (${r.mode}), ${r.date}`,
     `machine: ${m.cores} cores, ${m.arch}, ${m.cpu}; ${m.kernel}; deno ${m.deno}, python ${m.python}, libzmq ${m.libzmq}`,
-    `load average at start ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}, at end ${
-      m.loadavg_end.map((x) => x.toFixed(2)).join(" ")
-    }`,
+    `endpoint program: ${r.endpoint_program}; load average at start ${
+      m.loadavg.map((x) => x.toFixed(2)).join(" ")
+    }, at end ${m.loadavg_end.map((x) => x.toFixed(2)).join(" ")}`,
     t.toString(),
   ].join("\n");
 }
