@@ -177,7 +177,17 @@ export class Router {
         allowed.push(r.method);
         continue;
       }
-      return { handler: r.handler, params: m.slice(1).map(decodeURIComponent) };
+      const params = m.slice(1).map((x) => {
+        try {
+          return decodeURIComponent(x);
+        } catch {
+          throw new ApiError(
+            ErrorCode.RequestMalformed,
+            `Malformed percent-encoding in the path: ${JSON.stringify(x.slice(0, 100))}`,
+          );
+        }
+      });
+      return { handler: r.handler, params };
     }
     return { allowed };
   }
