@@ -26,7 +26,7 @@ import { BenchForwarder } from "./bench/forwarder.ts";
 import { useBinary } from "./bench/endpoint_proc.ts";
 import { measureEndToEnd } from "./bench/e2e.ts";
 import { machineInfo } from "./bench/machine.ts";
-import { buildReport, renderTable, type Sizes } from "./bench/report.ts";
+import { buildReport, renderMarkdown, renderTable, type Sizes } from "./bench/report.ts";
 
 const USAGE =
   "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH]";
@@ -211,6 +211,7 @@ async function main(argv: string[]): Promise<number> {
   Deno.mkdirSync(dirname(values.out), { recursive: true });
   Deno.writeTextFileSync(values.out, JSON.stringify(report, null, 2) + "\n");
   console.log(renderTable(report));
+  Deno.writeTextFileSync(values.out.replace(/\.json$/, "") + ".md", renderMarkdown(report) + "\n");
   console.log(`\nwritten: ${values.out}`);
   return 0;
 }
