@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, tempHome } from "../helpers/cli.ts";
+import { MAIN_TS, runCli, tempHome } from "../helpers/cli.ts";
+import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 
 const COMMANDS = ["configure", "start", "stop", "restart", "list", "delete", "status", "logs"];
 
@@ -158,5 +159,41 @@ Deno.test("completion bash completes commands, options and endpoint names", asyn
   const bad = await runCli(home, ["completion", "fish"]);
   assertEquals(bad.code, 1);
   oneLineError(bad.stderr, /"fish" is not supported; expected bash or zsh/);
+  Deno.removeSync(home, { recursive: true });
+});
+
+Deno.test("logs -n prints the tail; logs -f follows new lines until SIGINT", async () => {
+  const home = tempHome();
+  assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
+  const log = join(home, "ep", "endpoint.log");
+  Deno.writeTextFileSync(log, Array.from({ length: 10 }, (_, i) => `old ${i}`).join("\n") + "\n");
+  const tail = await runCli(home, ["logs", "ep", "-n", "3"]);
+  assertEquals(tail.stdout, "old 7\nold 8\nold 9\n");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...COMPILE_FLAGS, MAIN_TS, "logs", "ep", "-f", "-n", "1"],
+    env: { FUNCX_HOME: home, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const until = async (text: string) => {
+    while (!seen.includes(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`stream ended before ${text}: ${seen}`);
+      seen += value;
+    }
+  };
+  await until("old 9\n");
+  Deno.writeTextFileSync(log, "new line\n", { append: true });
+  await until("new line\n");
+  child.kill("SIGINT");
+  const status = await child.status;
+  reader.releaseLock();
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel();
+  assertEquals(status.code, 0);
+  assertEquals(seen, "old 9\nnew line\n");
   Deno.removeSync(home, { recursive: true });
 });
