@@ -1,7 +1,8 @@
 /**
  * `deno task test [extra deno test args]`: the whole check, as CI runs it.
  *
- * 1. `deno fmt --check`, `deno lint`, `deno check` of everything;
+ * 1. `deno fmt --check`, `deno lint`, `deno check` of everything; python3 is installed
+ *    with apt when missing (as root);
  * 2. when running as root, start the one-node local Slurm cluster
  *    (`scripts/local-slurm.sh start`, which installs slurm-wlm + munge if needed) so
  *    the Slurm provider tests run against a real Slurm;
@@ -40,12 +41,36 @@ function isRoot(): boolean {
   }
 }
 
+async function _has(program: string): Promise<boolean> {
+  const r = await new Deno.Command("bash", {
+    args: ["-c", 'command -v "$1" >/dev/null', "has", program],
+    stdin: "null",
+  }).output();
+  return r.success;
+}
+
 const deno = Deno.execPath();
 const extra = Deno.args;
 
 await run("format", deno, ["fmt", "--check"]);
 await run("lint", deno, ["lint"]);
 await run("type check", deno, ["check", "main.ts", "src/", "scripts/", "tests/"]);
+
+// The workers run functions with python3 (3.8+, standard library only).
+if (!await _has("python3")) {
+  if (isRoot() && await _has("apt-get")) {
+    await run("install python3", "apt-get", [
+      "-o",
+      "DPkg::Lock::Timeout=600",
+      "install",
+      "-y",
+      "--no-install-recommends",
+      "python3",
+    ], { DEBIAN_FRONTEND: "noninteractive" });
+  } else {
+    console.error("==> python3 is not on PATH: the worker tests will fail; install python3");
+  }
+}
 
 let slurmStarted = false;
 const slurmScript = `${root}scripts/local-slurm.sh`;
