@@ -59,6 +59,7 @@ await run("type check", deno, ["check", "main.ts", "src/", "scripts/", "tests/"]
 // The workers run functions with python3 (3.8+, standard library only).
 if (!await _has("python3")) {
   if (isRoot() && await _has("apt-get")) {
+    await run("apt-get update", "apt-get", ["-o", "DPkg::Lock::Timeout=600", "update"]);
     await run("install python3", "apt-get", [
       "-o",
       "DPkg::Lock::Timeout=600",
