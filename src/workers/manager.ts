@@ -136,6 +136,7 @@ class _Manager {
   #capTimer: ReturnType<typeof setTimeout> | undefined;
   #pump: SocketPump;
   #lastHeard = Date.now();
+  #lastBeat = 0;
   #done = Promise.withResolvers<string>();
   #closing = false;
   #closeReason = "";
@@ -291,7 +292,10 @@ class _Manager {
       this.#done.resolve(`no message from the interchange for ${o.hbThreshold}s`);
       return;
     }
-    this.#send(encodeBare("HEARTBEAT"));
+    if (now - this.#lastBeat >= o.hbPeriod * 1000) {
+      this.#lastBeat = now;
+      this.#send(encodeBare("HEARTBEAT"));
+    }
     if (o.maxIdletime > 0) {
       for (const w of this.#workers.values()) {
         if (!w.task && !w.killing && now - w.idleSince > o.maxIdletime * 1000) {
