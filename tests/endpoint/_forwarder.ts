@@ -37,6 +37,11 @@ export class TestForwarder {
   #loops: Promise<void>[] = [];
   #ports = { tasks: 0, results: 0, commands: 0 };
   #cert = "";
+  #chain: Record<Channel, Promise<void>> = {
+    tasks: Promise.resolve(),
+    results: Promise.resolve(),
+    commands: Promise.resolve(),
+  };
 
   static async start(): Promise<TestForwarder> {
     const f = new TestForwarder();
@@ -51,6 +56,8 @@ export class TestForwarder {
         linger: 0,
         mandatory: false,
         handover: true,
+        sendHighWaterMark: 0,
+        receiveHighWaterMark: 0,
       });
       await s.bind("tcp://127.0.0.1:*");
       f.#ports[ch] = Number(/:(\d+)$/.exec(s.lastEndpoint!)![1]);
@@ -104,8 +111,10 @@ export class TestForwarder {
     return f;
   }
 
+  /** Queue a message (zeromq.js allows one pending send per socket, so sends are chained). */
   send(ch: Channel, identity: string, payload: Uint8Array): void {
-    this.#socks[ch].send([identity, payload]).catch(() => {});
+    const sock = this.#socks[ch];
+    this.#chain[ch] = this.#chain[ch].then(() => sock.send([identity, payload])).catch(() => {});
   }
   sendTask(identity: string, taskId: string, body = "1\n0"): void {
     this.send("tasks", identity, packTask(taskId, "RAW", body));
