@@ -104,6 +104,8 @@ export class Endpoint {
   #warned = new Set<string>();
   #counts = { received: 0, duplicates: 0, resent: 0, acked: 0 };
   #versionChecked = false;
+  #connectedSince: number | undefined;
+  #lastCountsLog = performance.now();
 
   private constructor(
     o: EndpointOptions,
@@ -224,7 +226,7 @@ export class Endpoint {
       // let the last results reach the forwarder and be acked (bounded)
       const until = Date.now() + 2000;
       while (
-        this.#channels && this.#unacked.size > 0 && this.#lastHeartbeat !== null &&
+        this.#channels && this.#unacked.size > 0 && this.#connectedSince !== undefined &&
         Date.now() < until
       ) {
         await new Promise((r) => setTimeout(r, 50));
@@ -287,7 +289,7 @@ export class Endpoint {
         await _sleep(60_000, signal);
         continue;
       }
-      const openedAt = Date.now();
+      this.#connectedSince = undefined;
       this.#reconnect = Promise.withResolvers<string>();
       try {
         await this.#open(reply);
@@ -305,7 +307,7 @@ export class Endpoint {
       if (signal.aborted) break;
       this.#state = "disconnected";
       this.#error("forwarder", `connection lost (${why}); re-registering and reconnecting`);
-      const connected = this.#lastHeartbeat !== null && this.#lastHeartbeat >= openedAt;
+      const connected = this.#connectedSince !== undefined;
       quickFailures = connected ? 0 : quickFailures + 1;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(quickFailures, 6));
       await _sleep(delay, signal);
@@ -345,8 +347,23 @@ export class Endpoint {
         `the service answered with endpoint id ${reply.endpoint_id}, expected ${this.endpointId}`,
       );
     }
-    atomicWrite(this.#paths.endpointJson, JSON.stringify(reply, null, 2) + "\n", 0o600);
-    atomicWrite(this.#paths.serverKey, reply.forwarder_pubkey, 0o600);
+    for (
+      const [file, text] of [
+        [this.#paths.endpointJson, JSON.stringify(reply, null, 2) + "\n"],
+        [this.#paths.serverKey, reply.forwarder_pubkey],
+      ]
+    ) {
+      try {
+        atomicWrite(file, text, 0o600);
+      } catch (e) {
+        // the connection does not need the files (the keys are in memory): keep going
+        this.#warnOnce(
+          `write:${file}`,
+          "registration",
+          `cannot write ${file}: ${(e as Error).message}`,
+        );
+      }
+    }
     this.#log.info(
       _LOG,
       "registered as %s; forwarder %s ports %d/%d/%d",
@@ -378,7 +395,7 @@ export class Endpoint {
       ...secret,
     };
     const reg = encodeRegistration({ registration: this.endpointId, ...secret });
-    this.#lastTraffic = Date.now();
+    this.#lastTraffic = performance.now();
     this.#state = "starting";
     this.#channels = await ForwarderChannels.open({
       endpointId: this.endpointId,
@@ -413,12 +430,14 @@ export class Endpoint {
   // ---------------------------------------------------------------- tasks channel
 
   #onTraffic(): void {
-    this.#lastTraffic = Date.now();
+    // liveness uses the monotonic clock (wall-clock jumps must not look like silence)
+    this.#lastTraffic = performance.now();
+    this.#lastHeartbeat = Date.now();
+    this.#connectedSince ??= this.#lastTraffic;
     if (this.#state !== "connected" && this.#state !== "stopping") {
       this.#state = "connected";
-      this.#lastHeartbeat = this.#lastTraffic;
       this.#log.info(_LOG, "connected to the forwarder");
-    } else this.#lastHeartbeat = this.#lastTraffic;
+    }
   }
 
   #onHeartbeat(endpointId: string): void {
@@ -533,7 +552,21 @@ export class Endpoint {
 
   #tick(): void {
     if (!this.#channels || this.#stopping) return;
-    const silent = Date.now() - this.#lastTraffic;
+    const now = performance.now();
+    if (now - this.#lastCountsLog >= 60_000) {
+      this.#lastCountsLog = now;
+      const c = this.#counts;
+      this.#log.info(
+        _LOG,
+        "%d task(s) received (%d duplicate deliveries), %d in flight, %d result(s) acked, %d unacked",
+        c.received,
+        c.duplicates,
+        this.#inflight.size,
+        c.acked,
+        this.#unacked.size,
+      );
+    }
+    const silent = now - this.#lastTraffic;
     if (silent > this.#o.config.heartbeat_threshold * 1000) {
       this.#reconnect.resolve(
         `no message from the forwarder for ${
