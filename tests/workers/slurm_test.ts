@@ -67,65 +67,7 @@ function slurmIx(
   });
 }
 
-Deno.test({
-  name: "slurm: 200 tasks through submitted jobs, 0 -> 2 -> 0 blocks, stop leaves no job",
-  ignore: !!skip,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const ep = await tempEndpoint();
-    const col = new Collector();
-    const ix = slurmIx(ep.dir, ep.log, col, { init_blocks: 0, min_blocks: 0, max_blocks: 2 });
-    let maxManagers = 0;
-    let maxActive = 0;
-    const watch = setInterval(() => {
-      const st = ix.status();
-      maxManagers = Math.max(maxManagers, st.managers.length);
-      maxActive = Math.max(
-        maxActive,
-        st.blocks.filter((b) => b.state === "PENDING" || b.state === "RUNNING").length,
-      );
-    }, 100);
-    try {
-      await ix.start();
-      assertEquals(ix.status().blocks.length, 0); // init_blocks 0: nothing submitted yet
-      const tasks = Array.from({ length: 200 }, (_, i) => pyTask(`s${i}`, "nap", [i, 0.03]));
-      ix.submit(tasks);
-      await col.waitFor(() => col.results.length >= 200, "200 results", 150_000);
-      const seen = new Set(col.results.map((r) => r.taskId));
-      assertEquals(seen.size, 200);
-      for (let i = 0; i < 200; i++) {
-        assertEquals((col.byId(`s${i}`)!.result as PyValue[])[0], i);
-      }
-      assertEquals(ix.status().tasks, { queued: 0, running: 0, completed: 200, failed: 0 });
-      assertEquals(maxActive, 2);
-      assertEquals(maxManagers, 2);
-      // The jobs were real Slurm jobs with our submit scripts.
-      const scripts = [...Deno.readDirSync(join(ep.dir, "submit_scripts"))].map((e) => e.name);
-      assertEquals(scripts.filter((n) => n.endsWith(".sbatch")).length, 2);
-      // Scale-in to min_blocks=0 after max_idletime: jobs cancelled, none left in squeue.
-      await until(async () => (await ourJobs(ep.dir)).length === 0, "idle jobs cancelled", 60_000);
-      await until(
-        () => ix.status().blocks.every((b) => b.state === "CANCELLED" || b.state === "COMPLETED"),
-        "blocks ended",
-        30_000,
-      );
-      assertEquals(ix.status().managers.length, 0);
-      assertEquals(ix.status().errors, []);
-      // New work scales out again; stop() leaves nothing in squeue.
-      ix.submit([pyTask("late", "ident", ["late"])]);
-      await col.waitFor(() => !!col.byId("late"), "late result", 90_000);
-      assert((await ourJobs(ep.dir)).length >= 1);
-      await ix.stop();
-      assertEquals(await ourJobs(ep.dir), []);
-    } finally {
-      clearInterval(watch);
-      await ix.stop();
-      ep.log.close();
-      if (!Deno.env.get("KEEP_TMP")) await Deno.remove(ep.home, { recursive: true });
-    }
-  },
-});
+// The 200-task / 0 -> 2 -> 0 scaling check runs end to end in slurm_e2e_test.ts.
 
 Deno.test({
   name: "slurm: rejected sbatch shows Slurm's message in status, with backoff, interchange runs on",
