@@ -2,8 +2,9 @@
  * LocalProvider: each block is one manager subprocess on this host.
  *
  * Managers are started with the given command (normally `selfCommand()` + `manager ...`)
- * and env `FUNCX_HOME`; they stay in the daemon's process group, so a SIGKILL of the
- * group takes them too. Their stdout/stderr go to `<worker_logs>/<block>/manager.stdio`.
+ * and env `FUNCX_HOME` (after `worker_init`, run by bash, when configured); they stay in
+ * the daemon's process group, so a SIGKILL of the group takes them too. Their
+ * stdout/stderr go to `<worker_logs>/<block>/manager.stdio`.
  * Job ids are `local-<pid>`.
  *
  * @example
@@ -16,6 +17,7 @@
  * @module
  */
 import { join } from "node:path";
+import { commandLine } from "./batch.ts";
 import { type BlockSpec, type JobStatus, type Provider, ProviderError } from "./provider.ts";
 
 interface _Job {
@@ -31,6 +33,8 @@ export interface LocalProviderOptions {
   home: string;
   /** `<endpoint>/worker_logs`; each block logs under `<logDir>/<blockId>/`. */
   logDir: string;
+  /** Shell lines run (with bash) before the manager, like a batch script's `worker_init`. */
+  workerInit?: string;
   /** Seconds between SIGTERM and SIGKILL on cancel (default 5). */
   killGraceSeconds?: number;
   /**
@@ -56,9 +60,14 @@ export class LocalProvider implements Provider {
     const dir = join(this.#opts.logDir, block.blockId);
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     let child: Deno.ChildProcess;
+    const init = this.#opts.workerInit?.trim();
+    // With worker_init, bash runs it and then execs the manager (same pid).
+    const argv = init
+      ? ["bash", "-c", `${init}\nexec ${commandLine(block.command)}`]
+      : block.command;
     try {
-      child = new Deno.Command(block.command[0], {
-        args: block.command.slice(1),
+      child = new Deno.Command(argv[0], {
+        args: argv.slice(1),
         env: { ...block.env, FUNCX_HOME: this.#opts.home },
         stdin: "null",
         stdout: "piped",

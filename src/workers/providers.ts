@@ -35,7 +35,11 @@ export function createProvider(input: ProviderInput): Provider {
   const type = input.config.provider.type;
   switch (type) {
     case "local":
-      return new LocalProvider({ home, logDir: join(input.endpointDir, "worker_logs") });
+      return new LocalProvider({
+        home,
+        logDir: join(input.endpointDir, "worker_logs"),
+        workerInit: input.config.provider.worker_init,
+      });
     case "slurm":
       return new SlurmProvider({
         config: input.config.provider,
