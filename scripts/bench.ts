@@ -156,8 +156,10 @@ async function main(argv: string[]): Promise<number> {
         const n = sleepMs === 0 ? s.scalingTasks : s.sleepTasksPerWorker * workers;
         scaling.push({ ...(await eb.run(n, sleepMs)), workers });
       }
+      const latencyMs = await eb.latency(s.latencyTasks);
+      const idleCpuPercent = await eb.idleCpu(s.mode === "full" ? 5 : 2);
       const memory = await eb.queueMemory(s.queueTasks);
-      main = { startupSeconds: eb.startupSeconds, run, memory };
+      main = { startupSeconds: eb.startupSeconds, run, memory, latencyMs, idleCpuPercent };
     } catch (e) {
       await eb.close();
       throw e;

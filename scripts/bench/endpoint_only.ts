@@ -128,6 +128,54 @@ export class EndpointBench {
   }
 
   /**
+   * CPU used by the idle daemon, manager and workers over `seconds` (percent of one
+   * core): what the polling loops cost when there is nothing to do.
+   *
+   * @example
+   * ```ts
+   * (await eb.idleCpu(2)).daemon; // e.g. 3.5 (% of a core)
+   * ```
+   */
+  async idleCpu(seconds: number): Promise<Record<string, number>> {
+    const ep = this.#ep;
+    const groups = () => ({
+      daemon: [ep.pid],
+      manager: ep.managerPids,
+      workers: ep.managerPids.flatMap(childPids),
+    });
+    const before = cpuSnapshot(groups());
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const after = cpuSnapshot(groups());
+    const ms = performance.now() - t0;
+    const out: Record<string, number> = {};
+    for (const k of Object.keys(after)) {
+      out[k] = Math.round(((after[k] - before[k]) / ms) * 1000) / 10;
+    }
+    return out;
+  }
+
+  /**
+   * `n` sequential single no-op task round trips through the endpoint alone (forwarder
+   * send → result received), in milliseconds.
+   *
+   * @example
+   * ```ts
+   * const ms = await eb.latency(200);
+   * ```
+   */
+  async latency(n: number): Promise<number[]> {
+    const body = noopTaskBody(0);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      _check(await this.#fwd.run(this.#ep.endpointId, 1, body), "a latency probe");
+      out.push(performance.now() - t0);
+    }
+    return out;
+  }
+
+  /**
    * Push `tasks` tasks that sleep long enough to stay queued; report the peak RSS of
    * the daemon and its manager while it holds them. Leaves the endpoint busy: close it
    * afterwards.
