@@ -17,6 +17,7 @@
 import * as zmq from "zeromq";
 import { encodeRegistration, MessageType, unpackMessage } from "../../src/protocol/messages.ts";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
+import { receiveLoop } from "../../src/endpoint/zmq_recv.ts";
 
 /** The registration reply of `POST /endpoints` plus the keypair used. */
 export interface Registration {
@@ -160,14 +161,11 @@ export async function connectPeer(reg: Registration, opts: PeerOptions): Promise
   const inbox: Uint8Array[][] = [];
   let wake: (() => void) | undefined;
   let closed = false;
-  const reader = (async () => {
-    try {
-      for await (const frames of tasks) {
-        inbox.push(frames);
-        wake?.();
-      }
-    } catch { /* closed */ }
-  })();
+  // poll-based: zeromq.js' for-await receive can stall under Deno (see zmq_recv.ts)
+  const reader = receiveLoop(tasks, (frames) => {
+    inbox.push(frames);
+    wake?.();
+  }).catch(() => {});
   const nextMessage = async (ms: number): Promise<Uint8Array[] | undefined> => {
     if (inbox.length === 0 && !closed) {
       await new Promise<void>((resolve) => {

@@ -16,6 +16,7 @@ import {
 } from "../../src/workers/wire.ts";
 import { createWorld, fastEndpointConfig, PY } from "../e2e/_world.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
+import { receiveLoop } from "../../src/endpoint/zmq_recv.ts";
 import { sendWithin } from "./_peer.ts";
 
 const SEED = fuzzSeed(424242);
@@ -42,11 +43,9 @@ Deno.test({
         const s = new zmq.Dealer({ routingId: uid, linger: 0, sendTimeout: 0 });
         s.connect(m[1]);
         socks.push(s);
-        (async () => {
-          try {
-            for await (const frames of s) inbox.push(frames);
-          } catch { /* closed */ }
-        })();
+        receiveLoop(s, (frames) => {
+          inbox.push(frames);
+        }).catch(() => {});
       }
       const reg = (token: string) =>
         encodeRegister({
