@@ -78,7 +78,18 @@ function _readStatus(dir: string): StatusFile | null {
 export async function createWorld(opts: { heartbeatPeriod?: number } = {}): Promise<World> {
   const home = Deno.makeTempDirSync({ prefix: "fx-e2e-" });
   const hb = opts.heartbeatPeriod ?? 1;
-  let svc = await startService({ home, heartbeatPeriod: hb });
+  // Fixed ports below the ephemeral range, so that a restart "on the same ports" cannot
+  // collide with a port the kernel handed to another process in the meantime.
+  let svc: StartedService = await (async () => {
+    for (let attempt = 0;; attempt++) {
+      const port = 20_000 + 4 * Math.floor(Math.random() * 2500);
+      try {
+        return await startService({ home, heartbeatPeriod: hb, port, forwarderPort: port + 1 });
+      } catch (e) {
+        if (attempt >= 5 || !/in use/i.test((e as Error).message)) throw e;
+      }
+    }
+  })();
   await addUser(home, "alice", "alice-pw");
   const tokens = await loginViaForm(svc.authUrl, "alice", "alice-pw");
   await writeTokens(home, tokens);
