@@ -8,24 +8,10 @@ import type { StatusFile } from "../../src/daemon/state.ts";
 import { runCli } from "../helpers/cli.ts";
 import { createWorld, type World } from "../e2e/_world.ts";
 import { until } from "./_helpers.ts";
+import { ourJobs, slurmSkipReason, slurmTestName } from "./_slurm.ts";
 
-const SCRIPT = new URL("../../scripts/local-slurm.sh", import.meta.url).pathname;
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function sh(cmd: string, args: string[]) {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-async function skipReason(): Promise<string | undefined> {
-  if (Deno.uid() !== 0) return `not root (uid ${Deno.uid()}): cannot start a local Slurm`;
-  const r = await sh("bash", [SCRIPT, "start"]).catch((e) => ({ code: 1, stderr: String(e) }));
-  if (r.code !== 0) return `local Slurm did not start: ${r.stderr.trim().split("\n").pop()}`;
-  return undefined;
-}
-
-const skip = await skipReason();
+const skip = await slurmSkipReason();
 if (skip) console.error(`slurm e2e tests skipped: ${skip}`);
 
 function slurmConfig(provider: string[]): string {
@@ -73,14 +59,11 @@ async function startEndpoint(w: World, name: string) {
   };
 }
 
-async function ourJobs(dir: string): Promise<string[]> {
-  const r = await sh("squeue", ["--noheader", "--format=%i|%j|%T"]);
-  const prefix = `funcx.${dir.split("/").pop()}.`;
-  return r.stdout.split("\n").filter((l) => l.split("|")[1]?.startsWith(prefix));
-}
-
 Deno.test({
-  name: "slurm e2e: endpoint runs 200 tasks in jobs it submitted, 0 -> 2 -> 0 blocks, stop",
+  name: slurmTestName(
+    "slurm e2e: endpoint runs 200 tasks in jobs it submitted, 0 -> 2 -> 0 blocks, stop",
+    skip,
+  ),
   ignore: !!skip,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -139,7 +122,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "slurm e2e: a rejected sbatch shows in `status` with Slurm's message; endpoint runs on",
+  name: slurmTestName(
+    "slurm e2e: a rejected sbatch shows in `status` with Slurm's message; endpoint runs on",
+    skip,
+  ),
   ignore: !!skip,
   sanitizeOps: false,
   sanitizeResources: false,

@@ -6,38 +6,10 @@ import type { Logger } from "../../src/daemon/log.ts";
 import type { PyValue } from "../../src/protocol/pickle.ts";
 import { Interchange } from "../../src/workers/interchange.ts";
 import { Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
-
-const SCRIPT = new URL("../../scripts/local-slurm.sh", import.meta.url).pathname;
-
-async function sh(cmd: string, args: string[]) {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-async function slurmSkipReason(): Promise<string | undefined> {
-  if (Deno.uid() !== 0) return `not root (uid ${Deno.uid()}): cannot start a local Slurm`;
-  const r = await sh("bash", [SCRIPT, "start"]).catch((e) => ({
-    code: 1,
-    stdout: "",
-    stderr: String(e),
-  }));
-  if (r.code !== 0) {
-    const why = r.stderr.trim().split("\n").pop();
-    return `local Slurm did not start: ${why}`;
-  }
-  return undefined;
-}
+import { ourJobs, sh, slurmSkipReason, slurmTestName } from "./_slurm.ts";
 
 const skip = await slurmSkipReason();
 if (skip) console.error(`slurm tests skipped: ${skip}`);
-
-/** Jobs in squeue whose name starts with funcx.<endpoint dir name>. */
-async function ourJobs(dir: string): Promise<string[]> {
-  const r = await sh("squeue", ["--noheader", "--format=%i|%j|%T"]);
-  const prefix = `funcx.${dir.split("/").pop()}.`;
-  return r.stdout.split("\n").filter((l) => l.split("|")[1]?.startsWith(prefix));
-}
 
 function slurmIx(
   dir: string,
@@ -70,7 +42,10 @@ function slurmIx(
 // The 200-task / 0 -> 2 -> 0 scaling check runs end to end in slurm_e2e_test.ts.
 
 Deno.test({
-  name: "slurm: rejected sbatch shows Slurm's message in status, with backoff, interchange runs on",
+  name: slurmTestName(
+    "slurm: rejected sbatch shows Slurm's message in status, with backoff, interchange runs on",
+    skip,
+  ),
   ignore: !!skip,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -110,7 +85,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "slurm: a job cancelled behind our back fails its task clearly and is replaced",
+  name: slurmTestName(
+    "slurm: a job cancelled behind our back fails its task clearly and is replaced",
+    skip,
+  ),
   ignore: !!skip,
   sanitizeResources: false,
   sanitizeOps: false,
