@@ -153,6 +153,15 @@ export class TestEndpoint {
     }
   }
 
+  /** Wait until the forwarder accepted the registration (it answers with a heartbeat). */
+  async waitConnected(timeoutMs = 10_000): Promise<void> {
+    await this.waitFor(
+      (msgs) => msgs.some((m) => m.type === MessageType.HEARTBEAT),
+      timeoutMs,
+      "the first heartbeat",
+    );
+  }
+
   /** Tasks received so far. */
   taskMessages(): ReceivedTask[] {
     const dec = new TextDecoder();

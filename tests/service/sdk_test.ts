@@ -97,6 +97,7 @@ Deno.test(
     await withService(async (t) => {
       const ep = await TestEndpoint.register(t.url, t.alice, "py");
       await ep.connect();
+      await ep.waitConnected();
       const fx = new FuncXClient({ serviceAddress: t.url, token: () => t.alice });
       assertEquals((await fx.version()).api, "0.3.4");
       const fn = await fx.registerFunction(
