@@ -17,18 +17,31 @@ import { type CliContext, CliError } from "./context.ts";
 
 /** Raw flag values as commander gives them. */
 export interface ManagerFlags {
+  /** `--task-url`. */
   taskUrl: string;
+  /** `--block-id`. */
   blockId: string;
+  /** `--workers`. */
   workers?: string;
+  /** `--cores-per-worker`. */
   coresPerWorker?: string;
+  /** `--python`. */
   python?: string;
+  /** `--worker-script`. */
   workerScript: string;
+  /** `--logdir`. */
   logdir: string;
+  /** `--hb-period`. */
   hbPeriod?: string;
+  /** `--hb-threshold`. */
   hbThreshold?: string;
+  /** `--max-idletime`. */
   maxIdletime?: string;
+  /** `--result-size-limit`. */
   resultSizeLimit?: string;
+  /** `--uid`. */
   uid?: string;
+  /** `--log-level`. */
   logLevel?: string;
 }
 

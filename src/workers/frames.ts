@@ -28,6 +28,7 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 
 /** A frame longer than the reader's limit. */
 export class FrameTooLargeError extends Error {
+  /** `size` of the offending frame and the reader's `limit`, in bytes. */
   constructor(readonly size: number, readonly limit: number) {
     super(`frame of ${size} bytes exceeds the limit of ${limit} bytes`);
     this.name = "FrameTooLargeError";

@@ -54,7 +54,9 @@ export const TaskStatusCode = {
 
 /** A task as submitted by the endpoint. */
 export interface InterchangeTask {
+  /** Upstream task id (a UUID). */
   taskId: string;
+  /** Container id from the Task message (`RAW` when none). */
   containerId: string;
   /** The upstream packed Task message bytes. */
   body: Uint8Array;
@@ -62,41 +64,61 @@ export interface InterchangeTask {
 
 /** A result handed back to the endpoint: the pickled result dict, untouched. */
 export interface InterchangeResult {
+  /** The task the result belongs to. */
   taskId: string;
+  /** The pickled result dict. */
   message: Uint8Array;
 }
 
 /** One block in {@linkcode InterchangeStatus}. */
 export interface BlockStatus {
+  /** Our block id. */
   block_id: string;
+  /** Batch job id, `null` while the submission is in flight. */
   job_id: string | null;
+  /** Job state. */
   state: JobState;
+  /** Nodes requested. */
   nodes: number;
+  /** Detail (reason, exit status, walltime...), may be empty. */
   message: string;
 }
 
 /** One manager in {@linkcode InterchangeStatus}. */
 export interface ManagerStatus {
+  /** Manager id (its ZeroMQ routing id). */
   id: string;
+  /** Block the manager belongs to. */
   block_id: string;
+  /** Host it runs on. */
   hostname: string;
+  /** Worker processes it runs. */
   workers: number;
+  /** Workers without a task. */
   idle_workers: number;
+  /** Tasks dispatched to it and not finished. */
   running: number;
 }
 
 /** An error kept for `status.json`. */
 export interface StatusError {
+  /** ISO time of the (last) occurrence. */
   time: string;
+  /** Where it happened. */
   source: "provider" | "interchange";
+  /** One line: what went wrong. */
   message: string;
 }
 
 /** What the endpoint writes into `status.json` (DESIGN.md §5). */
 export interface InterchangeStatus {
+  /** Task counters: waiting here, on managers, and finished since start. */
   tasks: { queued: number; running: number; completed: number; failed: number };
+  /** Current and recently ended blocks. */
   blocks: BlockStatus[];
+  /** Registered managers. */
   managers: ManagerStatus[];
+  /** Recent errors, oldest first. */
   errors: StatusError[];
   /** `tcp://host:port` managers connect to (empty before start). */
   address: string;
@@ -104,10 +126,15 @@ export interface InterchangeStatus {
 
 /** Constructor options (DESIGN.md §4.4, plus optional knobs for tests). */
 export interface InterchangeOptions {
+  /** `$FUNCX_HOME/<NAME>`. */
   endpointDir: string;
+  /** The endpoint's UUID (for logs). */
   endpointId: string;
+  /** Endpoint config (provider + executor sections). */
   config: EndpointConfig;
+  /** Where to log. */
   log: Logger;
+  /** Receives results in batches; must not throw. */
   onResults: (results: InterchangeResult[]) => void;
   /** Provider to use instead of the one `config.provider.type` names. */
   provider?: Provider;
@@ -184,6 +211,7 @@ export class Interchange {
   #token = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
 
+  /** Create an interchange; nothing runs before {@linkcode Interchange.start}. */
   constructor(opts: InterchangeOptions) {
     this.#opts = opts;
     this.#log = opts.log;

@@ -50,6 +50,7 @@ export class LocalProvider implements Provider {
   #opts: LocalProviderOptions;
   #jobs = new Map<string, _Job>();
 
+  /** Create a provider; nothing is started yet. */
   constructor(opts: LocalProviderOptions) {
     this.#opts = opts;
   }

@@ -43,9 +43,11 @@ import {
 export interface ManagerOptions {
   /** `tcp://host:port` of the interchange. */
   taskUrl: string;
+  /** Block this manager belongs to. */
   blockId: string;
   /** Worker processes; 0 = cores / coresPerWorker. */
   workers: number;
+  /** Cores each worker uses (for the automatic worker count, default 1). */
   coresPerWorker?: number;
   /** Python interpreter for workers (default python3). */
   python?: string;

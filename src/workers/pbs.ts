@@ -30,17 +30,29 @@ import type { CommandRunner } from "./slurm.ts";
 
 /** Input of {@linkcode pbsScript}. */
 export interface PbsScriptInput {
+  /** PBS job name. */
   jobName: string;
+  /** Nodes (chunks) to select. */
   nodes: number;
+  /** Walltime `HH:MM:SS`. */
   walltime: string;
+  /** `-q` queue, when set. */
   queue: string | null;
+  /** `-A` account, when set. */
   account: string | null;
+  /** Extra lines; bare options get `#PBS` prepended. */
   schedulerOptions: string;
+  /** Shell run before the managers. */
   workerInit: string;
+  /** `mpiexec`, `pbsdsh`, or `none`/`srun` (run directly). */
   launcher: ProviderConfig["launcher"];
+  /** Job stdout file. */
   stdout: string;
+  /** Job stderr file. */
   stderr: string;
+  /** `FUNCX_HOME` exported to the job. */
   home: string;
+  /** Manager command line. */
   command: string[];
   /** Extra environment exported before the launch line. */
   env?: Record<string, string>;
@@ -160,9 +172,13 @@ export function parseQstatJson(stdout: string): Map<string, JobStatus> {
 
 /** Options of {@linkcode PBSProProvider}. */
 export interface PbsProviderOptions {
+  /** The endpoint's provider section. */
   config: ProviderConfig;
+  /** `$FUNCX_HOME/<NAME>`. */
   endpointDir: string;
+  /** `$FUNCX_HOME`, exported to the job. */
   home: string;
+  /** Command runner (default: the real PBS commands). */
   run?: CommandRunner;
 }
 
@@ -172,6 +188,7 @@ export class PBSProProvider implements Provider {
   #o: PbsProviderOptions;
   #run: CommandRunner;
 
+  /** Create a provider; nothing is submitted yet. */
   constructor(opts: PbsProviderOptions) {
     this.#o = opts;
     this.#run = opts.run ?? runCommand;

@@ -53,6 +53,7 @@ export interface BlockSpec {
 
 /** Status of one job. */
 export interface JobStatus {
+  /** Block state. */
   state: JobState;
   /** Human-readable detail (reason, exit code, "walltime exceeded" ...); may be empty. */
   message: string;
@@ -79,6 +80,7 @@ export interface Provider {
  * ```
  */
 export class ProviderError extends Error {
+  /** `message` carries the batch system's own words. */
   constructor(message: string) {
     super(message);
     this.name = "ProviderError";
@@ -117,8 +119,11 @@ export function walltimeSeconds(walltime: string): number {
 
 /** Output of a batch command run by {@linkcode runCommand}. */
 export interface CommandResult {
+  /** Exit code. */
   code: number;
+  /** Everything printed on stdout. */
   stdout: string;
+  /** Everything printed on stderr. */
   stderr: string;
 }
 

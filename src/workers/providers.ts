@@ -23,9 +23,11 @@ import { SlurmProvider } from "./slurm.ts";
 
 /** What {@linkcode createProvider} needs. */
 export interface ProviderInput {
+  /** The endpoint config (`provider.type` picks the provider). */
   config: EndpointConfig;
   /** `$FUNCX_HOME/<NAME>`. */
   endpointDir: string;
+  /** Logger for provider messages. */
   log: Logger;
 }
 

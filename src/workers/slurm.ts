@@ -41,6 +41,7 @@ export type CommandRunner = (
 
 /** Options of {@linkcode SlurmProvider}. */
 export interface SlurmProviderOptions {
+  /** The endpoint's provider section. */
   config: ProviderConfig;
   /** `$FUNCX_HOME/<NAME>`. */
   endpointDir: string;
@@ -52,17 +53,29 @@ export interface SlurmProviderOptions {
 
 /** Input of {@linkcode slurmScript}. */
 export interface SlurmScriptInput {
+  /** Slurm job name. */
   jobName: string;
+  /** Nodes (one manager each). */
   nodes: number;
+  /** Walltime `HH:MM:SS`. */
   walltime: string;
+  /** `--partition`, when set. */
   partition: string | null;
+  /** `--account`, when set. */
   account: string | null;
+  /** Extra lines; bare options get `#SBATCH` prepended. */
   schedulerOptions: string;
+  /** Shell run before the managers. */
   workerInit: string;
+  /** `srun` (one task per node) or `none`. */
   launcher: ProviderConfig["launcher"];
+  /** Job stdout file. */
   stdout: string;
+  /** Job stderr file. */
   stderr: string;
+  /** `FUNCX_HOME` exported to the job. */
   home: string;
+  /** Manager command line. */
   command: string[];
   /** Extra environment exported before the launch line. */
   env?: Record<string, string>;
@@ -255,6 +268,7 @@ export class SlurmProvider implements Provider {
   #o: SlurmProviderOptions;
   #run: CommandRunner;
 
+  /** Create a provider; nothing is submitted yet. */
   constructor(opts: SlurmProviderOptions) {
     this.#o = opts;
     this.#run = opts.run ?? runCommand;

@@ -28,7 +28,9 @@ import { ACTIVE_STATES, type JobState } from "./provider.ts";
 
 /** One block as the strategy sees it. */
 export interface StrategyBlock {
+  /** Our block id. */
   blockId: string;
+  /** Last known job state. */
   state: JobState;
   /** Tasks currently running (dispatched and not finished) on this block's managers. */
   running: number;
@@ -54,6 +56,7 @@ export interface StrategyInput {
   maxIdletime: number;
   /** No scale-out before this time (ms), after a failed submission. */
   backoffUntil: number;
+  /** The scaling knobs of the provider config. */
   provider: Pick<
     ProviderConfig,
     "init_blocks" | "min_blocks" | "max_blocks" | "nodes_per_block" | "parallelism"

@@ -27,6 +27,7 @@ const _dec = new TextDecoder("utf-8", { fatal: true });
 
 /** A malformed frame from a peer. */
 export class WireError extends Error {
+  /** `message`: one line naming what was wrong. */
   constructor(message: string) {
     super(message);
     this.name = "WireError";
@@ -35,11 +36,17 @@ export class WireError extends Error {
 
 /** A manager's registration. */
 export interface RegisterInfo {
+  /** Manager id, equal to its ZeroMQ routing id. */
   uid: string;
+  /** Block the manager was started for. */
   block_id: string;
+  /** Host it runs on. */
   hostname: string;
+  /** Its process id. */
   pid: number;
+  /** Worker processes it runs. */
   workers: number;
+  /** CPU cores of its node. */
   cores: number;
   /** Shared secret proving the manager was started by this interchange (may be empty). */
   token: string;
@@ -47,14 +54,19 @@ export interface RegisterInfo {
 
 /** One result in a RESULTS message. */
 export interface WireResult {
+  /** Task id. */
   taskId: string;
+  /** True when the result dict holds an exception. */
   failed: boolean;
+  /** The pickled result dict, untouched. */
   message: Uint8Array;
 }
 
 /** One task in a TASKS message. */
 export interface WireTask {
+  /** Task id. */
   taskId: string;
+  /** The upstream packed Task message. */
   body: Uint8Array;
 }
 
