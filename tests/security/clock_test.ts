@@ -169,3 +169,61 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "faults: after a backward clock jump a silent forwarder is still noticed in time",
+  ignore: !LIBFAKETIME,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // no blocks: the daemon starts no child, so LD_PRELOAD does not get in the way
+    const w = await createWorld();
+    const clockFile = join(w.home, "faketime");
+    Deno.writeTextFileSync(clockFile, "+0\n");
+    w.configure(
+      "ep",
+      "heartbeat_period: 1\nheartbeat_threshold: 5\nprovider:\n  init_blocks: 0\n  min_blocks: 0\n",
+    );
+    const dir = join(w.home, "ep");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...COMPILE_FLAGS, MAIN_TS, "start", "ep", "--foreground"],
+      env: {
+        FUNCX_HOME: w.home,
+        NO_COLOR: "1",
+        LD_PRELOAD: LIBFAKETIME!,
+        FAKETIME_TIMESTAMP_FILE: clockFile,
+        FAKETIME_NO_CACHE: "1",
+        FAKETIME_DONT_FAKE_MONOTONIC: "1",
+      },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await _until("the endpoint to connect", 60_000, () => {
+        const s = _status(dir);
+        return s?.pid === child.pid && s.state === "connected";
+      });
+      Deno.writeTextFileSync(clockFile, "-2h\n"); // two hours back
+      await new Promise((r) => setTimeout(r, 2000));
+      assertEquals(_status(dir)?.state, "connected", "a backward jump alone changes nothing");
+      Deno.kill(w.svc.pid, "SIGSTOP");
+      try {
+        // heartbeat_threshold is 5 s: noticed within ~5-7 s, not two hours later
+        await _until("the daemon to notice the silent forwarder", 20_000, () => {
+          const s = _status(dir);
+          return !!s && s.state !== "connected";
+        });
+      } finally {
+        Deno.kill(w.svc.pid, "SIGCONT");
+      }
+      await _until("the endpoint to reconnect", 60_000, () => _status(dir)?.state === "connected");
+    } finally {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+      await w.close().catch(() => {});
+    }
+  },
+});
