@@ -69,6 +69,8 @@ Deno.test({
       stdout: "null",
       stderr: "null",
     }).spawn();
+    let exited = false;
+    child.status.then(() => exited = true);
     const jump = async (offset: string) => {
       // libfaketime offsets are relative to the real clock
       Deno.writeTextFileSync(clockFile, `${offset}\n`);
@@ -76,6 +78,7 @@ Deno.test({
     };
     try {
       await _until("the endpoint to connect with a manager", 90_000, () => {
+        if (exited) throw new Error("the endpoint exited (see the LD_PRELOAD test)");
         const s = _status(dir);
         return s?.pid === child.pid && s.state === "connected" && s.managers.length > 0;
       });
@@ -199,8 +202,11 @@ Deno.test({
       stdout: "null",
       stderr: "null",
     }).spawn();
+    let exited = false;
+    child.status.then(() => exited = true);
     try {
       await _until("the endpoint to connect", 60_000, () => {
+        if (exited) throw new Error("the endpoint exited (see the LD_PRELOAD test)");
         const s = _status(dir);
         return s?.pid === child.pid && s.state === "connected";
       });
