@@ -24,7 +24,7 @@ import { LimitRunner } from "./bench/limit.ts";
 import { EndpointBench, type EndpointRun } from "./bench/endpoint_only.ts";
 import { BenchForwarder } from "./bench/forwarder.ts";
 import { useBinary } from "./bench/endpoint_proc.ts";
-import { measureEndToEnd } from "./bench/e2e.ts";
+import { measureEndToEnd, type PreparedService, prepareService } from "./bench/e2e.ts";
 import { machineInfo } from "./bench/machine.ts";
 import { buildReport, renderMarkdown, renderTable, type Sizes } from "./bench/report.ts";
 
@@ -42,6 +42,7 @@ function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
       sleepTasksPerWorker: 5,
       queueTasks: 50,
       latencyTasks: 5,
+      endpointLatencyTasks: 5,
       batch: 20,
       limitTasks: 200,
     };
@@ -55,6 +56,7 @@ function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
       sleepTasksPerWorker: 50,
       queueTasks: 2000,
       latencyTasks: 200,
+      endpointLatencyTasks: 100,
       batch: 500,
       limitTasks: 5000,
     }
@@ -66,9 +68,22 @@ function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
       sleepTasksPerWorker: 200,
       queueTasks: 20_000,
       latencyTasks: 500,
+      endpointLatencyTasks: 500,
       batch: 1000,
       limitTasks: 20_000,
     };
+}
+
+/** Stop what was started for later phases when an earlier phase failed. */
+async function _cleanup(
+  others: Promise<PromiseSettledResult<EndpointBench>[]> | undefined,
+  preparing: Promise<PreparedService> | undefined,
+): Promise<void> {
+  for (const r of (await others) ?? []) if (r.status === "fulfilled") await r.value.close();
+  await preparing?.then(async (p) => {
+    await p.svc.stop();
+    Deno.removeSync(p.home, { recursive: true });
+  }, () => {});
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -143,20 +158,33 @@ async function main(argv: string[]): Promise<number> {
     await lim.close();
   }
 
+  let preparing: Promise<PreparedService> | undefined;
+  let othersStarting: Promise<PromiseSettledResult<EndpointBench>[]> | undefined;
   const fwd = await BenchForwarder.start();
   const scaling: (EndpointRun & { workers: number })[] = [];
+  const others = scalingWorkers.filter((w) => w !== workers);
+  // The scaling endpoints and the service of (3) start while other things run: their
+  // start-up is not a figure. --quick starts them right away (they idle while W is
+  // measured); the full run starts them after W is done, so nothing else runs meanwhile.
+  const startOthers = () => {
+    preparing = prepareService();
+    preparing.catch(() => {});
+    othersStarting = Promise.allSettled(
+      others.map((w) => EndpointBench.start(fwd, { workers: w, prefetch })),
+    );
+  };
   let main;
   try {
     step(`endpoint-only: W = ${workers}, ${s.tasks} tasks, then ${s.queueTasks} queued`);
+    if (s.mode !== "full") startOthers();
     const eb = await EndpointBench.start(fwd, { workers, prefetch });
-    const others = scalingWorkers.filter((w) => w !== workers);
     try {
       const run = await eb.run(s.tasks, 0);
       for (const sleepMs of [0, 10]) {
         const n = sleepMs === 0 ? s.scalingTasks : s.sleepTasksPerWorker * workers;
         scaling.push({ ...(await eb.run(n, sleepMs)), workers });
       }
-      const latencyMs = await eb.latency(s.latencyTasks);
+      const latencyMs = await eb.latency(s.endpointLatencyTasks);
       const idleCpuPercent = await eb.idleCpu(s.mode === "full" ? 5 : 2);
       const memory = await eb.queueMemory(s.queueTasks);
       main = { startupSeconds: eb.startupSeconds, run, memory, latencyMs, idleCpuPercent };
@@ -164,12 +192,16 @@ async function main(argv: string[]): Promise<number> {
       await eb.close();
       throw e;
     }
+    if (!othersStarting) startOthers();
+    await eb.close();
     step(`endpoint-only: scaling W = ${others.join(", ")}`);
-    // the other endpoints start while this one stops (their start-up is not a figure)
-    const [, ...started] = await Promise.allSettled([
-      eb.close(),
-      ...others.map((w) => EndpointBench.start(fwd, { workers: w, prefetch })),
-    ]);
+  } catch (e) {
+    await _cleanup(othersStarting, preparing);
+    await fwd.close();
+    throw e;
+  }
+  try {
+    const started = await othersStarting!;
     const ebs = started.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
     try {
       const failed = started.find((r) => r.status === "rejected");
@@ -184,6 +216,9 @@ async function main(argv: string[]): Promise<number> {
     } finally {
       await Promise.allSettled(ebs.map((o) => o.close()));
     }
+  } catch (e) {
+    await _cleanup(undefined, preparing);
+    throw e;
   } finally {
     await fwd.close();
   }
@@ -194,6 +229,7 @@ async function main(argv: string[]): Promise<number> {
     tasks: s.tasks,
     batch: s.batch,
     latencyTasks: s.latencyTasks,
+    prepared: await preparing,
   });
   step("done");
 

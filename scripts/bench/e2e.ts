@@ -56,6 +56,38 @@ export interface EndToEndResult {
   };
 }
 
+/** A started service with a logged-in user, ready for {@linkcode measureEndToEnd}. */
+export interface PreparedService {
+  home: string;
+  svc: StartedService;
+  token: string;
+}
+
+/**
+ * Start the local service in a new home, create a user and log in through the form flow
+ * (so it can run while something else is measured).
+ *
+ * @example
+ * ```ts
+ * const prepared = await prepareService();
+ * ```
+ */
+export async function prepareService(): Promise<PreparedService> {
+  const home = Deno.makeTempDirSync({ prefix: "fx-bench-e2e-" });
+  let svc: StartedService | undefined;
+  try {
+    svc = await startService({ home, heartbeatPeriod: 30 });
+    await addUser(home, "bench", "bench-pw");
+    const tokens = await loginViaForm(svc.authUrl, "bench", "bench-pw");
+    await writeTokens(home, tokens);
+    return { home, svc, token: tokens.access_token };
+  } catch (e) {
+    await svc?.stop();
+    Deno.removeSync(home, { recursive: true });
+    throw e;
+  }
+}
+
 /**
  * Run the end-to-end figures. `tasks` are submitted in `batch`-sized requests while a
  * poller fetches finished results with `batch_status`; throughput counts until the last
@@ -71,22 +103,20 @@ export async function measureEndToEnd(opts: {
   tasks: number;
   batch: number;
   latencyTasks: number;
+  /** From {@linkcode prepareService} (started here when not given); stopped at the end. */
+  prepared?: PreparedService;
 }): Promise<EndToEndResult> {
-  const home = Deno.makeTempDirSync({ prefix: "fx-bench-e2e-" });
-  let svc: StartedService | undefined;
+  const prepared = opts.prepared ?? await prepareService();
+  const { home, svc, token } = prepared;
   let ep: EndpointProcess | undefined;
   try {
-    svc = await startService({ home, heartbeatPeriod: 30 });
-    await addUser(home, "bench", "bench-pw");
-    const tokens = await loginViaForm(svc.authUrl, "bench", "bench-pw");
-    await writeTokens(home, tokens);
     prepareHome({ serviceUrl: svc.url, workers: opts.workers, home });
-    const fx = new FuncXClient({ serviceAddress: svc.url, token: tokens.access_token });
+    const fx = new FuncXClient({ serviceAddress: svc.url, token });
     const functionId = await fx.registerFunction(BENCH_FUNCTION_SOURCE, BENCH_FUNCTION_NAME);
     // Register the endpoint id first (as a previous start would have), so a probe task can
     // be queued at the service before the daemon even runs.
     const endpointId = crypto.randomUUID();
-    await new WebServiceClient(svc.url, () => Promise.resolve(tokens.access_token))
+    await new WebServiceClient(svc.url, () => Promise.resolve(token))
       .registerEndpoint({
         endpoint_name: BENCH_ENDPOINT,
         endpoint_uuid: endpointId,
@@ -145,7 +175,7 @@ export async function measureEndToEnd(opts: {
     };
   } finally {
     await ep?.stop();
-    await svc?.stop();
+    await svc.stop();
     Deno.removeSync(home, { recursive: true });
   }
 }

@@ -25,6 +25,8 @@ export interface Sizes {
   sleepTasksPerWorker: number;
   queueTasks: number;
   latencyTasks: number;
+  /** Sequential round trips through the endpoint alone (test-side forwarder). */
+  endpointLatencyTasks: number;
   batch: number;
   limitTasks: number;
 }

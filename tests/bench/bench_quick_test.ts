@@ -36,6 +36,15 @@ Deno.test("bench --tiny writes every figure and ratio to the results file", asyn
     assertEquals(j.endpoint_only.tasks, 50);
     for (const k of ["p50", "p95", "p99"]) positive(j.latency_ms[k], `latency_ms.${k}`);
     assert(j.latency_ms.p50 <= j.latency_ms.p99, "p50 above p99");
+    for (const k of ["p50", "p95", "p99"]) {
+      positive(j.endpoint_only_latency_ms[k], `endpoint_only_latency_ms.${k}`);
+    }
+    for (const k of ["daemon", "manager", "workers"]) {
+      assertEquals(typeof j.idle_cpu_percent_of_core[k], "number", `idle_cpu_percent_of_core.${k}`);
+    }
+    for (const k of ["daemon", "manager", "workers", "forwarder"]) {
+      assertEquals(typeof j.endpoint_only.cpu_us_per_task[k], "number", `cpu_us_per_task.${k}`);
+    }
     positive(j.startup_seconds.cli_start_seconds, "startup_seconds.cli_start_seconds");
     for (
       const k of [
