@@ -65,6 +65,16 @@ export async function registerEndpoint(
   return { reply: body as RegistrationReply, keys };
 }
 
+const _open = new Set<TestEndpoint>();
+
+/**
+ * Close every test endpoint still open (zeromq.js under Deno may crash the process at exit
+ * or on GC when sockets are left open, e.g. after a failed assertion).
+ */
+export async function closeAllEndpoints(): Promise<void> {
+  for (const ep of [..._open]) await ep.close();
+}
+
 /** The test endpoint. */
 export class TestEndpoint {
   tasks!: zmq.Dealer;
@@ -104,6 +114,7 @@ export class TestEndpoint {
       sendHighWaterMark: 0,
       receiveHighWaterMark: 0,
     };
+    _open.add(this);
     this.tasks = new zmq.Dealer(opts);
     this.results = new zmq.Dealer(opts);
     this.commands = new zmq.Dealer(opts);
@@ -203,6 +214,7 @@ export class TestEndpoint {
 
   /** Close the sockets. */
   async close(): Promise<void> {
+    _open.delete(this);
     await this.#loop?.stop();
     this.tasks?.close();
     this.results?.close();

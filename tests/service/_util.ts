@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { createLogger } from "../../src/daemon/log.ts";
 import { LocalService } from "../../src/service/service.ts";
 import { addUser, loginViaForm } from "../helpers/service.ts";
+import { closeAllEndpoints } from "./_endpoint.ts";
 
 /** What a test gets. */
 export interface ServiceFixture {
@@ -68,6 +69,7 @@ export async function withService(
       log: () => Deno.readTextFileSync(logFile),
     });
   } finally {
+    await closeAllEndpoints();
     await svc.stop();
     log.close();
     if (!opts.home) await Deno.remove(home, { recursive: true }).catch(() => {});

@@ -9,7 +9,7 @@ import { serializeData } from "../../src/protocol/serialize.ts";
 import { TaskStatusCode } from "../../src/protocol/messages.ts";
 import { FuncXClient } from "../../src/sdk/client.ts";
 import { addUser, loginViaForm, startService } from "../helpers/service.ts";
-import { registerEndpoint, TestEndpoint } from "./_endpoint.ts";
+import { closeAllEndpoints, registerEndpoint, TestEndpoint } from "./_endpoint.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -111,6 +111,7 @@ Deno.test(
       await ep.close();
       await ep2.close();
     } finally {
+      await closeAllEndpoints();
       await svc.stop();
       await Deno.remove(home, { recursive: true }).catch(() => {});
     }
