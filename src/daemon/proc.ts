@@ -3,7 +3,9 @@
  *
  * The sandboxed worker may not read `/proc/<pid>/*` (Deno requires full read access for
  * it) nor call `Deno.kill` (it requires unrestricted `--allow-run`), but it may run
- * `bash`; so these helpers read `/proc` and send signals through bash builtins.
+ * `bash`; so these helpers read `/proc` and send signals through bash builtins. Where
+ * there is no `/proc` (macOS), `ps` is used instead, and the "start ticks" are the
+ * process start time in seconds since the epoch (`ps -o lstart`).
  *
  * @example
  * ```ts
@@ -64,6 +66,67 @@ export function parseStatLine(line: string): ProcStat | undefined {
   };
 }
 
+const _MONTHS = [
+  "Jan",
+  "Feb",
+  "Mar",
+  "Apr",
+  "May",
+  "Jun",
+  "Jul",
+  "Aug",
+  "Sep",
+  "Oct",
+  "Nov",
+  "Dec",
+];
+
+/**
+ * Parse one line of `ps -o pid=,ppid=,pgid=,stat=,lstart=` (the fallback without
+ * `/proc`); the session is not available there and is reported as the process group.
+ *
+ * @example
+ * ```ts
+ * parsePsLine(" 42  1  42 Ss   Wed Nov 25 14:03:16 2026")?.pgrp; // 42
+ * ```
+ */
+export function parsePsLine(line: string): ProcStat | undefined {
+  const m =
+    /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+\w{3}\s+(\w{3})\s+(\d{1,2})\s+(\d\d):(\d\d):(\d\d)\s+(\d{4})\s*$/
+      .exec(line);
+  if (!m) return undefined;
+  const month = _MONTHS.indexOf(m[5]);
+  if (month < 0) return undefined;
+  const start = new Date(
+    Number(m[10]),
+    month,
+    Number(m[6]),
+    Number(m[7]),
+    Number(m[8]),
+    Number(m[9]),
+  );
+  return {
+    pid: Number(m[1]),
+    state: m[4][0],
+    ppid: Number(m[2]),
+    pgrp: Number(m[3]),
+    session: Number(m[3]),
+    startTicks: Math.floor(start.getTime() / 1000),
+  };
+}
+
+const _PS = "LC_ALL=C ps -o pid=,ppid=,pgid=,stat=,lstart=";
+
+function _parseAll(stdout: string): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const line of stdout.split("\n")) {
+    if (!line.trim()) continue;
+    const st = line.startsWith("P ") ? parsePsLine(line.slice(2)) : parseStatLine(line);
+    if (st) out.push(st);
+  }
+  return out;
+}
+
 /**
  * `/proc/<pid>/stat` of several processes (missing ones are left out).
  *
@@ -77,13 +140,14 @@ export function procStats(pids: readonly number[]): Map<number, ProcStat> {
   const valid = pids.filter((p) => Number.isSafeInteger(p) && p > 0).map(String);
   if (valid.length === 0) return out;
   const r = _bash(
-    'for p in "$@"; do read -r l < "/proc/$p/stat" 2>/dev/null && printf "%s\\n" "$l"; done; true',
+    `if [ -r /proc/self/stat ] && [ -z "$FUNCX_PROC_PS" ]; then
+       for p in "$@"; do read -r l < "/proc/$p/stat" 2>/dev/null && printf "%s\\n" "$l"; done
+     else
+       for p in "$@"; do ${_PS} -p "$p" 2>/dev/null | sed 's/^/P /'; done
+     fi; true`,
     valid,
   );
-  for (const line of r.stdout.split("\n")) {
-    const st = line ? parseStatLine(line) : undefined;
-    if (st) out.set(st.pid, st);
-  }
+  for (const st of _parseAll(r.stdout)) out.set(st.pid, st);
   return out;
 }
 
@@ -109,15 +173,14 @@ export function procStat(pid: number): ProcStat | undefined {
  */
 export function allProcesses(): ProcStat[] {
   const r = _bash(
-    'for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null && printf "%s\\n" "$l"; done; true',
+    `if [ -r /proc/self/stat ] && [ -z "$FUNCX_PROC_PS" ]; then
+       for f in /proc/[0-9]*/stat; do read -r l < "$f" 2>/dev/null && printf "%s\\n" "$l"; done
+     else
+       ${_PS} -A | sed 's/^/P /'
+     fi; true`,
     [],
   );
-  const out: ProcStat[] = [];
-  for (const line of r.stdout.split("\n")) {
-    const st = line ? parseStatLine(line) : undefined;
-    if (st) out.push(st);
-  }
-  return out;
+  return _parseAll(r.stdout);
 }
 
 /**

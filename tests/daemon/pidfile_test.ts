@@ -8,7 +8,7 @@ import {
   currentProcess,
   parsePidFile,
 } from "../../src/daemon/pidfile.ts";
-import { parseStatLine, procStat } from "../../src/daemon/proc.ts";
+import { parsePsLine, parseStatLine, procStat } from "../../src/daemon/proc.ts";
 
 function tmp(): string {
   return Deno.makeTempDirSync({ prefix: "fx-pid-" });
@@ -91,4 +91,40 @@ Deno.test("garbage pid file content is stale and removed", () => {
   assertEquals(cleanStalePidFile(path).state, "stale");
   assertEquals(checkPidFile(path), { state: "none" });
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("parsePsLine (the macOS fallback) parses ps -o pid,ppid,pgid,stat,lstart", () => {
+  const st = parsePsLine(" 2009  2002  2009 Ss   Wed Nov 25 14:03:16 2026");
+  assertEquals(st, {
+    pid: 2009,
+    state: "S",
+    ppid: 2002,
+    pgrp: 2009,
+    session: 2009,
+    startTicks: Math.floor(new Date(2026, 10, 25, 14, 3, 16).getTime() / 1000),
+  });
+  assertEquals(parsePsLine("garbage"), undefined);
+  assertEquals(parsePsLine(" 1 0 0 S Wed Foo 25 14:03:16 2026"), undefined);
+});
+
+Deno.test("without /proc (FUNCX_PROC_PS=1) the ps fallback sees the same processes", async () => {
+  const viaProc = procStat(Deno.pid)!;
+  Deno.env.set("FUNCX_PROC_PS", "1");
+  try {
+    const viaPs = procStat(Deno.pid)!;
+    assertEquals([viaPs.pid, viaPs.ppid, viaPs.pgrp], [viaProc.pid, viaProc.ppid, viaProc.pgrp]);
+    const age = Date.now() / 1000 - viaPs.startTicks;
+    assert(age >= 0 && age < 24 * 3600, `start time ${viaPs.startTicks}`);
+    // the pid file machinery works on top of it
+    const dir = tmp();
+    const path = join(dir, "daemon.pid");
+    const pf = await acquirePidFile(path);
+    assertEquals(checkPidFile(path).state, "running");
+    pf.release();
+    Deno.writeTextFileSync(path, `${Deno.pid}\n${viaPs.startTicks - 5}\n`);
+    assertEquals(cleanStalePidFile(path).state, "stale");
+    Deno.removeSync(dir, { recursive: true });
+  } finally {
+    Deno.env.delete("FUNCX_PROC_PS");
+  }
 });
