@@ -9,8 +9,7 @@
  * ```
  * @module
  */
-import { endpointPaths } from "../config/paths.ts";
-import { checkEndpointName } from "../config/paths.ts";
+import { checkEndpointName, endpointPaths } from "../config/paths.ts";
 import { CliError } from "./context.ts";
 
 /** Default endpoint name when NAME is omitted. */
