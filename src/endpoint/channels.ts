@@ -20,7 +20,7 @@
 import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
 import { MessageType, packHeartbeat, unpackMessage } from "../protocol/messages.ts";
-import { receiveLoop } from "./zmq_recv.ts";
+import { receiveLoop, sendNonBlocking } from "./zmq_recv.ts";
 
 /** Channel names. */
 export type Channel = "tasks" | "results" | "commands";
@@ -95,6 +95,10 @@ export class ForwarderChannels {
           curvePublicKey: opts.keys.publicKey,
           curveSecretKey: opts.keys.secretKey,
           linger: 0,
+          // non-blocking calls only: zeromq.js' readiness poller is unreliable under Deno
+          // (a send or receive waiting on it can hang), see zmq_recv.ts
+          sendTimeout: 0,
+          receiveTimeout: 0,
           sendHighWaterMark: 0,
           receiveHighWaterMark: 0,
           maxMessageSize: _MAX_MESSAGE,
@@ -117,8 +121,8 @@ export class ForwarderChannels {
       ev.on("handshake:error:protocol", report("handshake protocol error"));
     }
     // Registration first, on every socket.
-    await socks.tasks.send(opts.registration.tasks);
-    await socks.commands.send(opts.registration.commands);
+    await sendNonBlocking(socks.tasks, [opts.registration.tasks]);
+    await sendNonBlocking(socks.commands, [opts.registration.commands]);
     c.#queue.push([opts.registration.results]);
     c.#pump();
     c.#loops.push(c.#tasksLoop(), c.#commandsLoop());
@@ -166,7 +170,7 @@ export class ForwarderChannels {
         const batch = this.#queue.shift()!;
         for (const m of batch) {
           if (this.#closed) return;
-          await sock.send(m);
+          await sendNonBlocking(sock, [m], () => this.#closed);
         }
       }
     } catch (e) {
@@ -224,14 +228,14 @@ export class ForwarderChannels {
           m = unpackMessage(frames[0] ?? new Uint8Array());
         } catch (e) {
           h.onBadMessage("commands", (e as Error).message);
-          await sock.send(new Uint8Array());
+          await sendNonBlocking(sock, [new Uint8Array()]);
           return;
         }
         if (m.type === MessageType.HEARTBEAT_REQ) {
-          await sock.send(packHeartbeat(this.#opts.endpointId));
+          await sendNonBlocking(sock, [packHeartbeat(this.#opts.endpointId)]);
         } else {
           h.onBadMessage("commands", `unsupported command type ${m.type}`);
-          await sock.send(new Uint8Array());
+          await sendNonBlocking(sock, [new Uint8Array()]);
         }
       }, { maxIdleMs: 50 });
     } catch (e) {

@@ -506,6 +506,9 @@ export class Endpoint {
       out[i] = r.message;
     }
     this.#channels?.sendResults(out);
+    if (this.#log.level === "debug") {
+      this.#log.debug(_LOG, "%d result(s) from the interchange sent to the forwarder", out.length);
+    }
   }
 
   #sendStatusReport(): void {

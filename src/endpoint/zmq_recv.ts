@@ -2,10 +2,11 @@
  * A receive loop for zeromq.js sockets that does not depend on the socket's readiness
  * notifications.
  *
- * Under Deno, zeromq.js' `for await (const msg of socket)` can stall forever: when a message
- * arrives while no receive is armed, the edge-triggered ZMQ_FD wake-up is lost and the pending
- * receive never resolves (measured: about 1 run in 3 of a ROUTER receiving from a DEALER in
- * another process stalls until the socket is closed; `receiveTimeout` crashes the process).
+ * Under Deno, zeromq.js' `for await (const msg of socket)` can stall forever: the N-API libuv
+ * shim stops a `uv_poll` handle after its first callback, so a receive (or send) waiting on
+ * the readiness poller may never resolve (measured: about 1 run in 3 of a ROUTER receiving
+ * from a DEALER in another process stalls until the socket is closed; a positive
+ * `receiveTimeout` crashed the process).
  * Polling the `readable` flag (ZMQ_EVENTS) and receiving only when a message is there never
  * waits on the notification, so it cannot stall. While messages flow it receives back to
  * back (yielding to the event loop every `yieldEvery` messages); when idle it sleeps with a
@@ -23,6 +24,35 @@
  * ```
  * @module
  */
+
+/**
+ * Send one multipart message on a socket created with `sendTimeout: 0`: retried with a small
+ * backoff (1 ms doubling to 20 ms) while ZeroMQ answers EAGAIN, so it never waits on the
+ * readiness poller. Gives up (returns false) once `cancelled()` says so or the socket closed.
+ *
+ * @example
+ * ```ts
+ * await sendNonBlocking(dealer, [new TextEncoder().encode("HEARTBEAT")]);
+ * ```
+ */
+export async function sendNonBlocking(
+  sock: { readonly closed: boolean; send(frames: Uint8Array[]): Promise<void> },
+  frames: Uint8Array[],
+  cancelled: () => boolean = () => false,
+): Promise<boolean> {
+  let delay = 1;
+  while (!sock.closed && !cancelled()) {
+    try {
+      await sock.send(frames);
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EAGAIN") throw e;
+    }
+    await _sleep(delay);
+    delay = Math.min(20, delay * 2);
+  }
+  return false;
+}
 
 /** What {@linkcode receiveLoop} needs of a socket (every readable zeromq.js socket has it). */
 export interface ReceivableSocket {
@@ -80,6 +110,7 @@ export async function receiveLoop(
       frames = await sock.receive();
     } catch (e) {
       if (sock.closed) return;
+      if ((e as { code?: string }).code === "EAGAIN") continue; // receiveTimeout 0, raced
       throw e;
     }
     const r = onMessage(frames);
