@@ -20,8 +20,8 @@ Deno.test({
       rounds: 3,
       seed: 11,
       victims: ["worker", "service", "daemon"],
-      maxKillDelayMs: 1500,
-      drainTimeoutMs: 30_000,
+      maxKillDelayMs: 1200,
+      drainTimeoutMs: 25_000,
       log: (l) => lines.push(l),
     });
     const summary = `${formatReport(r)}\n${lines.join("\n")}\n${r.examples.join("\n")}`;
@@ -32,7 +32,8 @@ Deno.test({
     assertEquals(r.wrong, 0, summary);
     assertEquals(r.succeeded + r.failedWithReason, r.tasks, summary);
     assert(r.reasons.ValueError > 0, `the raising tasks failed with ValueError\n${summary}`);
-    assert(Date.now() - started < 90_000, `took ${(Date.now() - started) / 1000} s`);
+    // measured: ~50 s alone, ~80 s with the whole suite running in parallel on 2 cores
+    assert(Date.now() - started < 120_000, `took ${(Date.now() - started) / 1000} s`);
   },
 });
 
