@@ -11,7 +11,14 @@
  * @module
  */
 
-/** The seed of this run: `FUZZ_SEED` or the fixed default. */
+/**
+ * The seed of this run: `FUZZ_SEED` or the fixed default.
+ *
+ * @example
+ * ```ts
+ * const rand = new Rand(fuzzSeed(1234)); // FUZZ_SEED=99 deno test ... replays seed 99
+ * ```
+ */
 export function fuzzSeed(fallback: number): number {
   const s = Deno.env.get("FUZZ_SEED");
   return s && /^\d+$/.test(s) ? Number(s) : fallback;
