@@ -176,6 +176,10 @@ export class Forwarder {
           // never wait inside libzmq (see zmq_poll.ts): a send that cannot be queued
           // right now fails, and the endpoint is treated as disconnected
           sendTimeout: 0,
+          // ZMTP heartbeats tear down dead (half-open) connections, so a stale pipe cannot
+          // hold an endpoint's identity for long (ROUTER_HANDOVER is off)
+          heartbeatInterval: 5000,
+          heartbeatTimeout: 15000,
           curveServer: true,
           curveSecretKey: keys.secretKey,
           curvePublicKey: keys.publicKey,
@@ -450,8 +454,8 @@ export class Forwarder {
     }
     const secret = msg.endpoint_secret;
     if (typeof secret !== "string" || !safeEqual(sha256Hex(secret), ep.secret_hash)) {
-      this.#log.warn(
-        "forwarder",
+      this.#warnOnce(
+        `reg:${uuid}:${ch}:secret`,
         "refused %s registration from %s: missing or wrong endpoint_secret",
         ch,
         uuid,
