@@ -115,7 +115,7 @@ export class Collector {
   }
 
   /** Resolve when pred() holds; reject after timeoutMs with `what`. */
-  waitFor(pred: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  waitFor(pred: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
     if (pred()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
@@ -131,7 +131,7 @@ export class Collector {
 }
 
 /** Poll `fn` until it returns a truthy value. */
-export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 30_000) {
+export async function until<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 90_000) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const v = await fn();
