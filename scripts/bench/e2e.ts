@@ -76,7 +76,7 @@ export async function prepareService(): Promise<PreparedService> {
   const home = Deno.makeTempDirSync({ prefix: "fx-bench-e2e-" });
   let svc: StartedService | undefined;
   try {
-    svc = await startService({ home, heartbeatPeriod: 30 });
+    svc = await startService({ home, heartbeatPeriod: 30, timeoutMs: 300_000 });
     await addUser(home, "bench", "bench-pw");
     const tokens = await loginViaForm(svc.authUrl, "bench", "bench-pw");
     await writeTokens(home, tokens);
@@ -128,10 +128,10 @@ export async function measureEndToEnd(opts: {
       home,
       workers: opts.workers,
       detached: true,
-      args: ["--endpoint-uuid", endpointId],
+      args: ["--endpoint-uuid", endpointId, "--timeout", "300"],
       ready: async () => {
         const id = await fx.run({ functionId, endpointId });
-        await _wait(fx, id, 120_000);
+        await _wait(fx, id, 300_000);
       },
     });
     const daemonIdleKb = readRss(ep.pid)?.rssKb ?? 0;

@@ -207,7 +207,7 @@ export async function startEndpointProcess(
   })().catch(() => {});
   let exit: Deno.CommandStatus | undefined;
   const status = child.status.then((s) => (exit = s));
-  const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
   let readyAt: number | undefined;
   let readyError: Error | undefined;
   opts.ready?.().then(() => readyAt = performance.now(), (e) => readyError = e);
