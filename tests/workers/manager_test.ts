@@ -107,7 +107,7 @@ Deno.test({
       s.peer.answer = false;
       const t0 = Date.now();
       assertEquals(await s.done, 0);
-      assert(Date.now() - t0 < 20_000);
+      assert(Date.now() - t0 < 60_000);
       await until(() => !alive(pid), "worker killed", 5000);
       assert(s.peer.messages.some((m) => m.type === "HEARTBEAT"));
       await until(() => s.peer.messages.at(-1)?.type === "BYE", "BYE");
