@@ -16,7 +16,7 @@ async function setup(over: Parameters<typeof config>[1] = {}) {
       {
         max_workers_per_node: 2,
         heartbeat_period: 1,
-        heartbeat_threshold: 4,
+        heartbeat_threshold: 8,
         prefetch_capacity: 2,
         ...over,
       },
@@ -198,6 +198,41 @@ Deno.test({
     } finally {
       rogue.close();
       await loop;
+      await teardown(s);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "interchange+local: a silent (stopped) manager is declared lost after the heartbeat threshold",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const s = await setup();
+    let managerPid = 0;
+    try {
+      const pidFile = `${s.ep.dir}/hb.pid`;
+      s.ix.submit([pyTask("frozen", "sleeper", [pidFile, 30])]);
+      await until(async () => {
+        try {
+          return !!(await Deno.readTextFile(pidFile));
+        } catch {
+          return false;
+        }
+      }, "task running");
+      managerPid = Number(s.ix.status().blocks[0].job_id!.replace("local-", ""));
+      const t0 = Date.now();
+      Deno.kill(managerPid, "SIGSTOP");
+      await s.col.waitFor(() => !!s.col.byId("frozen"), "ManagerLost from heartbeats");
+      const r = s.col.byId("frozen")!;
+      assertEquals(r.exceptionType, "ManagerLost");
+      assert(/no heartbeat for 8s/.test(r.exceptionMessage!), r.exceptionMessage);
+      assert(Date.now() - t0 >= 7000);
+      assertEquals(s.ix.status().managers.length, 0);
+      assert(s.ix.status().errors.some((e) => e.message.includes("lost")));
+    } finally {
+      if (managerPid) Deno.kill(managerPid, "SIGCONT");
       await teardown(s);
     }
   },
