@@ -24,11 +24,6 @@ Deno.test("service cli: add-user, add-client, detached start, status, stop", opt
     });
     assertEquals(dup.code, 1);
     match(dup.stderr, /funcx-endpoint: user "alice" already exists/);
-    const badName = await runCli(home, ["service", "add-user", "a b", "--password-stdin"], {
-      stdin: "x\n",
-    });
-    assertEquals(badName.code, 1);
-    match(badName.stderr, /user name "a b" is invalid/);
     const noTty = await runCli(home, ["service", "add-user", "bob"]);
     assertEquals(noTty.code, 1);
     match(noTty.stderr, /use --password-stdin/);
@@ -37,9 +32,6 @@ Deno.test("service cli: add-user, add-client, detached start, status, stop", opt
     assertEquals(client.code, 0, client.stderr);
     match(client.stdout, /^client_id: [0-9a-f-]{36}$/m);
     match(client.stdout, /^client_secret: fxs_\S+$/m);
-
-    const stopped = await runCli(home, ["service", "status"]);
-    match(stopped.stdout, /Service: stopped/);
 
     const start = await runCli(home, [
       "service",
@@ -68,7 +60,6 @@ Deno.test("service cli: add-user, add-client, detached start, status, stop", opt
     const stop = await runCli(home, ["service", "stop"]);
     assertEquals(stop.code, 0, stop.stderr);
     match(stop.stdout, /Service stopped \(pid \d+\)/);
-    match((await runCli(home, ["service", "status"])).stdout, /Service: stopped/);
     match((await runCli(home, ["service", "stop"])).stdout, /The service is not running/);
     const log = await Deno.readTextFile(join(home, "service", "service.log"));
     match(log, /listening on http/);

@@ -190,13 +190,13 @@ Deno.test("sdk: shell function source validates its input", () => {
   match(msg, /timeout must be a positive number/);
 });
 
-Deno.test("sdk: waitForResults polls 2000 tasks with few batch requests", opts, async () => {
+Deno.test("sdk: waitForResults polls 1000 tasks with few batch requests", opts, async () => {
   await withService(async (t) => {
     const ep = await TestEndpoint.register(t.url, t.alice, "bulk");
     await ep.connect();
     const fx = new FuncXClient({ serviceAddress: t.url, token: t.alice });
     const fn = await fx.registerFunction("def sq(x):\n    return x * x\n", "sq");
-    const n = 2000;
+    const n = 1000;
     const ids = await fx.submit(
       Array.from(
         { length: n },
@@ -210,7 +210,7 @@ Deno.test("sdk: waitForResults polls 2000 tasks with few batch requests", opts, 
       return realFetch(input, init);
     };
     try {
-      const waiting = fx.waitForResults(ids, { timeoutMs: 60_000, chunk: 1000 });
+      const waiting = fx.waitForResults(ids, { timeoutMs: 60_000, chunk: 400 });
       await executeAll(ep, n);
       const out = await waiting;
       assertEquals(ids.map((id) => out.get(id)?.value), Array.from({ length: n }, (_, i) => i * i));
