@@ -100,15 +100,19 @@ export class LocalService {
         log,
       });
       const listening = Promise.withResolvers<Deno.NetAddr>();
-      server = Deno.serve({
-        hostname: host,
-        port,
-        onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
-        onError: (e) => {
-          log.error("http", "unhandled error: %s", (e as Error)?.stack ?? e);
-          return json(new ApiError(ErrorCode.InternalError, "Internal error").record(), 500);
-        },
-      }, (req, info) => _route(req, info, { api, auth, store, forwarder: forwarder! }));
+      try {
+        server = Deno.serve({
+          hostname: host,
+          port,
+          onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+          onError: (e) => {
+            log.error("http", "unhandled error: %s", (e as Error)?.stack ?? e);
+            return json(new ApiError(ErrorCode.InternalError, "Internal error").record(), 500);
+          },
+        }, (req, info) => _route(req, info, { api, auth, store, forwarder: forwarder! }));
+      } catch (e) {
+        throw new Error(`cannot listen on ${host}:${port} (HTTP): ${(e as Error).message}`);
+      }
       const addr = await listening.promise;
       const info: ServiceInfo = {
         pid: Deno.pid,

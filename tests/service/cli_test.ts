@@ -8,6 +8,8 @@ import { runCli } from "../helpers/cli.ts";
 import { loginViaForm } from "../helpers/service.ts";
 import { checkStartOptions } from "../../src/cli/service.ts";
 import { CliError } from "../../src/cli/context.ts";
+import { createLogger } from "../../src/daemon/log.ts";
+import { LocalService } from "../../src/service/service.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -111,5 +113,28 @@ Deno.test("service cli: start options are validated", () => {
       msg = e.message;
     }
     match(msg, re);
+  }
+});
+
+Deno.test("service: a busy port gives a clear error naming it", opts, async () => {
+  const home = await Deno.makeTempDir({ prefix: "fx-svc-port-" });
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (busy.addr as Deno.NetAddr).port;
+  try {
+    let msg = "";
+    try {
+      await LocalService.start({
+        home,
+        port,
+        forwarderPort: 0,
+        log: createLogger({ level: "error" }),
+      });
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    match(msg, new RegExp(`cannot (listen|bind).*127\\.0\\.0\\.1:${port}`));
+  } finally {
+    busy.close();
+    await Deno.remove(home, { recursive: true }).catch(() => {});
   }
 });
