@@ -306,7 +306,12 @@ export class SlurmProvider implements Provider {
   async status(jobIds: string[]): Promise<Map<string, JobStatus>> {
     const out = new Map<string, JobStatus>();
     if (jobIds.length === 0) return out;
-    const q = await this.#run("squeue", ["--noheader", "--format=%i|%T|%r", "--states=all"]);
+    const q = await this.#run("squeue", [
+      "--noheader",
+      "--me",
+      "--states=all",
+      "--format=%i|%T|%r",
+    ]);
     if (q.code !== 0) throw new ProviderError(commandError("squeue", q));
     const queued = parseSqueue(q.stdout);
     const missing: string[] = [];
