@@ -59,7 +59,7 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 1500));
       assert(lines(log).length > executedWhileDown, "the endpoint kept running tasks");
       await w.restartService();
-      const r = await c.waitForResults(ids, { timeoutMs: 120_000 });
+      const r = await c.waitForResults(ids, { timeoutMs: 240_000 });
       assertEquals(r.size, n);
       for (const [i, id] of ids.entries()) assertEquals(r.get(id)?.value, i * 3, `task ${i}`);
       // each task ran exactly once (in-flight and finished tasks redelivered after the
