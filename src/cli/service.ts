@@ -22,14 +22,23 @@ import { type CliContext, CliError } from "./context.ts";
 
 /** Parsed `service start` options. */
 export interface ServiceStartOptions {
+  /** Run in this process. */
   foreground?: boolean;
+  /** Started detached (log to the file only). */
   daemon?: boolean;
+  /** Interface the HTTP server listens on. */
   host: string;
+  /** HTTP port. */
   port: string;
+  /** First forwarder port. */
   forwarderPort?: string;
+  /** Address endpoints connect to. */
   publicHost?: string;
+  /** Seconds between heartbeats. */
   heartbeatPeriod: string;
+  /** Access-token lifetime, seconds. */
   tokenLifetime: string;
+  /** debug, info, warn or error. */
   logLevel: string;
 }
 

@@ -76,15 +76,21 @@ export class TaskPending extends Error {
 
 /** One task of a {@linkcode FuncXClient.submit} batch. */
 export interface TaskSpec {
+  /** Function id. */
   functionId: string;
+  /** Endpoint id. */
   endpointId: string;
+  /** Positional arguments. */
   args?: PyValue[];
+  /** Keyword arguments. */
   kwargs?: Record<string, PyValue>;
 }
 
 /** What happened to a task. */
 export interface TaskOutcome {
+  /** Task id. */
   taskId: string;
+  /** Task state. */
   status: string;
   /** True while there is no result or exception. */
   pending: boolean;
@@ -110,6 +116,7 @@ export interface WaitOptions {
 
 /** The client. */
 export class FuncXClient {
+  /** Web service base, e.g. `http://127.0.0.1:8400/v2`. */
   readonly serviceAddress: string;
   #token: FuncXClientOptions["token"];
 

@@ -30,11 +30,15 @@ import { isZ85Key } from "../protocol/zpl.ts";
 
 /** Options of {@linkcode ApiServer}. */
 export interface ApiServerOptions {
+  /** The service database. */
   store: ServiceStore;
+  /** The auth server. */
   auth: AuthServer;
+  /** The forwarder. */
   forwarder: Forwarder;
   /** Address endpoints are told to connect to. */
   publicHost: string;
+  /** Logger. */
   log: Logger;
 }
 

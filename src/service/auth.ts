@@ -55,9 +55,11 @@ class _OAuthError extends Error {
 
 /** Options of {@linkcode AuthServer}. */
 export interface AuthServerOptions {
+  /** The service database. */
   store: ServiceStore;
   /** Access-token lifetime, seconds. */
   tokenLifetime: number;
+  /** Logger. */
   log: Logger;
 }
 

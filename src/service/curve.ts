@@ -43,7 +43,9 @@ export function z85Encode(bytes: Uint8Array): string {
 
 /** The server keypair. */
 export interface ServerKeys {
+  /** Z85 public key. */
   publicKey: string;
+  /** Z85 secret key. */
   secretKey: string;
   /** ZPL text of the public certificate (what registration returns as `forwarder_pubkey`). */
   publicCertificate: string;

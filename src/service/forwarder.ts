@@ -39,6 +39,7 @@ import { type PollLoop, pollReceive } from "./zmq_poll.ts";
 
 /** Options of {@linkcode Forwarder.start}. */
 export interface ForwarderOptions {
+  /** The service database. */
   store: ServiceStore;
   /** Directory of the stable server keypair (`server.key`, `server.key_secret`). */
   curveDir: string;
@@ -48,6 +49,7 @@ export interface ForwarderOptions {
   basePort: number;
   /** Seconds between heartbeats to connected endpoints. */
   heartbeatPeriod: number;
+  /** Logger. */
   log: Logger;
 }
 

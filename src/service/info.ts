@@ -13,14 +13,23 @@ import { servicePaths } from "../config/paths.ts";
 
 /** Contents of `service.json` (DESIGN.md §7). */
 export interface ServiceInfo {
+  /** Process id. */
   pid: number;
+  /** Interface the HTTP server listens on. */
   host: string;
+  /** HTTP port. */
   port: number;
+  /** Address endpoints connect to. */
   public_host: string;
+  /** Forwarder tasks port. */
   tasks_port: number;
+  /** Forwarder results port. */
   results_port: number;
+  /** Forwarder commands port. */
   commands_port: number;
+  /** Start time (ISO 8601). */
   started_at: string;
+  /** Reported version. */
   version: string;
 }
 

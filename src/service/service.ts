@@ -25,6 +25,7 @@ import { renderStatusPage } from "./status_page.ts";
 
 /** Options of {@linkcode LocalService.start}. */
 export interface ServiceOptions {
+  /** funcX home. */
   home: string;
   /** Interface to listen on (default 127.0.0.1). */
   host?: string;
@@ -38,13 +39,17 @@ export interface ServiceOptions {
   heartbeatPeriod?: number;
   /** Access-token lifetime in seconds (default 48 h). */
   tokenLifetime?: number;
+  /** Logger. */
   log: Logger;
 }
 
 /** A running service. */
 export class LocalService {
+  /** Contents of service.json. */
   readonly info: ServiceInfo;
+  /** The service database. */
   readonly store: ServiceStore;
+  /** The forwarder. */
   readonly forwarder: Forwarder;
   /** Resolves when {@linkcode LocalService.stop} has finished. */
   readonly done: Promise<void>;

@@ -18,8 +18,11 @@ import type { Forwarder } from "./forwarder.ts";
 
 /** What the page shows. */
 export interface StatusPageData {
+  /** Registered endpoints. */
   endpoints: { uuid: string; name: string; online: boolean; lastHeartbeat: number | null }[];
+  /** Task counts. */
   counts: TaskCounts;
+  /** Recent tasks. */
   tasks: { uuid: string; endpoint: string; status: string; created: number }[];
 }
 

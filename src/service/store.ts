@@ -28,63 +28,101 @@ export class StoreError extends Error {
 
 /** A user (or the identity of a service-account client). */
 export interface UserRow {
+  /** Row id. */
   id: number;
+  /** Login name. */
   username: string;
+  /** Human user or service-account client. */
   kind: "user" | "client";
 }
 
 /** An OAuth client registered with `service add-client` (confidential). */
 export interface ClientRow {
+  /** OAuth client id. */
   client_id: string;
+  /** Display name. */
   name: string;
+  /** SHA-256 (hex) of the secret. */
   secret_hash: string;
+  /** Owner (users.id). */
   user_id: number;
 }
 
 /** What a token grants. */
 export interface TokenInfo {
+  /** Owner (users.id). */
   userId: number;
+  /** Login name. */
   username: string;
+  /** OAuth client the token was issued to. */
   clientId: string;
+  /** Space-separated scopes. */
   scope: string;
+  /** Expiry, epoch seconds. */
   expiresAt: number;
+  /** Issue time, epoch seconds. */
   issuedAt: number;
 }
 
 /** An authorization code waiting to be exchanged. */
 export interface AuthCodeRow {
+  /** Owner (users.id). */
   user_id: number;
+  /** OAuth client id. */
   client_id: string;
+  /** Redirect URI of the authorize request. */
   redirect_uri: string;
+  /** PKCE S256 challenge. */
   code_challenge: string;
+  /** Space-separated scopes. */
   scope: string;
+  /** Expiry, epoch seconds. */
   expires_at: number;
 }
 
 /** A registered endpoint. */
 export interface EndpointRow {
+  /** Id (UUID). */
   uuid: string;
+  /** Owner (users.id). */
   user_id: number;
+  /** Display name. */
   name: string;
+  /** Reported version. */
   version: string;
+  /** Registered CURVE public key (Z85). */
   pubkey: string;
+  /** SHA-256 (hex) of the secret. */
   secret_hash: string;
+  /** Caller address at registration. */
   ip: string;
+  /** Last registration, epoch seconds. */
   registered_at: number;
+  /** Last traffic seen, epoch seconds. */
   last_heartbeat: number | null;
 }
 
 /** A registered function. */
 export interface FunctionRow {
+  /** Id (UUID). */
   uuid: string;
+  /** Owner (users.id). */
   user_id: number;
+  /** Display name. */
   name: string;
+  /** Packed serialized function (`pack_buffers([serialized])`). */
   code: string;
+  /** Source text, if given. */
   source: string;
+  /** Container id, or RAW/null. */
   container: string | null;
+  /** Entry point name. */
   entry_point: string;
+  /** Free text. */
   description: string;
+  /** 1 when other users may run it. */
   public: number;
+  /** Creation time, epoch seconds. */
   created_at: number;
 }
 
@@ -102,42 +140,67 @@ export const FINAL_STATES: ReadonlySet<string> = new Set(["success", "failed"]);
 
 /** A task row (payload omitted by the listing helpers). */
 export interface TaskRow {
+  /** Id (UUID). */
   uuid: string;
+  /** Owner (users.id). */
   user_id: number;
+  /** Function id. */
   function_uuid: string;
+  /** Endpoint id. */
   endpoint_uuid: string;
+  /** Task group id. */
   task_group_id: string;
+  /** Container id, or RAW/null. */
   container: string;
+  /** Task state. */
   status: TaskStatus;
+  /** Serialized result, when it succeeded. */
   result: string | null;
+  /** Serialized exception, when it failed. */
   exception: string | null;
+  /** Creation time, epoch seconds. */
   created_at: number;
+  /** Completion time, epoch seconds. */
   completion_t: number | null;
 }
 
 /** A new task for {@linkcode ServiceStore.insertTasks}. */
 export interface NewTask {
+  /** Id (UUID). */
   uuid: string;
+  /** Owner (users.id). */
   userId: number;
+  /** Function id. */
   functionUuid: string;
+  /** Endpoint id. */
   endpointUuid: string;
+  /** Task group id. */
   taskGroupId: string;
+  /** Container id, or RAW/null. */
   container: string;
+  /** Task body: function code + packed args/kwargs. */
   payload: string;
 }
 
 /** A result for {@linkcode ServiceStore.storeResults}. */
 export interface NewResult {
+  /** Task id. */
   taskId: string;
+  /** Endpoint id. */
   endpointUuid: string;
+  /** Serialized result, when it succeeded. */
   result?: string;
+  /** Serialized exception, when it failed. */
   exception?: string;
 }
 
 /** Counts for the status page. */
 export interface TaskCounts {
+  /** Tasks waiting for their endpoint. */
   queued: number;
+  /** Tasks delivered, not finished. */
   running: number;
+  /** Finished tasks not yet fetched. */
   done: number;
 }
 
