@@ -405,7 +405,10 @@ class _Manager {
     w.task = null;
     w.idleSince = Date.now();
     if (bad) {
-      this.#log.error(_LOG, "worker %d, task %s: %s", w.id, task.taskId, bad);
+      this.#log.error(_LOG, "worker %d, task %s: %s; restarting it", w.id, task.taskId, bad);
+      // Its frame stream can no longer be trusted.
+      this.#kill(w, "SIGKILL");
+      w.killing = true;
       this.#pushResult({
         taskId: task.taskId,
         failed: true,
