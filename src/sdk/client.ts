@@ -49,6 +49,23 @@ export class FuncXApiError extends Error {
   }
 }
 
+/**
+ * Some tasks of a submitted batch were refused (HTTP 207). The accepted ones were queued
+ * and will run: their ids are in `taskIds` (null for the refused ones).
+ */
+export class SubmitError extends FuncXApiError {
+  constructor(
+    httpStatus: number,
+    code: number,
+    reason: string,
+    /** Per task of the batch: its id when accepted, `null` when refused. */
+    readonly taskIds: (string | null)[],
+  ) {
+    super(httpStatus, code, reason);
+    this.name = "SubmitError";
+  }
+}
+
 /** A task raised on the endpoint (or the service failed it). */
 export class RemoteError extends Error {
   constructor(
@@ -207,7 +224,8 @@ export class FuncXClient {
 
   /**
    * Submit a batch (one request, one task group). Returns the task ids in order; throws
-   * {@linkcode FuncXApiError} naming the first refused task if any was refused.
+   * {@linkcode SubmitError} naming the first refused task if any was refused (the accepted
+   * ones still run; their ids are in the error).
    *
    * @example
    * ```ts
@@ -235,10 +253,11 @@ export class FuncXClient {
     const bad = reply.results.findIndex((r) => r.status !== "Success");
     if (bad >= 0) {
       const r = reply.results[bad];
-      throw new FuncXApiError(
+      throw new SubmitError(
         r.http_status_code ?? 400,
         r.code ?? 0,
         `task ${bad} of the batch was refused: ${r.reason}`,
+        reply.results.map((x) => (x.status === "Success" ? x.task_uuid : null)),
       );
     }
     return reply.results.map((r) => r.task_uuid);

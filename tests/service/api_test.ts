@@ -10,9 +10,9 @@ import {
   serializeSource,
   tuple,
 } from "../../src/protocol/serialize.ts";
-import { FuncXClient } from "../../src/sdk/client.ts";
+import { FuncXClient, SubmitError } from "../../src/sdk/client.ts";
 import { registerEndpoint } from "./_endpoint.ts";
-import { api, withService } from "./_util.ts";
+import { api, rejectsWith, withService } from "./_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const FN = packBuffers([serializeSource("f", "def f(x):\n    return x\n")]);
@@ -225,6 +225,21 @@ Deno.test(
       assertEquals(delFn.status, 200);
       const gone = await api(`${t.url}/submit`, t.alice, "POST", { tasks: [[fn, ep, PAYLOAD]] });
       assertEquals(gone.status, 207);
+      // the SDK reports which tasks of a batch were accepted
+      const other = (await registerEndpoint(t.url, t.alice, "ep2")).reply.endpoint_id;
+      const fn2 = await fx.registerFunction("def g():\n    return 1\n", "g");
+      const err = await rejectsWith(
+        () =>
+          fx.submit([{ functionId: fn2, endpointId: other }, {
+            functionId: fn,
+            endpointId: other,
+          }]),
+        SubmitError,
+      );
+      assertEquals(err.httpStatus, 404);
+      assertEquals(err.code, 3);
+      assertEquals(err.taskIds[1], null);
+      assertEquals((await fx.getTask(err.taskIds[0]!)).status, "waiting-for-ep");
     });
   },
 );
