@@ -135,6 +135,15 @@ async function _cli(home: string, args: string[], timeoutMs = 120_000) {
   }
 }
 
+/** Reject after `ms` (the SDK client has no request timeout; see the report). */
+function _within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function _readJson<T>(path: string): T | null {
   try {
     return JSON.parse(Deno.readTextFileSync(path)) as T;
@@ -331,12 +340,17 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
           batch.push({ kind, arg: counter++ });
         }
         try {
-          const ids = await client.submit(
-            batch.map((b) => ({ functionId: fnIds[b.kind], endpointId, args: [b.arg] })),
+          const ids = await _within(
+            client.submit(
+              batch.map((b) => ({ functionId: fnIds[b.kind], endpointId, args: [b.arg] })),
+            ),
+            20_000,
+            "submit",
           );
           ids.forEach((id, i) => tasks.set(id, { id, ...batch[i], finals: 0 }));
-        } catch {
+        } catch (e) {
           // the service is down: these tasks were never accepted; try again later
+          if (String(e).includes("no answer")) log(`submit: ${(e as Error).message}`);
           await _sleep(300);
         }
         await _sleep(100 + taskRand() * 300);
@@ -345,7 +359,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     const pollOnce = async (ids: string[]) => {
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        const got = await client.getBatchResult(chunk);
+        const got = await _within(client.getBatchResult(chunk), 20_000, "batch_status");
         for (const id of chunk) {
           const o = got.get(id);
           const t = tasks.get(id)!;
@@ -357,12 +371,18 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         }
       }
     };
+    let lastPollError = "";
     poller = (async () => {
       while (polling) {
         try {
           // poll every task, finished ones too: a second final state is a duplicate
           await pollOnce([...tasks.keys()]);
-        } catch { /* service down */ }
+        } catch (e) {
+          // the service is down (or a request hung across its restart): try again
+          const m = (e as Error).message.slice(0, 200);
+          if (m !== lastPollError) log(`poll failed (retrying): ${m}`);
+          lastPollError = m;
+        }
         await _sleep(500);
       }
     })();
