@@ -23,7 +23,7 @@ const _MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
 export function fastEndpointConfig(extra = ""): string {
   return [
     "heartbeat_period: 1",
-    "heartbeat_threshold: 8",
+    "heartbeat_threshold: 20",
     "log_level: info",
     "provider:",
     "  type: local",
@@ -33,7 +33,7 @@ export function fastEndpointConfig(extra = ""): string {
     "executor:",
     "  max_workers_per_node: 2",
     "  heartbeat_period: 1",
-    "  heartbeat_threshold: 4",
+    "  heartbeat_threshold: 15",
     extra,
   ].join("\n") + "\n";
 }
@@ -140,7 +140,7 @@ export async function createWorld(opts: { heartbeatPeriod?: number } = {}): Prom
         exited = true;
         return s;
       });
-      const deadline = Date.now() + (o.timeoutMs ?? 90_000);
+      const deadline = Date.now() + (o.timeoutMs ?? 240_000);
       let st: StatusFile | null = null;
       while (true) {
         st = _readStatus(dir);
@@ -221,7 +221,7 @@ export const PY = {
 export async function settledTasks(
   ep: RunningEndpoint,
   minCompleted = 0,
-  timeoutMs = 10_000,
+  timeoutMs = 60_000,
 ): Promise<StatusFile["tasks"]> {
   const end = Date.now() + timeoutMs;
   const since = new Date().toISOString();

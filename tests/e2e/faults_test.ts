@@ -17,7 +17,7 @@ function lines(path: string): string[][] {
   }
 }
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
+async function until<T>(what: string, fn: () => T | undefined, ms = 180_000): Promise<T> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     const v = fn();
@@ -99,22 +99,22 @@ Deno.test({
       const [wid] = await c.submit([{ functionId: fn, endpointId: eid, args: [log, "w", 60, 1] }]);
       const wline = await until("worker task start", () => lines(log).find((l) => l[0] === "w"));
       kill(Number(wline[1]));
-      const wo = (await c.waitForResults([wid], { timeoutMs: 60_000 })).get(wid)!;
+      const wo = (await c.waitForResults([wid], { timeoutMs: 240_000 })).get(wid)!;
       assert(wo.error, "the task must fail");
       assertEquals(wo.error.type, "WorkerLost");
       assertMatch(wo.error.remoteMessage, /worker|died|killed|signal/i);
       const [a1] = await c.submit([{ functionId: add, endpointId: eid, args: [1, 2] }]);
-      assertEquals((await c.waitForResults([a1], { timeoutMs: 60_000 })).get(a1)?.value, 3);
+      assertEquals((await c.waitForResults([a1], { timeoutMs: 240_000 })).get(a1)?.value, 3);
 
       const [mid] = await c.submit([{ functionId: fn, endpointId: eid, args: [log, "m", 60, 1] }]);
       const mline = await until("manager task start", () => lines(log).find((l) => l[0] === "m"));
       leftovers.push(Number(mline[1]));
       kill(Number(mline[2]));
-      const mo = (await c.waitForResults([mid], { timeoutMs: 60_000 })).get(mid)!;
+      const mo = (await c.waitForResults([mid], { timeoutMs: 240_000 })).get(mid)!;
       assert(mo.error, "the task must fail");
       assertEquals(mo.error.type, "ManagerLost");
       const [a2] = await c.submit([{ functionId: add, endpointId: eid, args: [2, 3] }]);
-      assertEquals((await c.waitForResults([a2], { timeoutMs: 90_000 })).get(a2)?.value, 5);
+      assertEquals((await c.waitForResults([a2], { timeoutMs: 240_000 })).get(a2)?.value, 5);
       assertEquals(ep.status()?.pid, ep.pid);
       assertEquals(await ep.stop(), 0);
     } finally {

@@ -27,14 +27,14 @@ Deno.test({
           { functionId: add, endpointId: eid, args: ["fun", "cX"], kwargs: { c: "" } },
           { functionId: add, endpointId: eid, args: [[1], [2]], kwargs: { c: [3] } },
         ]);
-        const r = await c.waitForResults(ids, { timeoutMs: 60_000 });
+        const r = await c.waitForResults(ids, { timeoutMs: 240_000 });
         assertEquals(ids.map((id) => r.get(id)?.value), [3, 13, "funcX", [1, 2, 3]]);
       });
 
       await t.step("exception comes back with the remote traceback", async () => {
         const fail = await c.registerFunction(PY.fail, "fail");
         const [id] = await c.submit([{ functionId: fail, endpointId: eid, args: ["x42"] }]);
-        const o = (await c.waitForResults([id], { timeoutMs: 60_000 })).get(id)!;
+        const o = (await c.waitForResults([id], { timeoutMs: 240_000 })).get(id)!;
         assert(o.error, "expected a failure");
         assertEquals(o.status, "failed");
         assertEquals(o.error.type, "ValueError");
@@ -51,7 +51,7 @@ Deno.test({
           endpointId: eid,
           kwargs: { name: "funcx" },
         }]);
-        const v = (await c.waitForResults([id], { timeoutMs: 60_000 })).get(id)!.value as Record<
+        const v = (await c.waitForResults([id], { timeoutMs: 240_000 })).get(id)!.value as Record<
           string,
           unknown
         >;
@@ -60,7 +60,7 @@ Deno.test({
         assertEquals(v.stderr, "oops\n");
         const slow = await c.registerShellFunction("sleep 5", { timeout: 0.5 });
         const [id2] = await c.submit([{ functionId: slow, endpointId: eid }]);
-        const v2 = (await c.waitForResults([id2], { timeoutMs: 60_000 })).get(id2)!
+        const v2 = (await c.waitForResults([id2], { timeoutMs: 240_000 })).get(id2)!
           .value as Record<string, unknown>;
         assertEquals(v2.returncode, 124);
         assertMatch(String(v2.stderr), /timed out/);
@@ -83,7 +83,7 @@ Deno.test({
           );
         }
         assertEquals(new Set(ids).size, n);
-        const r = await c.waitForResults(ids, { timeoutMs: 170_000 });
+        const r = await c.waitForResults(ids, { timeoutMs: 400_000 });
         let ok = 0;
         for (const [i, id] of ids.entries()) if (r.get(id)?.value === i * i) ok++;
         assertEquals(ok, n);

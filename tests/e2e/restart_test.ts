@@ -17,7 +17,7 @@ function lines(path: string): string[] {
   }
 }
 
-async function until(what: string, fn: () => boolean, ms = 60_000): Promise<void> {
+async function until(what: string, fn: () => boolean, ms = 180_000): Promise<void> {
   const end = Date.now() + ms;
   while (!fn()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -68,7 +68,7 @@ Deno.test({
       await w.restartService();
       const ep2 = await w.startEndpoint("ep");
       assertEquals(ep2.endpointId, ep.endpointId);
-      const r = await c.waitForResults(ids, { timeoutMs: 60_000 });
+      const r = await c.waitForResults(ids, { timeoutMs: 240_000 });
       for (const [i, id] of ids.entries()) assertEquals(r.get(id)?.value, `v${i}`, `task ${i}`);
       assertEquals(lines(log).length, n, "no task ran twice");
       await settledTasks(ep2);
