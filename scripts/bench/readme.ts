@@ -4,7 +4,7 @@
  *
  * @example
  * ```sh
- * deno run -A scripts/bench/readme.ts README.md bench/results.md
+ * deno run -A scripts/bench/readme.ts README.md bench/results.md && deno fmt README.md
  * ```
  * @module
  */
@@ -27,6 +27,10 @@ const _HOW = [
   "the endpoint started with `start`, tasks submitted and fetched with the SDK client;",
   "(6) VmRSS / VmHWM from `/proc/<pid>/status`. Timings live only in the benchmark, never in",
   "tests. Figures depend heavily on other load on the machine: the load average is recorded.",
+  "",
+  "The targets are not met yet. Where the time goes (small dispatch window, fixed flush",
+  "timers and polling receive loops on every hop, a full pickle decode per result in the",
+  "manager), with measured effects of each fix, is written up in `bench/FINDINGS.md`.",
 ].join("\n");
 
 /**
