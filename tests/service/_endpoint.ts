@@ -164,6 +164,24 @@ export class TestEndpoint {
     }
   }
 
+  /**
+   * Connect and wait for the forwarder's heartbeat; when none comes (libzmq refuses a
+   * connection whose identity is still held by a connection being torn down), close and
+   * connect again, as a real endpoint does after its heartbeat threshold.
+   */
+  async connectUntilAccepted(attempts = 5, timeoutMs = 3000): Promise<void> {
+    for (let i = 1;; i++) {
+      await this.connect();
+      try {
+        await this.waitConnected(timeoutMs);
+        return;
+      } catch (e) {
+        if (i >= attempts) throw e;
+        await this.close();
+      }
+    }
+  }
+
   /** Wait until the forwarder accepted the registration (it answers with a heartbeat). */
   async waitConnected(timeoutMs = 10_000): Promise<void> {
     await this.waitFor(

@@ -170,7 +170,7 @@ Deno.test("forwarder: one endpoint cannot take over another's identity", opts, a
     await stranger.close();
 
     // the real endpoint still gets its task and its result counts
-    await victim.connect();
+    await victim.connectUntilAccepted();
     await victim.waitForTasks(1);
     await victim.sendResult(id, { result: serializeData(3) });
     const r = await fx.waitForResults([id], { timeoutMs: 10_000 });
