@@ -85,7 +85,8 @@ export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.ar
   };
   worker.postMessage({ type: "start", argv: [...argv], home });
   const code = await done.promise;
-  worker.terminate();
+  // Exit without `worker.terminate()`: tearing down a worker that still holds zeromq.js
+  // native objects can crash in their finalizers (seen as exit 139 after a clean stop).
   Deno.exit(code);
 }
 
