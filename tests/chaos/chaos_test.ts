@@ -21,7 +21,7 @@ Deno.test({
       seed: 11,
       victims: ["worker", "service", "daemon"],
       maxKillDelayMs: 1200,
-      drainTimeoutMs: 25_000,
+      drainTimeoutMs: 60_000,
       log: (l) => lines.push(l),
     });
     const summary = `${formatReport(r)}\n${lines.join("\n")}\n${r.examples.join("\n")}`;
@@ -32,8 +32,9 @@ Deno.test({
     assertEquals(r.wrong, 0, summary);
     assertEquals(r.succeeded + r.failedWithReason, r.tasks, summary);
     assert(r.reasons.ValueError > 0, `the raising tasks failed with ValueError\n${summary}`);
-    // measured: ~50 s alone, ~80 s with the whole suite running in parallel on 2 cores
-    assert(Date.now() - started < 120_000, `took ${(Date.now() - started) / 1000} s`);
+    // measured: ~50 s alone, ~85 s with the whole suite running in parallel on a loaded
+    // 2-core machine; the drain allowance (60 s) is only used up under heavy load
+    assert(Date.now() - started < 180_000, `took ${(Date.now() - started) / 1000} s`);
   },
 });
 

@@ -112,7 +112,11 @@ Deno.test({
   async fn() {
     const w = await createWorld();
     try {
-      w.configure("ep", fastEndpointConfig());
+      // a short heartbeat_threshold: the test hangs the service to force a re-registration
+      w.configure(
+        "ep",
+        fastEndpointConfig().replace("heartbeat_threshold: 20", "heartbeat_threshold: 6"),
+      );
       const ep = await w.startEndpoint("ep");
       // the stored login goes stale: access token expired, refresh token no longer valid
       const tokFile = join(w.home, "credentials", "funcx_sdk_tokens.json");
@@ -125,7 +129,7 @@ Deno.test({
       // must re-register, which needs a fresh token
       Deno.kill(w.svc.pid, "SIGSTOP");
       try {
-        const hung = Date.now() + 20_000;
+        const hung = Date.now() + 40_000;
         while (ep.status()?.state === "connected" && Date.now() < hung) {
           await new Promise((r) => setTimeout(r, 200));
         }
