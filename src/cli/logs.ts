@@ -22,7 +22,7 @@ const _MAX_TAIL_BYTES = 1024 * 1024;
  * logTail("/tmp/missing.log", 10); // ""
  * ```
  */
-export function logTail(path: string, lines: number, fromOffset = 0): string {
+export function logTail(path: string, lines: number, fromOffset = 0, toOffset?: number): string {
   let f: Deno.FsFile;
   try {
     f = Deno.openSync(path, { read: true });
@@ -30,7 +30,7 @@ export function logTail(path: string, lines: number, fromOffset = 0): string {
     return "";
   }
   try {
-    const size = f.statSync().size;
+    const size = Math.min(f.statSync().size, toOffset ?? Infinity);
     const start = Math.max(fromOffset > size ? 0 : fromOffset, size - _MAX_TAIL_BYTES);
     f.seekSync(start, Deno.SeekMode.Start);
     const buf = new Uint8Array(size - start);
@@ -49,14 +49,17 @@ export function logTail(path: string, lines: number, fromOffset = 0): string {
   }
 }
 
-async function _follow(path: string, signal: AbortSignal) {
-  let offset = 0;
-  let ino: number | null = null;
+function _stat(path: string): Deno.FileInfo | undefined {
   try {
-    const st = Deno.statSync(path);
-    offset = st.size;
-    ino = st.ino;
-  } catch { /* not there yet */ }
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+async function _follow(path: string, start: Deno.FileInfo | undefined, signal: AbortSignal) {
+  let offset = start?.size ?? 0;
+  let ino: number | null = start?.ino ?? null;
   const out = Deno.stdout;
   while (!signal.aborted) {
     await new Promise((r) => setTimeout(r, 250));
@@ -107,7 +110,9 @@ export function register(program: Command, ctx: CliContext) {
       if (!Number.isInteger(lines) || lines < 0) {
         throw new CliError(`--lines: "${opts.lines}" is not a whole number >= 0`);
       }
-      const tail = logTail(p.log, lines);
+      // Everything up to `start` is the tail; -f continues exactly from there.
+      const start = _stat(p.log);
+      const tail = logTail(p.log, lines, 0, start?.size ?? 0);
       if (tail) console.log(tail);
       else if (!opts.follow) console.error(`No log yet at ${p.log}`);
       if (!opts.follow) return;
@@ -116,7 +121,7 @@ export function register(program: Command, ctx: CliContext) {
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
       try {
-        await _follow(p.log, ac.signal);
+        await _follow(p.log, start, ac.signal);
       } finally {
         Deno.removeSignalListener("SIGINT", stop);
         Deno.removeSignalListener("SIGTERM", stop);

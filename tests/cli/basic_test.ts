@@ -176,6 +176,7 @@ Deno.test("logs -n prints the tail; logs -f follows new lines until SIGINT", asy
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   const until = async (text: string) => {
@@ -190,6 +191,7 @@ Deno.test("logs -n prints the tail; logs -f follows new lines until SIGINT", asy
   await until("new line\n");
   child.kill("SIGINT");
   const status = await child.status;
+  clearTimeout(guard);
   reader.releaseLock();
   await child.stdout.cancel().catch(() => {});
   await child.stderr.cancel();
