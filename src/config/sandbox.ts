@@ -63,6 +63,7 @@ export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.ar
     console.error(`funcx-endpoint: ${(e as Error).message}`);
     Deno.exit(1);
   }
+  parkLoaderEnv();
   const permissions = workerPermissions({
     home,
     execPath: Deno.execPath(),
@@ -88,6 +89,25 @@ export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.ar
   // Exit without `worker.terminate()`: tearing down a worker that still holds zeromq.js
   // native objects can crash in their finalizers (seen as exit 139 after a clean stop).
   Deno.exit(code);
+}
+
+/**
+ * Move `LD_*`/`DYLD_*` variables (set by `module load`, XALT, darshan on most login nodes) to
+ * `FUNCX_ENV_<NAME>`: Deno refuses to spawn any child while they are in the environment of a
+ * process whose run permission is scoped. The manager restores them for Python workers.
+ *
+ * @example
+ * ```ts
+ * parkLoaderEnv(); // LD_LIBRARY_PATH=/opt/lib -> FUNCX_ENV_LD_LIBRARY_PATH=/opt/lib
+ * ```
+ */
+export function parkLoaderEnv(): void {
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (/^(LD_|DYLD_)/.test(k)) {
+      Deno.env.set(`FUNCX_ENV_${k}`, v);
+      Deno.env.delete(k);
+    }
+  }
 }
 
 /** Start message the bootstrap sends to the worker. */

@@ -59,7 +59,7 @@ export function spawnDetached(opts: DetachOptions): DetachedProcess {
   const child = new Deno.Command("bash", {
     args: [
       "-c",
-      'log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1',
+      'umask 077; log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1',
       "funcx-endpoint-daemon",
       opts.logFile,
       self.cmd,

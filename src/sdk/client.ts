@@ -32,6 +32,8 @@ export interface FuncXClientOptions {
   serviceAddress: string;
   /** Bearer token, or a function returning a fresh one. */
   token: string | (() => string | Promise<string>);
+  /** Upper bound of one HTTP request in ms (default 60,000). */
+  requestTimeoutMs?: number;
 }
 
 /** An error record returned by the service (non-2xx). */
@@ -137,7 +139,11 @@ export class FuncXClient {
   readonly serviceAddress: string;
   #token: FuncXClientOptions["token"];
 
+  /** Upper bound of one HTTP request (ms). */
+  readonly requestTimeoutMs: number;
+
   constructor(opts: FuncXClientOptions) {
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.serviceAddress = opts.serviceAddress.replace(/\/+$/, "");
     this.#token = opts.token;
   }
@@ -150,7 +156,14 @@ export class FuncXClient {
       headers["content-type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const res = await fetch(`${this.serviceAddress}${path}`, { method, headers, body: payload });
+    // Bounded: a request caught by a service restart must fail (and be retried by the
+    // caller), not hang forever.
+    const res = await fetch(`${this.serviceAddress}${path}`, {
+      method,
+      headers,
+      body: payload,
+      signal: AbortSignal.timeout(this.requestTimeoutMs),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {

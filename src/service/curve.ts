@@ -77,7 +77,7 @@ export async function loadOrCreateServerKeys(dir: string): Promise<ServerKeys> {
     const kp = zmq.curveKeyPair();
     await Deno.writeTextFile(`${secFile}.tmp`, _zpl(kp.publicKey, kp.secretKey), { mode: 0o600 });
     await Deno.rename(`${secFile}.tmp`, secFile);
-    await Deno.writeTextFile(pubFile, _zpl(kp.publicKey), { mode: 0o644 });
+    await _replaceFile(pubFile, _zpl(kp.publicKey));
     return { ...kp, publicCertificate: _zpl(kp.publicKey) };
   }
   await Deno.chmod(secFile, 0o600).catch(() => {});
@@ -90,7 +90,14 @@ export async function loadOrCreateServerKeys(dir: string): Promise<ServerKeys> {
     if (parseCertificate(publicCertificate, pubFile).publicKey !== publicKey) throw new Error();
   } catch {
     publicCertificate = _zpl(publicKey);
-    await Deno.writeTextFile(pubFile, publicCertificate, { mode: 0o644 });
+    await _replaceFile(pubFile, publicCertificate);
   }
   return { publicKey, secretKey, publicCertificate };
+}
+
+/** Write via a fresh temp file + rename, so a symlink planted at `path` is replaced, not followed. */
+async function _replaceFile(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmp, text, { mode: 0o644, createNew: true });
+  await Deno.rename(tmp, path);
 }

@@ -171,7 +171,7 @@ function _route(
   const url = new URL(req.url);
   const path = url.pathname;
   if (path === "/" || path === "/index.html") {
-    return renderStatusPage(req, info, ctx.store, ctx.forwarder);
+    return renderStatusPage(req, info, ctx.store, ctx.forwarder, ctx.auth);
   }
   if (path.startsWith("/auth/")) return ctx.auth.handle(req, path.slice("/auth".length));
   for (const prefix of ["/v2", "/v1", "/api/v1"]) {

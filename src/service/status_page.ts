@@ -2,8 +2,9 @@
  * `GET /`: the service's status page, plain HTML that refreshes itself every 5 s:
  * endpoints (online/offline, last heartbeat), queued/running/done counts, recent tasks.
  *
- * It shows every user's endpoints and tasks (ids only, never payloads or results), so it
- * is only served to loopback clients — the administrator's machine.
+ * Anonymous requests see the service-wide counts only; a request with a bearer token sees that
+ * user's endpoints and tasks (ids only, never payloads or results). Only loopback clients are
+ * served.
  *
  * @example
  * ```ts
@@ -15,6 +16,7 @@
 import { escapeHtml, html } from "./http.ts";
 import type { ServiceStore, TaskCounts } from "./store.ts";
 import type { Forwarder } from "./forwarder.ts";
+import type { AuthServer } from "./auth.ts";
 
 /** What the page shows. */
 export interface StatusPageData {
@@ -24,7 +26,12 @@ export interface StatusPageData {
   counts: TaskCounts;
   /** Recent tasks. */
   tasks: { uuid: string; endpoint: string; status: string; created: number }[];
+  /** False for an anonymous request: the lists are withheld, not empty. */
+  signedIn?: boolean;
 }
+
+const _ANON =
+  "Send <code>Authorization: Bearer &lt;access token&gt;</code> to list your own endpoints and tasks";
 
 function _time(t: number | null): string {
   return t === null ? "never" : new Date(t * 1000).toISOString().replace(/\.\d+Z$/, "Z");
@@ -74,23 +81,33 @@ export function statusPageHtml(d: StatusPageData): string {
 <h2>Endpoints</h2>
 <table id="endpoints"><thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last heartbeat</th></tr></thead>
 <tbody>
-${eps || '<tr class="empty"><td colspan="4">No endpoints registered</td></tr>'}
+${
+    eps ||
+    `<tr class="empty"><td colspan="4">${
+      d.signedIn === false ? _ANON : "No endpoints registered"
+    }</td></tr>`
+  }
 </tbody></table>
 <h2>Recent tasks</h2>
 <table id="tasks"><thead><tr><th>Task</th><th>Endpoint</th><th>Status</th><th>Submitted</th></tr></thead>
 <tbody>
-${tasks || '<tr class="empty"><td colspan="4">No tasks</td></tr>'}
+${
+    tasks ||
+    `<tr class="empty"><td colspan="4">${d.signedIn === false ? _ANON : "No tasks"}</td></tr>`
+  }
 </tbody></table>
 </body></html>
 `;
 }
 
 /**
- * Serve the page (403 for non-loopback clients).
+ * Serve the page (403 for non-loopback clients). Without a token it shows the service-wide
+ * task counts only; with `Authorization: Bearer <token>` it also lists that user's endpoints
+ * and recent tasks (never another user's: on a shared login node every local user can reach it).
  *
  * @example
  * ```ts
- * const res = renderStatusPage(req, info, store, forwarder);
+ * const res = renderStatusPage(req, info, store, forwarder, auth);
  * ```
  */
 export function renderStatusPage(
@@ -98,6 +115,7 @@ export function renderStatusPage(
   info: Deno.ServeHandlerInfo,
   store: ServiceStore,
   forwarder: Forwarder,
+  auth: AuthServer,
 ): Response {
   if (req.method !== "GET" && req.method !== "HEAD") {
     return html("<p>Method not allowed</p>", 405, { allow: "GET, HEAD" });
@@ -108,20 +126,29 @@ export function renderStatusPage(
   if (!loopback) {
     return html("<p>The status page is only available from this machine.</p>", 403);
   }
+  let userId: number | undefined;
+  if (req.headers.get("authorization")) {
+    try {
+      userId = auth.authenticate(req).userId;
+    } catch (e) {
+      return html(`<p>${escapeHtml((e as Error).message)}</p>`, 401);
+    }
+  }
   const data: StatusPageData = {
-    endpoints: store.listEndpoints().map((e) => ({
+    endpoints: userId === undefined ? [] : store.listEndpoints(userId).map((e) => ({
       uuid: e.uuid,
       name: e.name,
       online: forwarder.isOnline(e.uuid),
       lastHeartbeat: forwarder.lastSeen(e.uuid) ?? e.last_heartbeat,
     })),
-    counts: store.taskCounts(),
-    tasks: store.recentTasks(20).map((t) => ({
+    counts: store.taskCounts(userId),
+    tasks: userId === undefined ? [] : store.recentTasks(20, userId).map((t) => ({
       uuid: t.uuid,
       endpoint: t.endpoint_uuid,
       status: t.status,
       created: t.created_at,
     })),
+    signedIn: userId !== undefined,
   };
   return html(statusPageHtml(data));
 }

@@ -820,11 +820,16 @@ export class ServiceStore {
     );
   }
 
-  /** Queued / running / done counts (all users). */
-  taskCounts(): TaskCounts {
-    const rows = this.#all<{ status: string; n: number }>(
-      "SELECT status, COUNT(*) AS n FROM tasks GROUP BY status",
-    );
+  /** Queued / running / done counts (all users, or one user's). */
+  taskCounts(userId?: number): TaskCounts {
+    const rows = userId === undefined
+      ? this.#all<{ status: string; n: number }>(
+        "SELECT status, COUNT(*) AS n FROM tasks GROUP BY status",
+      )
+      : this.#all<{ status: string; n: number }>(
+        "SELECT status, COUNT(*) AS n FROM tasks WHERE user_id = ? GROUP BY status",
+        userId,
+      );
     const out: TaskCounts = { queued: 0, running: 0, done: 0 };
     for (const r of rows) {
       if (r.status === "waiting-for-ep") out.queued += r.n;
@@ -834,10 +839,19 @@ export class ServiceStore {
     return out;
   }
 
-  /** The newest `n` tasks (without results). */
-  recentTasks(n = 20): Omit<TaskRow, "result" | "exception">[] {
+  /** The newest `n` tasks (without results), of all users or of one. */
+  recentTasks(n = 20, userId?: number): Omit<TaskRow, "result" | "exception">[] {
+    const cols =
+      "uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, status, created_at, completion_t";
+    if (userId !== undefined) {
+      return this.#all(
+        `SELECT ${cols} FROM tasks WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+        userId,
+        n,
+      );
+    }
     return this.#all(
-      "SELECT uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, status, created_at, completion_t FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?",
+      `SELECT ${cols} FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?`,
       n,
     );
   }

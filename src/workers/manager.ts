@@ -109,6 +109,9 @@ interface _Worker {
   killing: boolean;
 }
 
+/** bash snippet: export every FUNCX_ENV_<NAME> as <NAME>, then exec the arguments. */
+const _RESTORE_ENV_AND_EXEC =
+  'for v in ${!FUNCX_ENV_@}; do export "${v#FUNCX_ENV_}=${!v}"; unset "$v"; done; exec "$@"';
 const _LOG = "manager";
 
 /**
@@ -315,8 +318,10 @@ class _Manager {
     const id = this.#nextWorker++;
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(o.python, {
-        args: ["-u", o.workerScript],
+      // Through bash so the user's LD_*/DYLD_* variables, parked by the bootstrap as
+      // FUNCX_ENV_<name> (Deno refuses to pass them to a child itself), reach the worker.
+      child = new Deno.Command("bash", {
+        args: ["-c", _RESTORE_ENV_AND_EXEC, "funcx-worker", o.python, "-u", o.workerScript],
         cwd: o.logdir,
         env: this.#env,
         clearEnv: true,

@@ -50,7 +50,9 @@ Deno.test({
   // set in the environment Deno refuses every spawn ("Requires --allow-run permissions to spawn
   // subprocess with LD_PRELOAD environment variable"), so the daemon cannot start. Fix: spawn
   // children with LD_PRELOAD removed from their env (clearEnv + a copy without it).
-  ignore: true || !LIBFAKETIME,
+  // OPEN (found 2026-11-25): after a forward then backward jump the daemon did not notice a
+  // SIGSTOPped forwarder within the test's bound; the backward-only case below passes.
+  ignore: true,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -139,7 +141,7 @@ Deno.test({
   // set in the environment Deno refuses every spawn ("Requires --allow-run permissions to spawn
   // subprocess with LD_PRELOAD environment variable"), so the daemon cannot start. Fix: spawn
   // children with LD_PRELOAD removed from their env (clearEnv + a copy without it).
-  ignore: true || !LIBFAKETIME,
+  ignore: !LIBFAKETIME,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -187,7 +189,7 @@ Deno.test({
   // set in the environment Deno refuses every spawn ("Requires --allow-run permissions to spawn
   // subprocess with LD_PRELOAD environment variable"), so the daemon cannot start. Fix: spawn
   // children with LD_PRELOAD removed from their env (clearEnv + a copy without it).
-  ignore: true || !LIBFAKETIME,
+  ignore: !LIBFAKETIME,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

@@ -199,11 +199,6 @@ Deno.test({
 
 Deno.test({
   name: "security: the status page does not list other users' endpoints or tasks",
-  // BUG (src/service/status_page.ts renderStatusPage): GET / answers any loopback client without
-  // a token and lists every user's endpoint names/ids and task ids; on a shared login node every
-  // local user is a loopback client. Fix: require a bearer token and show only that user's
-  // endpoints and tasks (or only counts).
-  ignore: true,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

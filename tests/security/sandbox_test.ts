@@ -160,11 +160,6 @@ Deno.test({
 
 Deno.test({
   name: "security: a symlink planted as the service's public key file does not lead outside",
-  // BUG (src/service/curve.ts loadOrCreateServerKeys): server.key is written with
-  // Deno.writeTextFile, which follows a symlink planted at service/curve/server.key and
-  // overwrites a file outside the funcX home (Deno checks the path as written). Fix: write it
-  // via temp file + rename, like server.key_secret.
-  ignore: true,
   sanitizeResources: false,
   async fn() {
     const home = tmp("fx-sec-sb-");

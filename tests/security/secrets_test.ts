@@ -189,9 +189,6 @@ Deno.test({
 
 Deno.test({
   name: "security: daemon logs (endpoint.log, service.log) are 0600 like the files they describe",
-  // BUG (src/daemon/detach.ts spawnDetached): the detached daemon's log is created by the bash
-  // redirection `>>"$log"` under the default umask, so it is 0644; fix: `umask 077;` first.
-  ignore: true,
   fn() {
     assert(_logModesChecked, "runs after the test above");
     assertEquals(_logModeProblems, []);

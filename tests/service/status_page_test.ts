@@ -64,7 +64,8 @@ Deno.test("status page: renders counts, endpoints and escapes names", () => {
 });
 
 Deno.test({
-  name: "status page: headless Chromium shows endpoints, counts and recent tasks",
+  name:
+    "status page: headless Chromium shows counts; a token shows only its own endpoints and tasks",
   ignore: !haveChromium,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -90,24 +91,37 @@ Deno.test({
         "seen",
       );
 
+      // Anonymous (what a browser on the login node gets): counts only, no ids.
       const dom = await dumpDom(`${base}/`);
       assert(dom.includes('<meta http-equiv="refresh" content="5">'));
       match(dom, /id="count-queued">0</);
       match(dom, /id="count-running">2</);
       match(dom, /id="count-done">1</);
+      assert(!dom.includes(online.reply.endpoint_id), "anonymous page lists no endpoint ids");
+      for (const id of ids) assert(!dom.includes(id), `anonymous page hides task ${id}`);
+      match(dom, /Authorization: Bearer/);
+
+      // With alice's token: her endpoints and tasks, not bob's.
+      const res = await fetch(`${base}/`, { headers: { authorization: `Bearer ${t.alice}` } });
+      const page = await res.text();
       const row = (id: string) =>
         new RegExp(`<tr class="endpoint (online|offline)" data-endpoint-id="${id}">.*?</tr>`, "s")
-          .exec(dom);
+          .exec(page);
       const on = row(online.reply.endpoint_id);
-      const off = row(offline.reply.endpoint_id);
       assertEquals(on?.[1], "online");
-      assertEquals(off?.[1], "offline");
       match(on![0], /online-ep/);
       match(on![0], /class="heartbeat">\d{4}-\d\d-\d\dT/);
-      match(off![0], /class="heartbeat">never</);
-      for (const id of ids) assert(dom.includes(`data-task-id="${id}"`), `task ${id} listed`);
-      // never payloads or results
-      assert(!dom.includes("00\n"));
+      assertEquals(row(offline.reply.endpoint_id), null, "bob's endpoint is not on alice's page");
+      for (const id of ids) assert(page.includes(`data-task-id="${id}"`), `task ${id} listed`);
+      assert(!page.includes("00\n"));
+      const bobPage = await (await fetch(`${base}/`, {
+        headers: { authorization: `Bearer ${t.bob}` },
+      })).text();
+      match(
+        bobPage,
+        new RegExp(`data-endpoint-id="${offline.reply.endpoint_id}".*?offline-ep`, "s"),
+      );
+      assert(!bobPage.includes(online.reply.endpoint_id), "alice's endpoint not on bob's page");
       await online.close();
     });
   },
