@@ -53,7 +53,7 @@ Deno.test(
         l.includes("public-key")
       );
       svc = await startService({ home, heartbeatPeriod: 0.5 });
-      let st = await fx().getBatchResult([ids[1], ids[2], ids[3]]);
+      const st = await fx().getBatchResult([ids[1], ids[2], ids[3]]);
       assertEquals([...st.values()].map((o) => o.status), [
         "running",
         "waiting-for-nodes",
