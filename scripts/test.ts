@@ -6,7 +6,7 @@
  * 2. when running as root, start the one-node local Slurm cluster
  *    (`scripts/local-slurm.sh start`, which installs slurm-wlm + munge if needed) so
  *    the Slurm provider tests run against a real Slurm;
- * 3. `deno test -A --parallel tests/` (test files run in parallel, each test file's
+ * 3. each test file in its own `deno test -A` process, `DENO_JOBS` (default 3) at a time, each file's
  *    tests in order).
  *
  * Environment: `FUNCX_TEST_NO_SLURM=1` skips step 2; `DENO_JOBS` bounds parallelism.
@@ -88,28 +88,37 @@ if (!Deno.env.get("FUNCX_TEST_NO_SLURM") && isRoot()) {
   console.error("==> local Slurm: not root or FUNCX_TEST_NO_SLURM set, Slurm tests will skip");
 }
 
-// The test run is echoed line by line and its summary (`ok | 63 passed | 0 failed | ...`)
-// is repeated at the end as a plain `tests: N passed, N failed[, N skipped]` line.
-const args = ["test", "-A", "--parallel", ...(extra.length ? extra : ["tests/"])];
-console.error(`\n==> tests: deno ${args.join(" ")}`);
+// Every test file runs in its own `deno test` process (a native crash in one file, e.g. in
+// zeromq.js, cannot take the others down), DENO_JOBS at a time, slowest files first. Each
+// file's output is printed in one piece when it ends; the totals are repeated at the end as a
+// plain `tests: N passed, N failed[, N skipped]` line.
+const files = extra.filter((a) => !a.startsWith("-"));
+const flags = extra.filter((a) => a.startsWith("-"));
+const testFiles = await _collect(files.length ? files : ["tests/"]);
+const _SLOW = ["chaos", "e2e", "slurm", "bench", "security", "fuzz", "lifecycle"];
+const weight = (f: string) => _SLOW.findIndex((k) => f.includes(k));
+testFiles.sort((a, b) => {
+  const wa = weight(a), wb = weight(b);
+  return (wa < 0 ? 99 : wa) - (wb < 0 ? 99 : wb) || a.localeCompare(b);
+});
+const jobs = Math.max(1, Number(Deno.env.get("DENO_JOBS") ?? 3));
+console.error(`\n==> tests: ${testFiles.length} files, ${jobs} at a time`);
 const t0 = performance.now();
-const child = new Deno.Command(deno, {
-  args,
-  cwd: root,
-  env: { NO_COLOR: "1", ...(slurmStarted ? { FUNCX_TEST_SLURM: "1" } : {}) },
-  stdin: "null",
-  stdout: "piped",
-  stderr: "inherit",
-}).spawn();
-let summary: { passed: number; failed: number; ignored: number } | undefined;
-let pending = "";
-const dec = new TextDecoder();
-for await (const chunk of child.stdout) {
-  await Deno.stdout.write(chunk);
-  pending += dec.decode(chunk, { stream: true });
-  const lines = pending.split("\n");
-  pending = lines.pop() ?? "";
-  for (const line of lines) {
+const totals = { passed: 0, failed: 0, ignored: 0 };
+const failedFiles: string[] = [];
+let next = 0;
+async function _runOne(file: string) {
+  const out = await new Deno.Command(deno, {
+    args: ["test", "-A", ...flags, file],
+    cwd: root,
+    env: { NO_COLOR: "1", ...(slurmStarted ? { FUNCX_TEST_SLURM: "1" } : {}) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  let summary: { passed: number; failed: number; ignored: number } | undefined;
+  for (const line of text.split("\n")) {
     const m =
       /^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(.*)$/
         .exec(line.trim());
@@ -121,22 +130,53 @@ for await (const chunk of child.stdout) {
       };
     }
   }
+  await Deno.stdout.write(new TextEncoder().encode(`\n---- ${file}\n${text}`));
+  if (summary) {
+    totals.passed += summary.passed;
+    totals.failed += summary.failed;
+    totals.ignored += summary.ignored;
+  }
+  if (!out.success) {
+    if (!summary || summary.failed === 0) totals.failed++; // crashed outside a test
+    failedFiles.push(`${file} (exit ${out.code}${out.signal ? `, ${out.signal}` : ""})`);
+  }
 }
-const status = await child.status;
+await Promise.all(
+  Array.from({ length: Math.min(jobs, testFiles.length) }, async () => {
+    while (next < testFiles.length) await _runOne(testFiles[next++]);
+  }),
+);
 const secs = ((performance.now() - t0) / 1000).toFixed(1);
-if (summary) {
-  console.log(
-    `tests: ${summary.passed} passed, ${summary.failed} failed${
-      summary.ignored ? `, ${summary.ignored} skipped` : ""
-    }`,
-  );
+console.log(
+  `tests: ${totals.passed} passed, ${totals.failed} failed${
+    totals.ignored ? `, ${totals.ignored} skipped` : ""
+  }`,
+);
+if (failedFiles.length) {
+  console.error(`==> tests FAILED (${secs} s):\n  ${failedFiles.join("\n  ")}`);
+  Deno.exit(1);
 }
-if (!status.success) {
-  console.error(`==> tests FAILED (exit ${status.code}, ${secs} s)`);
-  Deno.exit(status.code || 1);
-}
-if (!summary || summary.passed === 0) {
+if (totals.passed === 0) {
   console.error("==> tests: no test ran");
   Deno.exit(1);
 }
 console.error(`==> tests ok (${secs} s)\nAll checks passed.`);
+
+/** Test files (`*_test.ts`) under the given files/directories, relative to the repo root. */
+async function _collect(paths: string[]): Promise<string[]> {
+  const found: string[] = [];
+  async function walk(rel: string) {
+    const info = await Deno.stat(`${root}${rel}`);
+    if (info.isFile) {
+      found.push(rel);
+      return;
+    }
+    for await (const e of Deno.readDir(`${root}${rel}`)) {
+      const child = `${rel.replace(/\/$/, "")}/${e.name}`;
+      if (e.isDirectory) await walk(child);
+      else if (/_test\.ts$/.test(e.name)) found.push(child);
+    }
+  }
+  for (const p of paths) await walk(p);
+  return found.sort();
+}
