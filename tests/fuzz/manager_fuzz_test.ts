@@ -245,10 +245,6 @@ Deno.test({
 
 Deno.test({
   name: "fuzz: a manager logs each kind of bad interchange frame once, not once per frame",
-  // BUG (src/workers/manager.ts, "bad message from the interchange ignored"): every malformed
-  // frame is logged at WARN (about 4000 lines for 5000 frames); fix: warn once per problem
-  // kind, then debug.
-  ignore: true,
   fn() {
     assert(_floodChecked, "runs after the test above");
     assertEquals(_flooding, []);
