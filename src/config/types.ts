@@ -99,7 +99,7 @@ export const DEFAULT_ENDPOINT_CONFIG: EndpointConfig = {
     cores_per_worker: 1,
     address: "127.0.0.1",
     python: "python3",
-    prefetch_capacity: 10,
+    prefetch_capacity: 100,
     max_idletime: 60,
     worker_max_idletime: 300,
     result_size_limit: 10 * 1024 * 1024,

@@ -287,6 +287,8 @@ export class Forwarder {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#probeTimer);
     for (const s of Object.values(this.#socks)) s.close();
@@ -530,7 +532,7 @@ export class Forwarder {
   }
 
   #scheduleFlush() {
-    if (this.#flushTimer !== undefined) return;
+    if (this.#flushTimer !== undefined || this.#closed) return;
     const urgent = this.#pendingResults.length >= 1000;
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = undefined;
@@ -540,7 +542,7 @@ export class Forwarder {
         this.#log.error("forwarder", "storing results failed (will retry): %s", e);
         this.#scheduleFlush();
       }
-    }, urgent ? 0 : 10);
+    }, urgent ? 0 : 1);
   }
 
   #flushNow() {

@@ -608,7 +608,7 @@ export class Interchange {
 
   #scheduleFlush(): void {
     if (this.#flushTimer !== undefined) return;
-    this.#flushTimer = setTimeout(() => this.#flush(), 2);
+    this.#flushTimer = setTimeout(() => this.#flush(), 0);
   }
 
   #flush(): void {

@@ -138,6 +138,7 @@ class _Manager {
   #queue: _Task[] = [];
   #outbox: WireResult[] = [];
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #badKinds = new Set<string>();
   #capTimer: ReturnType<typeof setTimeout> | undefined;
   #pump: SocketPump;
   #lastHeard = Date.now();
@@ -262,7 +263,11 @@ class _Manager {
           msg = decodeInterchangeMessage(frames);
         } catch (e) {
           if (!(e instanceof WireError)) throw e;
-          this.#log.warn(_LOG, "bad message from the interchange ignored: %s", e.message);
+          // once per kind of problem at WARN, then at DEBUG (a flood must not fill the disk)
+          const kind = e.message.replace(/".*"|[0-9a-f-]{8,}|\d+/gi, "#").slice(0, 80);
+          const level = this.#badKinds.has(kind) ? "debug" : "warn";
+          this.#badKinds.add(kind);
+          this.#log[level](_LOG, "bad message from the interchange ignored: %s", e.message);
           continue;
         }
         if (msg.type === "SHUTDOWN") {
@@ -524,7 +529,7 @@ class _Manager {
   #pushResult(r: WireResult): void {
     this.#outbox.push(r);
     if (this.#flushTimer === undefined) {
-      this.#flushTimer = setTimeout(() => this.#flushResults(), 5);
+      this.#flushTimer = setTimeout(() => this.#flushResults(), 0);
     }
   }
 

@@ -58,7 +58,7 @@ export class SocketPump {
   /** `sock` must have been created with {@linkcode NONBLOCKING} options. */
   constructor(sock: zmq.Socket, opts: PumpOptions = {}) {
     this.#sock = sock as _Sock;
-    this.#maxDelay = opts.maxDelayMs ?? 20;
+    this.#maxDelay = opts.maxDelayMs ?? 5;
     this.#giveUp = opts.sendGiveUpMs ?? 30_000;
     this.#onDrop = opts.onDrop ?? (() => {});
   }
@@ -87,7 +87,7 @@ export class SocketPump {
         yield msg;
         if (sock.closed) return;
       }
-      delay = got ? 1 : Math.min(this.#maxDelay, delay * 2);
+      delay = got ? 0 : Math.min(this.#maxDelay, Math.max(1, delay * 2));
       await _sleep(delay);
     }
   }

@@ -68,9 +68,13 @@ Deno.test({
       assertEquals(tags.length, n);
       assertEquals(new Set(tags).size, n);
       // the daemon survived, re-registered and reconnected
-      const st = ep.status()!;
-      assertEquals(st.pid, ep.pid);
-      assertEquals(st.state, "connected");
+      // (status.json is rewritten every second; a heartbeat round may still be in flight)
+      const st = await until(
+        "status.json to say connected",
+        () => ep.status()?.state === "connected" ? ep.status() : undefined,
+        30_000,
+      );
+      assertEquals(st!.pid, ep.pid);
       const text = Deno.readTextFileSync(join(ep.dir, "endpoint.log"));
       assert((text.match(/registered as /g) ?? []).length >= 2, "re-registered");
       assertEquals(await ep.stop(), 0);
