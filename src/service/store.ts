@@ -778,12 +778,15 @@ export class ServiceStore {
    * or unknown and must still be acked).
    */
   storeResults(results: NewResult[]): Set<string> {
+    // A result for a task never delivered to its endpoint (still `waiting-for-ep`) is not
+    // stored: only a connection that received the task can answer it (closes the window in
+    // which a stranger on a dropped endpoint's uuid could answer its queued tasks).
     const stored = new Set<string>();
     if (results.length === 0) return stored;
     const now = _now();
     this.transaction(() => {
       const st = this.#db.prepare(
-        "UPDATE tasks SET status = ?, result = ?, exception = ?, completion_t = ?, payload = NULL WHERE uuid = ? AND endpoint_uuid = ? AND status NOT IN ('success', 'failed')",
+        "UPDATE tasks SET status = ?, result = ?, exception = ?, completion_t = ?, payload = NULL WHERE uuid = ? AND endpoint_uuid = ? AND status NOT IN ('success', 'failed', 'waiting-for-ep')",
       );
       for (const r of results) {
         const failed = r.exception !== undefined;

@@ -79,7 +79,10 @@ Deno.test("store: results are stored once, finals never change, survive reopenin
   assertEquals(store.pendingTasks(ep, true).map((t) => t.uuid), ids);
   store.updateStatuses(new Map([[ids[0], "waiting-for-nodes"]]));
   assertEquals(store.pendingTasks(ep, true).map((t) => t.uuid), ids.slice(1));
+  store.updateStatuses(new Map([[ids[1], "waiting-for-nodes"]]));
   const stored = store.storeResults([
+    // never delivered (still waiting-for-ep): not stored
+    { taskId: ids[2], endpointUuid: ep, result: "00\nNEVER-SENT" },
     { taskId: ids[0], endpointUuid: ep, result: "00\nA" },
     { taskId: ids[0], endpointUuid: ep, result: "00\nDUP" },
     { taskId: ids[1], endpointUuid: crypto.randomUUID(), result: "00\nOTHER-EP" },
