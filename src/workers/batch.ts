@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import { shellQuote } from "./provider.ts";
 
 /**
@@ -23,6 +23,39 @@ import { shellQuote } from "./provider.ts";
 export function jobName(endpointDir: string, blockId: string): string {
   const name = basename(endpointDir).replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 40);
   return `funcx.${name}.${blockId}`;
+}
+
+/** Where a block's job output goes, given to the script builder of {@linkcode writeSubmitScript}. */
+export interface JobOutputFiles {
+  /** `submit_scripts/block-<id>-<ms>.stdout`. */
+  stdout: string;
+  /** `submit_scripts/block-<id>-<ms>.stderr`. */
+  stderr: string;
+}
+
+/**
+ * Write a block's submit script to `<endpointDir>/submit_scripts/block-<id>-<ms>.<ext>` (kept
+ * for the user to read, mode 0700) and return its path; `build` gets the job's output files.
+ *
+ * @example
+ * ```ts
+ * const path = await writeSubmitScript("/h/default", "0", "sbatch", (f) => `#!/bin/bash\n#SBATCH -o ${f.stdout}\n`);
+ * ```
+ */
+export async function writeSubmitScript(
+  endpointDir: string,
+  blockId: string,
+  ext: string,
+  build: (files: JobOutputFiles) => string,
+): Promise<string> {
+  const dir = join(endpointDir, "submit_scripts");
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const base = join(dir, `block-${blockId}-${Date.now()}`);
+  const path = `${base}.${ext}`;
+  await Deno.writeTextFile(path, build({ stdout: `${base}.stdout`, stderr: `${base}.stderr` }), {
+    mode: 0o700,
+  });
+  return path;
 }
 
 /**

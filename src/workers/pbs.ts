@@ -14,9 +14,8 @@
  * ```
  * @module
  */
-import { join } from "node:path";
 import type { ProviderConfig } from "../config/types.ts";
-import { commandLine, jobName, schedulerLines, scriptBody } from "./batch.ts";
+import { commandLine, jobName, schedulerLines, scriptBody, writeSubmitScript } from "./batch.ts";
 import {
   type BlockSpec,
   commandError,
@@ -197,26 +196,26 @@ export class PBSProProvider implements Provider {
   /** Write the submit script to `submit_scripts/` and `qsub` it. */
   async submit(block: BlockSpec): Promise<string> {
     const c = this.#o.config;
-    const dir = join(this.#o.endpointDir, "submit_scripts");
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const base = `block-${block.blockId}-${Date.now()}`;
-    const script = pbsScript({
-      jobName: jobName(this.#o.endpointDir, block.blockId),
-      nodes: block.nodes,
-      walltime: block.walltime,
-      queue: c.queue,
-      account: c.account,
-      schedulerOptions: c.scheduler_options,
-      workerInit: c.worker_init,
-      launcher: c.launcher,
-      stdout: join(dir, `${base}.stdout`),
-      stderr: join(dir, `${base}.stderr`),
-      home: this.#o.home,
-      command: block.command,
-      env: block.env,
-    });
-    const path = join(dir, `${base}.qsub`);
-    await Deno.writeTextFile(path, script, { mode: 0o700 });
+    const path = await writeSubmitScript(
+      this.#o.endpointDir,
+      block.blockId,
+      "qsub",
+      (files) =>
+        pbsScript({
+          jobName: jobName(this.#o.endpointDir, block.blockId),
+          nodes: block.nodes,
+          walltime: block.walltime,
+          queue: c.queue,
+          account: c.account,
+          schedulerOptions: c.scheduler_options,
+          workerInit: c.worker_init,
+          launcher: c.launcher,
+          ...files,
+          home: this.#o.home,
+          command: block.command,
+          env: block.env,
+        }),
+    );
     const r = await this.#run("qsub", [path], { cwd: this.#o.endpointDir });
     if (r.code !== 0) throw new ProviderError(commandError("qsub", r));
     return parseQsub(r.stdout);

@@ -18,9 +18,8 @@
  * ```
  * @module
  */
-import { join } from "node:path";
 import type { ProviderConfig } from "../config/types.ts";
-import { commandLine, jobName, schedulerLines, scriptBody } from "./batch.ts";
+import { commandLine, jobName, schedulerLines, scriptBody, writeSubmitScript } from "./batch.ts";
 import {
   type BlockSpec,
   commandError,
@@ -277,26 +276,26 @@ export class SlurmProvider implements Provider {
   /** Write the submit script to `submit_scripts/` and `sbatch` it. */
   async submit(block: BlockSpec): Promise<string> {
     const c = this.#o.config;
-    const dir = join(this.#o.endpointDir, "submit_scripts");
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const base = `block-${block.blockId}-${Date.now()}`;
-    const script = slurmScript({
-      jobName: jobName(this.#o.endpointDir, block.blockId),
-      nodes: block.nodes,
-      walltime: block.walltime,
-      partition: c.partition,
-      account: c.account,
-      schedulerOptions: c.scheduler_options,
-      workerInit: c.worker_init,
-      launcher: c.launcher,
-      stdout: join(dir, `${base}.stdout`),
-      stderr: join(dir, `${base}.stderr`),
-      home: this.#o.home,
-      command: block.command,
-      env: block.env,
-    });
-    const path = join(dir, `${base}.sbatch`);
-    await Deno.writeTextFile(path, script, { mode: 0o700 });
+    const path = await writeSubmitScript(
+      this.#o.endpointDir,
+      block.blockId,
+      "sbatch",
+      (files) =>
+        slurmScript({
+          jobName: jobName(this.#o.endpointDir, block.blockId),
+          nodes: block.nodes,
+          walltime: block.walltime,
+          partition: c.partition,
+          account: c.account,
+          schedulerOptions: c.scheduler_options,
+          workerInit: c.worker_init,
+          launcher: c.launcher,
+          ...files,
+          home: this.#o.home,
+          command: block.command,
+          env: block.env,
+        }),
+    );
     const r = await this.#run("sbatch", ["--parsable", path], { cwd: this.#o.endpointDir });
     if (r.code !== 0) throw new ProviderError(commandError("sbatch", r));
     return parseSbatch(r.stdout);
