@@ -5,8 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { FuncXClient } from "../../src/sdk/client.ts";
+import { spawnMain } from "../helpers/cli.ts";
 import type { StatusFile } from "../../src/daemon/state.ts";
 import {
   addUser,
@@ -16,8 +16,6 @@ import {
   writeGlobalConfig,
   writeTokens,
 } from "../helpers/service.ts";
-
-const _MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Endpoint config for fast tests (2 local workers, short heartbeats). */
 export function fastEndpointConfig(extra = ""): string {
@@ -120,21 +118,11 @@ export async function createWorld(opts: { heartbeatPeriod?: number } = {}): Prom
       try {
         Deno.removeSync(join(dir, "status.json"));
       } catch { /* first start */ }
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...COMPILE_FLAGS, _MAIN_TS, "start", name, "--foreground"],
-        env: { FUNCX_HOME: home, NO_COLOR: "1" },
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      let stderr = "";
-      const drained = (async () => {
-        const dec = new TextDecoder();
-        for await (const c of child.stderr) {
-          stderr += dec.decode(c, { stream: true });
-          if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000);
-        }
-      })().catch(() => {});
+      const { child, stderr, drained } = spawnMain(
+        home,
+        ["start", name, "--foreground"],
+        4_000_000,
+      );
       let exited = false;
       const status = child.status.then((s) => {
         exited = true;
@@ -147,7 +135,7 @@ export async function createWorld(opts: { heartbeatPeriod?: number } = {}): Prom
         if (st?.state === "connected" && st.pid === child.pid && st.managers.length > 0) break;
         if (exited) {
           await drained;
-          throw new Error(`endpoint ${name} exited early: ${stderr.slice(-3000)}`);
+          throw new Error(`endpoint ${name} exited early: ${stderr().slice(-3000)}`);
         }
         if (Date.now() > deadline) {
           child.kill("SIGKILL");
@@ -155,7 +143,7 @@ export async function createWorld(opts: { heartbeatPeriod?: number } = {}): Prom
           await drained;
           throw new Error(
             `endpoint ${name} not connected with a manager in time (state ${st?.state}): ${
-              stderr.slice(-3000)
+              stderr().slice(-3000)
             }`,
           );
         }
@@ -185,7 +173,7 @@ export async function createWorld(opts: { heartbeatPeriod?: number } = {}): Prom
           await status;
           await drained;
         },
-        stderr: () => stderr,
+        stderr,
         status: () => _readStatus(dir),
       };
       endpoints.push(ep);

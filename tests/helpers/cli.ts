@@ -87,3 +87,43 @@ export async function runCli(
 export function tempHome(): string {
   return Deno.makeTempDirSync({ prefix: "fx-home-" });
 }
+
+/** A `main.ts` process started by {@linkcode spawnMain}. */
+export interface SpawnedMain {
+  /** The process (stdout ignored, stderr collected). */
+  child: Deno.ChildProcess;
+  /** What it wrote on stderr so far (the newest part, bounded). */
+  stderr(): string;
+  /** Resolves when stderr reached its end. */
+  drained: Promise<void>;
+}
+
+/**
+ * Start `main.ts <args>` under the compiled permission flags with `FUNCX_HOME=home`, keeping
+ * at most `maxStderr` characters of its stderr (the newest half when it overflows).
+ *
+ * @example
+ * ```ts
+ * const p = spawnMain(home, ["service", "start", "--foreground", "--port", "0"], 200_000);
+ * await p.child.status;
+ * console.log(p.stderr());
+ * ```
+ */
+export function spawnMain(home: string, args: string[], maxStderr: number): SpawnedMain {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...COMPILE_FLAGS, MAIN_TS, ...args],
+    env: { FUNCX_HOME: home, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const drained = (async () => {
+    const dec = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      text += dec.decode(chunk, { stream: true });
+      if (text.length > maxStderr) text = text.slice(-maxStderr / 2);
+    }
+  })().catch(() => {});
+  return { child, stderr: () => text, drained };
+}

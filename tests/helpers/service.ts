@@ -18,14 +18,13 @@
  * @module
  */
 import { join } from "node:path";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { FUNCX_SCOPE, NATIVE_CLIENT_ID } from "../../src/config/types.ts";
 import type { ServiceInfo } from "../../src/service/info.ts";
 import { pkceChallenge } from "../../src/service/secrets.ts";
 import { ServiceStore } from "../../src/service/store.ts";
+import { spawnMain } from "./cli.ts";
 
 /** Absolute path of `main.ts`. */
-const _MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Options of {@linkcode startService}. */
 export interface StartServiceOptions {
@@ -85,21 +84,7 @@ export async function startService(opts: StartServiceOptions): Promise<StartedSe
   args.push(...(opts.args ?? []));
   const infoFile = join(opts.home, "service", "service.json");
   await Deno.remove(infoFile).catch(() => {});
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...COMPILE_FLAGS, _MAIN_TS, ...args],
-    env: { FUNCX_HOME: opts.home, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const drained = (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of child.stderr) {
-      stderr += dec.decode(chunk, { stream: true });
-      if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
-    }
-  })().catch(() => {});
+  const { child, stderr, drained } = spawnMain(opts.home, args, 200_000);
   let exited: Deno.CommandStatus | undefined;
   const status = child.status.then((s) => (exited = s));
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
@@ -112,13 +97,15 @@ export async function startService(opts: StartServiceOptions): Promise<StartedSe
     if (info) break;
     if (exited) {
       await drained;
-      throw new Error(`service exited with code ${exited.code} before listening: ${stderr.trim()}`);
+      throw new Error(
+        `service exited with code ${exited.code} before listening: ${stderr().trim()}`,
+      );
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
       await status;
       await drained;
-      throw new Error(`service did not write service.json in time: ${stderr.trim()}`);
+      throw new Error(`service did not write service.json in time: ${stderr().trim()}`);
     }
     await new Promise((r) => setTimeout(r, 30));
   }
@@ -158,7 +145,7 @@ export async function startService(opts: StartServiceOptions): Promise<StartedSe
       await status;
       await drained;
     },
-    stderr: () => stderr,
+    stderr,
   };
 }
 
