@@ -23,6 +23,7 @@
 import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
 import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
+import { toJsonable } from "../protocol/jsonable.ts";
 import {
   decodeEPStatusReport,
   isEPStatusReport,
@@ -527,7 +528,7 @@ export class Forwarder {
       const status = _STATUS_BY_CODE[code];
       if (isUuid(tid) && status) this.#pendingStatus.set(tid.toLowerCase(), status);
     }
-    this.#pendingReports.push({ uuid, ts: Date.now() / 1000, info: _jsonable(report.info) });
+    this.#pendingReports.push({ uuid, ts: Date.now() / 1000, info: toJsonable(report.info) });
     this.#scheduleFlush();
   }
 
@@ -640,24 +641,4 @@ export class Forwarder {
       });
     }
   }
-}
-
-function _jsonable(v: PyValue): unknown {
-  if (v === null || typeof v === "boolean" || typeof v === "number" || typeof v === "string") {
-    return v;
-  }
-  if (typeof v === "bigint") return Number(v);
-  if (Array.isArray(v)) return v.map(_jsonable);
-  if (v instanceof Map) {
-    return Object.fromEntries([...v].map(([k, x]) => [String(k), _jsonable(x)]));
-  }
-  if (isPlainDict(v)) {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, _jsonable(x)]));
-  }
-  if (v instanceof Uint8Array) return null;
-  if (typeof v === "object" && "value" in v && typeof v.value === "number") return v.value;
-  if (typeof v === "object" && "items" in v && Array.isArray(v.items)) {
-    return v.items.map(_jsonable);
-  }
-  return String(v);
 }
