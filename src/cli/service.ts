@@ -180,8 +180,8 @@ async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<
   const child = spawnDetached({ args, home: ctx.home, logFile: paths.log });
   let exited = false;
   child.exited.then(() => exited = true, () => exited = true);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
     const info = await readServiceInfo(ctx.home);
     if (info && info.pid === child.pid) {
       child.unref();

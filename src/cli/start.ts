@@ -125,9 +125,9 @@ export async function startEndpoint(
   let exit: Deno.CommandStatus | undefined;
   daemon.exited.then((s) => exit = s);
   const timeoutMs = (opts.timeoutSeconds ?? 60) * 1000;
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   try {
-    while (Date.now() < deadline) {
+    while (performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       if (exit) {
         const tail = logTail(p.log, 30, logOffset);

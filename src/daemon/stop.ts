@@ -51,11 +51,11 @@ export async function waitForExit(
   timeoutMs: number,
   pollMs = 100,
 ): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs; // monotonic: clock jumps do not matter
   for (;;) {
     const st = procStat(pid);
     if (!isLiveStat(st) || (startTicks !== undefined && st.startTicks !== startTicks)) return true;
-    if (Date.now() >= deadline) return false;
+    if (performance.now() >= deadline) return false;
     await _sleep(pollMs);
   }
 }

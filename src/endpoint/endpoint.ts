@@ -224,10 +224,10 @@ export class Endpoint {
         this.#error("interchange", `stop failed: ${(e as Error).message}`)
       );
       // let the last results reach the forwarder and be acked (bounded)
-      const until = Date.now() + 2000;
+      const until = performance.now() + 2000;
       while (
         this.#channels && this.#unacked.size > 0 && this.#connectedSince !== undefined &&
-        Date.now() < until
+        performance.now() < until
       ) {
         await new Promise((r) => setTimeout(r, 50));
       }
