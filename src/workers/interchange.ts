@@ -197,7 +197,7 @@ export class Interchange {
   #firstRun = true;
   #submitFailures = 0;
   #backoffUntil = 0;
-  #lastHeartbeat = 0;
+  #lastHeartbeat = -Infinity;
   #started = false;
   #stopping = false;
   #ticking = false;
@@ -391,7 +391,7 @@ export class Interchange {
       this.#badPeer(key, `bad message from peer ${key}: ${e.message}`);
       return;
     }
-    const now = Date.now();
+    const now = performance.now();
     if (msg.type === "REGISTER") {
       this.#register(identity, key, msg, now);
       return;
@@ -453,7 +453,7 @@ export class Interchange {
       reason,
       back.length,
     );
-    this.#markIdle(m.info.block_id, Date.now());
+    this.#markIdle(m.info.block_id, performance.now());
     this.#dispatch();
   }
 
@@ -508,7 +508,7 @@ export class Interchange {
   }
 
   #shutdownPeer(identity: Uint8Array, key: string, now: number, force = false): void {
-    const last = this.#shutdownSent.get(key) ?? 0;
+    const last = this.#shutdownSent.get(key) ?? -Infinity;
     if (!force && now - last < 5000) return;
     if (this.#shutdownSent.size > 1000) this.#shutdownSent.clear();
     this.#shutdownSent.set(key, now);
@@ -603,7 +603,7 @@ export class Interchange {
     }
     m.inflight.clear();
     if (n) this.#log.warn(_LOG, "manager %s: %s; %d task(s) failed", m.uid, why, n);
-    this.#markIdle(m.info.block_id, Date.now());
+    this.#markIdle(m.info.block_id, performance.now());
   }
 
   #scheduleFlush(): void {
@@ -653,7 +653,7 @@ export class Interchange {
     if (this.#stopping || this.#ticking) return;
     this.#ticking = true;
     try {
-      const now = Date.now();
+      const now = performance.now();
       const ex = this.#opts.config.executor;
       if (now - this.#lastHeartbeat >= ex.heartbeat_period * 1000) {
         this.#lastHeartbeat = now;
@@ -766,7 +766,7 @@ export class Interchange {
         this.#blocks.delete(blockId);
         this.#submitFailures++;
         const wait = submitBackoffMs(this.#submitFailures);
-        this.#backoffUntil = Date.now() + wait;
+        this.#backoffUntil = performance.now() + wait;
         this.#error(
           "provider",
           `${this.#provider.label}: submitting block ${blockId} failed: ${(e as Error).message}` +
@@ -842,9 +842,9 @@ export class Interchange {
   }
 
   async #waitEnded(jobIds: string[], timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     let pending = jobIds;
-    while (pending.length && Date.now() < deadline) {
+    while (pending.length && performance.now() < deadline) {
       try {
         const st = await this.#provider.status(pending);
         for (const b of this.#blocks.values()) {

@@ -141,8 +141,8 @@ class _Manager {
   #badKinds = new Set<string>();
   #capTimer: ReturnType<typeof setTimeout> | undefined;
   #pump: SocketPump;
-  #lastHeard = Date.now();
-  #lastBeat = 0;
+  #lastHeard = performance.now();
+  #lastBeat = -Infinity;
   #done = Promise.withResolvers<string>();
   #closing = false;
   #closeReason = "";
@@ -257,7 +257,7 @@ class _Manager {
   async #receiveLoop(): Promise<void> {
     try {
       for await (const frames of this.#pump.messages()) {
-        this.#lastHeard = Date.now();
+        this.#lastHeard = performance.now();
         let msg;
         try {
           msg = decodeInterchangeMessage(frames);
@@ -296,7 +296,7 @@ class _Manager {
   }
 
   #tick(): void {
-    const now = Date.now();
+    const now = performance.now();
     const o = this.#o;
     if (now - this.#lastHeard > o.hbThreshold * 1000) {
       this.#done.resolve(`no message from the interchange for ${o.hbThreshold}s`);
@@ -345,7 +345,7 @@ class _Manager {
       this.#failQueued(`cannot start the Python worker (${o.python}): ${(e as Error).message}`);
       return undefined;
     }
-    const now = Date.now();
+    const now = performance.now();
     const w: _Worker = {
       id,
       child,
@@ -413,7 +413,7 @@ class _Manager {
       bad = `undecodable result: ${(e as Error).message}`;
     }
     w.task = null;
-    w.idleSince = Date.now();
+    w.idleSince = performance.now();
     if (bad) {
       this.#log.error(_LOG, "worker %d, task %s: %s; restarting it", w.id, task.taskId, bad);
       // Its frame stream can no longer be trusted.
@@ -475,12 +475,12 @@ class _Manager {
       this.#log.warn(_LOG, "worker %d (pid %d) exited: %s", w.id, w.child.pid, how);
     }
     if (this.#closing) return;
-    if (!w.killing && Date.now() - w.startedAt < 1000) {
+    if (!w.killing && performance.now() - w.startedAt < 1000) {
       // Crashing on start: slow down restarts instead of spinning.
-      this.#restartAfter = Date.now() + 1000;
+      this.#restartAfter = performance.now() + 1000;
     }
     if (!w.killing) {
-      const delay = Math.max(0, this.#restartAfter - Date.now());
+      const delay = Math.max(0, this.#restartAfter - performance.now());
       setTimeout(() => {
         if (!this.#closing && this.#workers.size < this.#o.workers) {
           this.#spawn();
@@ -505,7 +505,8 @@ class _Manager {
     }
     // Start workers (reaped or crashed) while tasks wait.
     while (
-      this.#queue.length && this.#workers.size < this.#o.workers && Date.now() >= this.#restartAfter
+      this.#queue.length && this.#workers.size < this.#o.workers &&
+      performance.now() >= this.#restartAfter
     ) {
       const w = this.#spawn();
       if (!w) break;
