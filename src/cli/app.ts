@@ -14,35 +14,46 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ENDPOINT_VERSION } from "../config/types.ts";
 import { type CliContext, CliError } from "./context.ts";
-import { register as registerCompletion } from "./completion.ts";
-import { register as registerConfigure } from "./configure.ts";
-import { register as registerDelete } from "./delete.ts";
-import { register as registerList } from "./list.ts";
-import { register as registerLogin } from "./login.ts";
-import { register as registerLogout } from "./logout.ts";
-import { register as registerLogs } from "./logs.ts";
-import { register as registerManager } from "./manager.ts";
-import { register as registerProbe } from "./probe.ts";
-import { register as registerService } from "./service.ts";
-import { register as registerStart } from "./start.ts";
-import { register as registerRestart } from "./restart.ts";
-import { register as registerStatus } from "./status.ts";
-import { register as registerStop } from "./stop.ts";
-import { register as registerWhoami } from "./whoami.ts";
+type _Register = (program: Command, ctx: CliContext) => void;
+
+/**
+ * Every command, in help order, with the module that registers it. Modules are imported only
+ * when needed: a run of `start`, the daemon or a manager loads only its own command's code
+ * (start-up time and memory), while help, completion and unknown commands load them all.
+ */
+const _COMMANDS: readonly (readonly [string, () => Promise<{ register: _Register }>])[] = [
+  ["configure", () => import("./configure.ts")],
+  ["start", () => import("./start.ts")],
+  ["stop", () => import("./stop.ts")],
+  ["restart", () => import("./restart.ts")],
+  ["list", () => import("./list.ts")],
+  ["delete", () => import("./delete.ts")],
+  ["status", () => import("./status.ts")],
+  ["logs", () => import("./logs.ts")],
+  ["login", () => import("./login.ts")],
+  ["logout", () => import("./logout.ts")],
+  ["whoami", () => import("./whoami.ts")],
+  ["service", () => import("./service.ts")],
+  ["manager", () => import("./manager.ts")],
+  ["debug-sandbox", () => import("./probe.ts")],
+  // last: it lists the commands registered before it
+  ["completion", () => import("./completion.ts")],
+];
 
 /** The program name used in messages. */
 export const PROGRAM = "funcx-endpoint";
 
 /**
- * Build the commander program for one invocation.
+ * Build the commander program for one invocation: every command, or only `only` (its
+ * module is the only one imported).
  *
  * @example
  * ```ts
- * const program = buildProgram({ home: "/tmp/h", debug: () => false, setExitCode: () => {} });
+ * const program = await buildProgram({ home: "/tmp/h", debug: () => false, setExitCode: () => {} });
  * program.helpInformation().includes("configure"); // true
  * ```
  */
-export function buildProgram(ctx: CliContext): Command {
+export async function buildProgram(ctx: CliContext, only?: string): Promise<Command> {
   const program = new Command()
     .name(PROGRAM)
     .description(
@@ -65,22 +76,30 @@ export function buildProgram(ctx: CliContext): Command {
     `\nThe funcX home (${ctx.home}) holds config.yaml and one directory per endpoint.\n` +
       `Run \`${PROGRAM} <command> --help\` for the options of a command.`,
   );
-  registerConfigure(program, ctx);
-  registerStart(program, ctx);
-  registerStop(program, ctx);
-  registerRestart(program, ctx);
-  registerList(program, ctx);
-  registerDelete(program, ctx);
-  registerStatus(program, ctx);
-  registerLogs(program, ctx);
-  registerLogin(program, ctx);
-  registerLogout(program, ctx);
-  registerWhoami(program, ctx);
-  registerService(program, ctx);
-  registerManager(program, ctx);
-  registerProbe(program, ctx);
-  registerCompletion(program, ctx);
+  const wanted = _COMMANDS.filter(([name]) => only === undefined || name === only);
+  const modules = await Promise.all(wanted.map(([, load]) => load()));
+  for (const m of modules) m.register(program, ctx);
   return program;
+}
+
+/**
+ * The command `args` run, when it can be loaded on its own (a known command other than
+ * `completion`, not preceded by help/version flags); `undefined` means load every command.
+ */
+function _commandOf(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "-d" || a === "--debug") continue;
+    if (a === "-c" || a === "--config-dir") {
+      i++;
+      continue;
+    }
+    if (a.startsWith("--config-dir=")) continue;
+    if (a.startsWith("-")) return undefined;
+    const known = _COMMANDS.some(([name]) => name === a);
+    return known && a !== "completion" ? a : undefined;
+  }
+  return undefined;
 }
 
 function _oneLine(s: string): string {
@@ -122,7 +141,7 @@ export async function runCli(argv: string[], home: string): Promise<number> {
       exitCode = code;
     },
   };
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, _commandOf(args));
   program.hook("preAction", () => {
     debug = debug || !!(program.opts() as { debug?: boolean }).debug;
   });

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { type ManagerOptions, runManager } from "../workers/manager.ts";
+import type { ManagerOptions } from "../workers/manager.ts";
 import { type CliContext, CliError } from "./context.ts";
 
 /** Raw flag values as commander gives them. */
@@ -122,6 +122,7 @@ export function register(program: Command, ctx: CliContext) {
       const opts = parseManagerFlags(flags);
       if (ctx.debug()) opts.logLevel = "debug";
       await Deno.mkdir(opts.logdir, { recursive: true, mode: 0o700 });
+      const { runManager } = await import("../workers/manager.ts");
       ctx.setExitCode(await runManager(opts));
     });
 }

@@ -23,7 +23,6 @@ import { readStatusFile } from "../daemon/state.ts";
 import { getAccessToken } from "../auth/access.ts";
 import { endpointName, requireConfigured } from "./common.ts";
 import { type CliContext, CliError } from "./context.ts";
-import { runForeground } from "./foreground.ts";
 import { logTail } from "./logs.ts";
 
 /** Options of {@linkcode startEndpoint}. */
@@ -128,7 +127,8 @@ export async function startEndpoint(
   const deadline = performance.now() + timeoutMs;
   try {
     while (performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
+      // a short poll: the daemon writes status.json the moment it connects
+      await new Promise((r) => setTimeout(r, 25));
       if (exit) {
         const tail = logTail(p.log, 30, logOffset);
         if (tail) console.error(tail);
@@ -177,6 +177,8 @@ export function register(program: Command, ctx: CliContext) {
         throw new CliError(`--timeout: "${opts.timeout}" is not a positive number of seconds`);
       }
       if (opts.foreground) {
+        // the daemon's code (endpoint, interchange, zeromq) is loaded only by the daemon
+        const { runForeground } = await import("./foreground.ts");
         ctx.setExitCode(
           await runForeground({
             home: ctx.home,

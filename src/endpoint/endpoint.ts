@@ -437,6 +437,8 @@ export class Endpoint {
     if (this.#state !== "connected" && this.#state !== "stopping") {
       this.#state = "connected";
       this.#log.info(_LOG, "connected to the forwarder");
+      // right away, not at the next 1 s tick: `start` waits for this
+      this.#writeStatus();
     }
   }
 
