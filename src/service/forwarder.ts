@@ -6,10 +6,20 @@
  * is away, re-delivered on every new connection), results stored in batches and acked
  * with `ResultsAck`, and task status updates from `EPStatusReport`s.
  *
- * An identity is only trusted once its registration message on that socket carries the
- * `endpoint_secret` issued at registration, so a registered key cannot speak for another
- * endpoint's uuid. `ROUTER_HANDOVER` is off: a second connection with an identity in use is
- * refused by libzmq.
+ * Trust is per connection. A connection is known by its ROUTER routing id (normally the
+ * endpoint uuid, which the endpoint sets as its ZeroMQ identity). It is trusted for an
+ * endpoint only once its registration message carries that endpoint's `endpoint_secret`
+ * (issued at registration), so a registered key cannot speak for another endpoint. The
+ * sockets use `ZMQ_ROUTER_NOTIFY`: libzmq delivers an empty message from a routing id when
+ * its connection comes up or goes down, in order with that connection's messages, and any
+ * such event ends the trust of that routing id. Tasks queued for a connection whose trust
+ * ended are not sent (they stay unfinished and are re-delivered once the endpoint registers
+ * again). With `ROUTER_HANDOVER` off, libzmq only gives a routing id to a new connection
+ * after the old connection's last message (its disconnect event) was read, so a connection
+ * that takes over a uuid, e.g. an impostor right after the real endpoint dropped, never
+ * inherits trust. A reconnecting endpoint whose uuid is still held by its own half-closed
+ * old connection gets a libzmq-assigned routing id instead; its registration (which names
+ * the endpoint and carries the secret) binds that routing id, so it is served all the same.
  *
  * @example
  * ```ts
@@ -68,25 +78,47 @@ type _Channel = "tasks" | "results" | "commands";
 
 /** Per-endpoint connection state (in memory). */
 interface _Conn {
-  /** Sockets on which the identity proved its endpoint_secret since it last connected. */
-  trusted: Set<_Channel>;
-  /** Connected (trusted on tasks, last send succeeded). */
+  /** Per channel: routing id of the connection that proved the endpoint_secret (latin1 key). */
+  route: Partial<Record<_Channel, string>>;
+  /** Connected (a trusted tasks connection, last send succeeded). */
   connected: boolean;
   lastSeen: number;
   /** Upstream ≥0.3.3 registration (has funcx_endpoint_version) wants ResultsAck. */
   wantsAcks: boolean;
 }
 
+/** `ZMQ_ROUTER_NOTIFY` (libzmq ≥ 4.3, draft API) and its flags: connect | disconnect. */
+const _ZMQ_ROUTER_NOTIFY = 97;
+const _NOTIFY_CONNECT_AND_DISCONNECT = 3;
+
+/**
+ * Turn on connection events on a ROUTER socket (see the module doc). zeromq.js has no typed
+ * option for it; its native `setInt32Option` sets any integer option.
+ */
+function _enableRouterNotify(sock: zmq.Router): void {
+  (sock as unknown as { setInt32Option(o: number, v: number): void }).setInt32Option(
+    _ZMQ_ROUTER_NOTIFY,
+    _NOTIFY_CONNECT_AND_DISCONNECT,
+  );
+}
+
+/** One queued send; `valid` is asked right before sending (a stale connection's item is dropped). */
+interface _Outgoing {
+  frames: Uint8Array[];
+  onError?: (e: Error) => void;
+  valid?: () => boolean;
+}
+
 /** A serial writer: zeromq.js allows one pending send per socket. */
 class _Sender {
-  #queue: { frames: Uint8Array[]; onError?: (e: Error) => void }[] = [];
+  #queue: _Outgoing[] = [];
   #running = false;
   #idle = Promise.resolve();
   #resolveIdle?: () => void;
   constructor(private readonly sock: zmq.Router) {}
 
-  push(frames: Uint8Array[], onError?: (e: Error) => void) {
-    this.#queue.push({ frames, onError });
+  push(frames: Uint8Array[], onError?: (e: Error) => void, valid?: () => boolean) {
+    this.#queue.push({ frames, onError, valid });
     if (!this.#running) this.#drain();
   }
 
@@ -102,6 +134,7 @@ class _Sender {
     try {
       while (this.#queue.length > 0) {
         const item = this.#queue.shift()!;
+        if (item.valid && !item.valid()) continue;
         try {
           await this.sock.send(item.frames); // sendTimeout 0: queued now or fails now
         } catch (e) {
@@ -128,6 +161,12 @@ export class Forwarder {
   #store: ServiceStore;
   #log: Logger;
   #conns = new Map<string, _Conn>();
+  /** Per channel: trusted routing id (latin1 key) → endpoint uuid. */
+  #routes: Record<_Channel, Map<string, string>> = {
+    tasks: new Map(),
+    results: new Map(),
+    commands: new Map(),
+  };
   /** Registered CURVE public key (Z85) → endpoint uuid. */
   #keys = new Map<string, string>();
   #pendingResults: { identity: string; result: NewResult }[] = [];
@@ -135,7 +174,6 @@ export class Forwarder {
   #pendingReports: { uuid: string; ts: number; info: unknown }[] = [];
   #flushTimer?: ReturnType<typeof setTimeout>;
   #heartbeatTimer?: ReturnType<typeof setInterval>;
-  #probeTimer?: ReturnType<typeof setTimeout>;
   #closed = false;
   #loops: PollLoop[] = [];
   #warned = new Set<string>();
@@ -193,6 +231,7 @@ export class Forwarder {
           maxMessageSize: _MAX_FRAME,
         });
         socks[ch] = sock;
+        _enableRouterNotify(sock);
         const port = opts.basePort === 0 ? "*" : String(opts.basePort + i);
         const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
         try {
@@ -221,7 +260,6 @@ export class Forwarder {
         pollReceive(socks[ch], (frames) => fwd.#onFrames(ch, frames), { onError: onError(ch) }),
       );
     }
-    fwd.#watchDisconnects();
     fwd.#heartbeatTimer = setInterval(() => fwd.#heartbeat(), opts.heartbeatPeriod * 1000);
     return fwd;
   }
@@ -242,6 +280,10 @@ export class Forwarder {
   /** An endpoint was deleted: forget its key and connection. */
   endpointDeleted(uuid: string, pubkey: string): void {
     if (this.#keys.get(pubkey) === uuid) this.#keys.delete(pubkey);
+    const c = this.#conns.get(uuid);
+    if (c) {
+      for (const [ch, rid] of Object.entries(c.route)) this.#routes[ch as _Channel].delete(rid);
+    }
     this.#conns.delete(uuid);
   }
 
@@ -291,7 +333,6 @@ export class Forwarder {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     clearInterval(this.#heartbeatTimer);
-    clearTimeout(this.#probeTimer);
     for (const s of Object.values(this.#socks)) s.close();
     await Promise.allSettled(this.#loops.map((l) => l.stop()));
     this.#zap.close();
@@ -362,29 +403,34 @@ export class Forwarder {
   }
 
   #onMessage(ch: _Channel, frames: Uint8Array[]): void {
-    const identity = _dec.decode(frames[0]);
-    if (!isUuid(identity)) {
+    const rid = _ridKey(frames[0]);
+    if (frames.length === 2 && frames[1].length === 0) {
+      this.#onConnectionEvent(ch, rid);
+      return;
+    }
+    if (!isUuid(rid) && !_isAssignedRid(rid)) {
       this.#warnOnce(`${ch}:badid`, "dropped a %s message from a non-uuid identity", ch);
       return;
     }
-    const uuid = identity.toLowerCase();
+    const uuid = this.#routes[ch].get(rid);
+    const who = uuid ?? _ridLabel(rid);
     if (frames.length !== 2) {
       this.#warnOnce(
-        `${ch}:${uuid}:frames`,
+        `${ch}:${who}:frames`,
         "dropped a malformed %s message from %s: %d frames, expected 1",
         ch,
-        uuid,
+        who,
         frames.length - 1,
       );
       return;
     }
     const payload = frames[1];
     if (ch === "results" && payload.length === 9 && _dec.decode(payload) === _HEARTBEAT_LITERAL) {
-      this.#seen(uuid, ch);
+      if (uuid) this.#seen(uuid);
       return;
     }
     if (ch === "commands" && payload.length >= 1 && payload[0] === MessageType.HEARTBEAT) {
-      this.#seen(uuid, ch);
+      if (uuid) this.#seen(uuid);
       return;
     }
     let msg: PyValue;
@@ -392,37 +438,36 @@ export class Forwarder {
       msg = decodePickle(payload, { maxBytes: _MAX_FRAME });
     } catch (e) {
       this.#warnOnce(
-        `${ch}:${uuid}:pickle`,
+        `${ch}:${who}:pickle`,
         "dropped a malformed %s message from %s: %s",
         ch,
-        uuid,
+        who,
         (e as Error).message,
       );
       return;
     }
     if (isPlainDict(msg) && "registration" in msg) {
-      this.#onRegistration(ch, uuid, msg);
+      this.#onRegistration(ch, rid, msg);
       return;
     }
     if (ch !== "results") {
       this.#warnOnce(
-        `${ch}:${uuid}:unexpected`,
+        `${ch}:${who}:unexpected`,
         "dropped an unexpected %s message from %s",
         ch,
-        uuid,
+        who,
       );
       return;
     }
-    const conn = this.#conns.get(uuid);
-    if (!conn?.trusted.has("results")) {
+    if (!uuid) {
       this.#warnOnce(
-        `results:${uuid}:untrusted`,
+        `results:${who}:untrusted`,
         "dropped results from %s: it has not registered on the results channel with its endpoint_secret",
-        uuid,
+        who,
       );
       return;
     }
-    this.#seen(uuid, ch);
+    this.#seen(uuid);
     if (isPlainDict(msg) && "task_id" in msg) this.#onResult(uuid, msg);
     else if (isEPStatusReport(msg)) {
       this.#onStatusReport(uuid, msg);
@@ -431,12 +476,60 @@ export class Forwarder {
     }
   }
 
-  #seen(uuid: string, ch: _Channel) {
-    const c = this.#conns.get(uuid);
-    if (c?.trusted.has(ch)) c.lastSeen = Date.now() / 1000;
+  /**
+   * A connection came up or went down on `ch` (ROUTER_NOTIFY): whatever connection holds the
+   * routing id now has not proven anything yet.
+   */
+  #onConnectionEvent(ch: _Channel, rid: string) {
+    const uuid = this.#routes[ch].get(rid);
+    if (uuid === undefined) return;
+    this.#untrust(ch, rid, uuid, "connection closed");
   }
 
-  #onRegistration(ch: _Channel, uuid: string, msg: Record<string, PyValue>) {
+  #untrust(ch: _Channel, rid: string, uuid: string, why: string) {
+    if (this.#routes[ch].get(rid) === uuid) this.#routes[ch].delete(rid);
+    const c = this.#conns.get(uuid);
+    if (!c || c.route[ch] !== rid) return;
+    delete c.route[ch];
+    if (ch === "tasks" && c.connected) {
+      c.connected = false;
+      this.#log.info("forwarder", "endpoint %s disconnected (%s)", uuid, why);
+    } else {
+      this.#log.debug("forwarder", "endpoint %s: %s connection ended (%s)", uuid, ch, why);
+    }
+  }
+
+  #seen(uuid: string) {
+    const c = this.#conns.get(uuid);
+    if (c) c.lastSeen = Date.now() / 1000;
+  }
+
+  #onRegistration(ch: _Channel, rid: string, msg: Record<string, PyValue>) {
+    const named = String(msg.registration).toLowerCase();
+    const fromId = _ridLabel(rid);
+    const idIsUuid = isUuid(fromId);
+    if (!isUuid(named)) {
+      this.#warnOnce(
+        `reg:${fromId}:badname`,
+        "refused %s registration from %s: it names no endpoint uuid",
+        ch,
+        fromId,
+      );
+      return;
+    }
+    // A uuid-shaped routing id must be the endpoint's own; a libzmq-assigned one (the
+    // endpoint's uuid was still held by its old connection) is bound by the secret alone.
+    if (idIsUuid && fromId.toLowerCase() !== named) {
+      this.#warnOnce(
+        `reg:${fromId}:mismatch`,
+        "refused %s registration from %s: it names endpoint %s",
+        ch,
+        fromId,
+        named,
+      );
+      return;
+    }
+    const uuid = named;
     const ep = this.#store.getEndpoint(uuid);
     if (!ep) {
       this.#warnOnce(
@@ -444,16 +537,6 @@ export class Forwarder {
         "refused %s registration of unknown endpoint %s",
         ch,
         uuid,
-      );
-      return;
-    }
-    if (msg.registration !== uuid && String(msg.registration).toLowerCase() !== uuid) {
-      this.#warnOnce(
-        `reg:${uuid}:mismatch`,
-        "refused %s registration from %s: it names endpoint %s",
-        ch,
-        uuid,
-        String(msg.registration),
       );
       return;
     }
@@ -469,10 +552,23 @@ export class Forwarder {
     }
     let conn = this.#conns.get(uuid);
     if (!conn) {
-      conn = { trusted: new Set(), connected: false, lastSeen: 0, wantsAcks: true };
+      conn = { route: {}, connected: false, lastSeen: 0, wantsAcks: true };
       this.#conns.set(uuid, conn);
     }
-    conn.trusted.add(ch);
+    const old = conn.route[ch];
+    if (old !== undefined && old !== rid) {
+      this.#untrust(ch, old, uuid, "replaced by a new connection");
+    }
+    conn.route[ch] = rid;
+    this.#routes[ch].set(rid, uuid);
+    if (!idIsUuid) {
+      this.#log.info(
+        "forwarder",
+        "endpoint %s registered %s under a libzmq-assigned identity",
+        uuid,
+        ch,
+      );
+    }
     conn.lastSeen = Date.now() / 1000;
     if (ch === "tasks") {
       conn.wantsAcks = "funcx_endpoint_version" in msg;
@@ -578,24 +674,19 @@ export class Forwarder {
 
   // ------------------------------------------------------------------ send
 
+  /** Send on the endpoint's trusted tasks connection; dropped if that connection's trust ends first. */
   #send(uuid: string, frame: Uint8Array) {
-    this.#tasksOut.push([_enc.encode(uuid), frame], (e) => this.#sendFailed(uuid, e));
+    const rid = this.#conns.get(uuid)?.route.tasks;
+    if (rid === undefined) return;
+    this.#tasksOut.push(
+      [_ridBytes(rid), frame],
+      (e) => this.#sendFailed(uuid, rid, e),
+      () => this.#routes.tasks.get(rid) === uuid,
+    );
   }
 
-  #sendFailed(uuid: string, e: Error) {
-    const c = this.#conns.get(uuid);
-    if (c?.connected) {
-      this.#log.info(
-        "forwarder",
-        "endpoint %s disconnected (%s)",
-        uuid,
-        (e as { code?: string }).code ?? e.message,
-      );
-    }
-    if (c) {
-      c.connected = false;
-      c.trusted.clear();
-    }
+  #sendFailed(uuid: string, rid: string, e: Error) {
+    this.#untrust("tasks", rid, uuid, (e as { code?: string }).code ?? e.message);
   }
 
   /** Send unfinished tasks (only never-delivered ones when `onlyNew`). */
@@ -628,17 +719,35 @@ export class Forwarder {
     }
     void now;
   }
+}
 
-  /** A peer went away on some socket: probe connected endpoints right away. */
-  #watchDisconnects() {
-    for (const ch of ["tasks", "results", "commands"] as const) {
-      this.#socks[ch].events.on("disconnect", () => {
-        if (this.#closed || this.#probeTimer !== undefined) return;
-        this.#probeTimer = setTimeout(() => {
-          this.#probeTimer = undefined;
-          if (!this.#closed) this.#heartbeat();
-        }, 50);
-      });
-    }
+/** A routing id as a map key (latin1: one char per byte, lossless). */
+function _ridKey(frame: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < frame.length; i++) out += String.fromCharCode(frame[i]);
+  return out;
+}
+
+/** A routing id libzmq assigned itself (5 bytes, first 0): peers cannot pick these. */
+function _isAssignedRid(rid: string): boolean {
+  return rid.length === 5 && rid.charCodeAt(0) === 0;
+}
+
+/** The routing id bytes of a map key. */
+function _ridBytes(rid: string): Uint8Array {
+  const out = new Uint8Array(rid.length);
+  for (let i = 0; i < rid.length; i++) out[i] = rid.charCodeAt(i);
+  return out;
+}
+
+/** A routing id for logs: the uuid text, or hex for a libzmq-assigned/binary one. */
+function _ridLabel(rid: string): string {
+  if (/^[\x20-\x7e]*$/.test(rid) && rid.length > 0) {
+    return rid.length > 80 ? rid.slice(0, 80) + "…" : rid;
   }
+  let hex = "";
+  for (let i = 0; i < Math.min(rid.length, 40); i++) {
+    hex += rid.charCodeAt(i).toString(16).padStart(2, "0");
+  }
+  return `0x${hex}`;
 }

@@ -126,12 +126,7 @@ Deno.test({
 
 Deno.test({
   name: "security: an impostor cannot slip in right after the real endpoint drops its connection",
-  // OPEN (intermittent, about 1 run in 2): the forwarder keeps trusting the uuid per channel, not
-  // per connection (zeromq.js monitor events do not arrive under Deno, so the drop goes
-  // unnoticed), so a registered user's connection that takes the uuid right after the victim
-  // drops can answer a task sent in that window. Fix: bind trust to the connection (ZAP
-  // User-Id metadata per message, or a per-message MAC with the endpoint_secret). SECURITY.md.
-  ignore: true,
+  // Trust is bound to the connection with ZMQ_ROUTER_NOTIFY (src/service/forwarder.ts).
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

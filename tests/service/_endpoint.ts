@@ -102,6 +102,8 @@ export class TestEndpoint {
    * Open the three DEALERs and send the registration messages (with `secret`, default the
    * issued endpoint_secret; `null` sends none).
    */
+  #registration?: { tasks: Uint8Array; other: Uint8Array };
+
   async connect(secret: string | null = this.reply.endpoint_secret): Promise<void> {
     const server = parseCertificate(this.reply.forwarder_pubkey).publicKey;
     const opts = {
@@ -127,19 +129,30 @@ export class TestEndpoint {
       this.received.push(unpackMessage(frame));
       for (const w of this.#waiters.splice(0)) w();
     });
-    await pollSend(
-      this.tasks,
-      encodeRegistration({
-        registration: this.reply.endpoint_id,
-        funcx_endpoint_version: "0.3.4",
-        python_v: "3.11",
-        os: "Linux",
-        ...extra,
-      }),
-    );
+    const tasksReg = encodeRegistration({
+      registration: this.reply.endpoint_id,
+      funcx_endpoint_version: "0.3.4",
+      python_v: "3.11",
+      os: "Linux",
+      ...extra,
+    });
+    await pollSend(this.tasks, tasksReg);
     const reg = encodeRegistration({ registration: this.reply.endpoint_id, ...extra });
     await pollSend(this.results, reg);
     await pollSend(this.commands, reg);
+    this.#registration = { tasks: tasksReg, other: reg };
+  }
+
+  /**
+   * Send the registration messages again on the open sockets (what the real endpoint does
+   * when the forwarder stops trusting its connection, e.g. after it sent an empty message,
+   * which ROUTER_NOTIFY makes indistinguishable from a reconnect).
+   */
+  async reRegister(): Promise<void> {
+    if (!this.#registration) throw new Error("connect() first");
+    await pollSend(this.tasks, this.#registration.tasks);
+    await pollSend(this.results, this.#registration.other);
+    await pollSend(this.commands, this.#registration.other);
   }
 
   /** Wait until `pred` holds for the received messages (or time out). */

@@ -183,8 +183,9 @@ Deno.test("forwarder: malformed frames on every socket are logged and ignored", 
   await withService(async (t) => {
     const ep = await TestEndpoint.register(t.url, t.alice, "fuzzed");
     await ep.connect();
+    // (no empty message: with ROUTER_NOTIFY an empty message is a connection event, which ends
+    // the sender's own trust until it registers again — see forwarder_identity_test.ts)
     const garbage: Uint8Array[][] = [
-      [new Uint8Array([])],
       [new Uint8Array([0x80, 0x04, 0x95, 0xff])], // truncated pickle
       [new Uint8Array(Array.from({ length: 64 }, (_, i) => (i * 37) & 0xff))],
       [new TextEncoder().encode("HEARTBEAT"), new TextEncoder().encode("extra frame")],
