@@ -106,11 +106,19 @@ Deno.test({
       while (got2 !== t2 && Date.now() < until2) got2 = (await real.nextTask(500))?.taskId;
       assertEquals(got2, t2);
       assertEquals(await late.drain(500), []);
-      assert(
-        await sendWithin(real.results, encodeResult({ task_id: t1, result: serializeData(1) })),
-      );
-      const res = await w.client.waitForResults([t1], { timeoutMs: 10_000 });
-      assertEquals(res.get(t1)?.value, 1);
+      // like the real endpoint's ack watchdog: a results connection that libzmq parked behind a
+      // closing connection with the same identity is never heard, so reconnect and resend
+      let stored: unknown;
+      for (let attempt = 0; attempt < 4 && stored !== 1; attempt++) {
+        if (attempt > 0) {
+          real.close();
+          real = await w.peer(w.victim, { identity: id, secret: w.victim.endpoint_secret });
+        }
+        await sendWithin(real.results, encodeResult({ task_id: t1, result: serializeData(1) }));
+        const res = await w.client.waitForResults([t1], { timeoutMs: 4_000 }).catch(() => null);
+        stored = res?.get(t1)?.value;
+      }
+      assertEquals(stored, 1);
 
       const log = w.log();
       assert(
