@@ -26,7 +26,8 @@ import { ENDPOINT_VERSION, type EndpointConfig, type GlobalConfig } from "../con
 import type { Logger } from "../daemon/log.ts";
 import type { StatusFile } from "../daemon/state.ts";
 import { encodeEPStatusReport, encodeRegistration } from "../protocol/messages.ts";
-import type { PyValue } from "../protocol/pickle.ts";
+import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
+import { decodeRemoteException } from "../protocol/serialize.ts";
 import { formatCertificate, parseCertificate } from "../protocol/zpl.ts";
 import {
   RegistrationError,
@@ -71,6 +72,17 @@ function _sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** True when `message` is a pickled result dict whose exception is a ManagerLost. */
+function _isManagerLost(message: Uint8Array): boolean {
+  try {
+    const d = decodePickle(message);
+    if (!isPlainDict(d) || typeof d.exception !== "string") return false;
+    return decodeRemoteException(d.exception).type === "ManagerLost";
+  } catch {
+    return false;
+  }
+}
+
 /** The running endpoint daemon. */
 export class Endpoint {
   /** Resolves after {@linkcode Endpoint.stop} finished. */
@@ -90,6 +102,8 @@ export class Endpoint {
   #startedAt = new Date().toISOString();
   #lastHeartbeat: number | null = null;
   #lastTraffic = 0;
+  /** Last sign that results are heard (an ack, a first unacked result, a (re)connect). */
+  #ackProgress = 0;
   #errors: { time: string; source: string; message: string }[] = [];
   /** Tasks handed to the interchange whose result has not come back yet. */
   #inflight = new Set<string>();
@@ -102,7 +116,9 @@ export class Endpoint {
   #doneResolvers = Promise.withResolvers<void>();
   #supervisor: Promise<void> = Promise.resolve();
   #warned = new Set<string>();
-  #counts = { received: 0, duplicates: 0, resent: 0, acked: 0 };
+  #counts = { received: 0, duplicates: 0, resent: 0, acked: 0, leftUnfinished: 0 };
+  /** Set while stopping: ManagerLost results are not sent, the tasks stay unfinished. */
+  #draining = false;
   #versionChecked = false;
   #connectedSince: number | undefined;
   #lastCountsLog = performance.now();
@@ -201,8 +217,9 @@ export class Endpoint {
   }
 
   /**
-   * Stop: stop the interchange (its in-flight tasks get failure results), give the
-   * forwarder a moment to ack, persist the unacked results, close the sockets.
+   * Stop: stop the interchange, leaving the tasks it still held unfinished (the service
+   * delivers them again after a restart; they are not failed), give the forwarder a moment
+   * to ack the results already computed, persist the unacked ones, close the sockets.
    *
    * @example
    * ```ts
@@ -219,7 +236,14 @@ export class Endpoint {
     this.#state = "stopping";
     this.#writeStatus();
     try {
-      this.#flushTasks();
+      // Tasks not finished here are left unfinished at the service, which delivers them again
+      // to the restarted endpoint; results already computed are sent or kept as unacked.
+      this.#draining = true;
+      if (this.#taskFlush !== undefined) clearTimeout(this.#taskFlush);
+      this.#taskFlush = undefined;
+      for (const t of this.#pendingTasks) this.#inflight.delete(t.taskId);
+      this.#counts.leftUnfinished += this.#pendingTasks.length;
+      this.#pendingTasks = [];
       await this.#interchange.stop().catch((e) =>
         this.#error("interchange", `stop failed: ${(e as Error).message}`)
       );
@@ -239,11 +263,12 @@ export class Endpoint {
       const c = this.#counts;
       this.#log.info(
         _LOG,
-        "stopped; %d task(s) received (%d duplicate deliveries ignored), %d result(s) acked, %d resent; %d unacknowledged result(s) saved to %s",
+        "stopped; %d task(s) received (%d duplicate deliveries ignored), %d result(s) acked, %d resent; %d task(s) left unfinished for the service to deliver again; %d unacknowledged result(s) saved to %s",
         c.received,
         c.duplicates,
         c.acked,
         c.resent,
+        c.leftUnfinished,
         this.#unacked.size,
         this.#paths.unackedResults,
       );
@@ -490,6 +515,7 @@ export class Endpoint {
   }
 
   #onAck(taskId: string): void {
+    this.#ackProgress = performance.now();
     if (this.#unacked.ack(taskId)) this.#counts.acked++;
   }
 
@@ -500,7 +526,9 @@ export class Endpoint {
   // ---------------------------------------------------------------- results
 
   #onResults(results: InterchangeResult[]): void {
+    if (this.#draining) results = results.filter((r) => this.#keepWhileStopping(r));
     const out: Uint8Array[] = new Array(results.length);
+    if (this.#unacked.size === 0) this.#ackProgress = performance.now();
     for (let i = 0; i < results.length; i++) {
       const r = results[i];
       this.#inflight.delete(r.taskId);
@@ -511,6 +539,18 @@ export class Endpoint {
     if (this.#log.level === "debug") {
       this.#log.debug(_LOG, "%d result(s) from the interchange sent to the forwarder", out.length);
     }
+  }
+
+  /**
+   * While stopping, the interchange fails what it still holds with ManagerLost. Those tasks
+   * did not fail: they are left unfinished (not sent, not stored) so the service delivers
+   * them again after the restart. Real results are kept.
+   */
+  #keepWhileStopping(r: InterchangeResult): boolean {
+    if (!_isManagerLost(r.message)) return true;
+    this.#inflight.delete(r.taskId);
+    this.#counts.leftUnfinished++;
+    return false;
   }
 
   #sendStatusReport(): void {
@@ -577,6 +617,19 @@ export class Endpoint {
         `no message from the forwarder for ${
           Math.round(silent / 1000)
         } s (heartbeat_threshold ${this.#o.config.heartbeat_threshold} s)`,
+      );
+    }
+    // The forwarder acks every result it stores, within milliseconds. Results outstanding
+    // with no ack for twice the heartbeat_threshold mean the results connection is not heard
+    // (the forwarder no longer trusts it, or libzmq parked it behind a half-open old
+    // connection of ours): reconnect, which re-registers and resends them.
+    const since = this.#connectedSince;
+    const unheard = since === undefined ? 0 : now - Math.max(this.#ackProgress, since);
+    if (this.#unacked.size > 0 && unheard > 2 * this.#o.config.heartbeat_threshold * 1000) {
+      this.#reconnect.resolve(
+        `${this.#unacked.size} result(s) not acknowledged for ${
+          Math.round(unheard / 1000)
+        } s (2 × heartbeat_threshold ${this.#o.config.heartbeat_threshold} s)`,
       );
     }
   }

@@ -272,20 +272,22 @@ Deno.test({
           ),
       );
       await fwd.waitFor("connected again", () => status(s.dir).state === "connected");
-      // stop: C never ran; it fails with a clear reason instead of vanishing
+      // stop: C never ran; it is neither failed nor stored but left unfinished, for the
+      // service to deliver it again to the restarted endpoint (issue 7: nothing lost on stop)
       await ep.stop("test");
-      const c = resultsFor(fwd, T.c);
-      assertEquals(c.length, 1);
-      assertMatch(decodeResult(c[0].payload).exception ?? "", /./);
+      assertEquals(resultsFor(fwd, T.c).length, 0);
       const left = JSON.parse(Deno.readTextFileSync(join(s.dir, "unacked_results.json")));
-      assertEquals(Object.keys(left).sort(), [T.b, T.c]);
+      assertEquals(Object.keys(left).sort(), [T.b]);
       // a restart reuses the endpoint id with a fresh keypair
       const firstKey = fwd.registrations[0].body.endpoint_pubkey;
       const ep2 = await s.start();
       assertEquals(ep2.endpointId, id);
       assert(fwd.registrations.at(-1)!.body.endpoint_pubkey !== firstKey);
-      await fwd.waitFor("resent after restart", () => resultsFor(fwd, T.c).length === 2);
+      await fwd.waitFor("B resent after restart", () => resultsFor(fwd, T.b).length >= 4);
+      fwd.sendTask(id, T.c);
+      await fwd.waitFor("C queued again", () => status(s.dir).tasks.queued === 1);
       await ep2.stop("test");
+      assertEquals(resultsFor(fwd, T.c).length, 0);
     } finally {
       await s.cleanup();
       await fwd.close();
@@ -319,6 +321,47 @@ Deno.test({
       const errs = status(s.dir).errors.map((x: { message: string }) => x.message).join("\n");
       assertMatch(errs, /registration attempt 1 failed: HTTP 503: down; retrying/);
       await ep.stop("test");
+    } finally {
+      await s.cleanup();
+      await fwd.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "endpoint: results the forwarder never acks → reconnect and resend (ack watchdog)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const fwd = await TestForwarder.start();
+    const s = setup(fwd);
+    try {
+      // one result left unacked by a previous run; heartbeats keep flowing, but the
+      // forwarder does not hear (ack) the results connection
+      Deno.mkdirSync(s.dir, { recursive: true });
+      const resA = encodeResult({ task_id: T.a, result: serializeData(1) });
+      Deno.writeTextFileSync(
+        join(s.dir, "unacked_results.json"),
+        JSON.stringify({ [T.a]: btoa(String.fromCharCode(...resA)) }),
+      );
+      const ep = await s.start();
+      await fwd.waitFor("sent once", () => resultsFor(fwd, T.a).length === 1);
+      const regs = fwd.registrations.length;
+      await fwd.waitFor("re-registration", () => fwd.registrations.length > regs, 15_000);
+      await fwd.waitFor("resent", () => resultsFor(fwd, T.a).length >= 2);
+      await fwd.waitFor(
+        "reason reported",
+        () =>
+          status(s.dir).errors.some((e: { message: string }) =>
+            /1 result\(s\) not acknowledged for \d+ s/.test(e.message)
+          ),
+      );
+      // once acked, nothing is outstanding and the reconnects stop
+      fwd.sendAck(ep.endpointId, T.a);
+      await fwd.waitFor("acked", () => status(s.dir).unacked_results === 0);
+      const after = fwd.registrations.length;
+      await new Promise((r) => setTimeout(r, 4 * s.config.heartbeat_threshold * 1000));
+      assertEquals(fwd.registrations.length, after, "no reconnect without outstanding results");
     } finally {
       await s.cleanup();
       await fwd.close();
