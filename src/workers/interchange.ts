@@ -33,7 +33,7 @@ import { isTerminal, type JobState, type Provider } from "./provider.ts";
 import { decide, submitBackoffMs } from "./strategy.ts";
 import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
-import { NONBLOCKING, SocketPump } from "./zmq_io.ts";
+import { closeSocket, receiveLoop, SendQueue, SOCKET_OPTIONS } from "../io/zmq.ts";
 import {
   decodeManagerMessage,
   encodeBare,
@@ -168,6 +168,21 @@ interface _Manager {
   /** Dispatched tasks not finished, kept so a clean exit can re-queue them. */
   inflight: Map<string, InterchangeTask>;
   lastSeen: number;
+  /** Results per second (smoothed), sizes the dispatch window. */
+  rate: number;
+  /** Results counted since `rateSince` (ms, performance.now()). */
+  rateCount: number;
+  rateSince: number;
+}
+
+/**
+ * Tasks a manager may hold beyond its workers: enough for ~50 ms of its measured throughput so
+ * it never idles waiting for the next TASKS message, at least `prefetch_capacity` plus the
+ * tasks its workers hold written ahead (2 each), at most 4,096.
+ */
+function _window(m: _Manager, prefetch: number): number {
+  const w = m.info.workers;
+  return w * 2 + Math.min(4096, Math.max(prefetch, Math.ceil(m.rate * 0.05)));
 }
 
 const _MAX_ERRORS = 50;
@@ -192,7 +207,7 @@ export class Interchange {
   #failed = 0;
   #errors: StatusError[] = [];
   #outbox: InterchangeResult[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushQueued = false;
   #timers: ReturnType<typeof setInterval>[] = [];
   #firstRun = true;
   #submitFailures = 0;
@@ -202,7 +217,7 @@ export class Interchange {
   #stopping = false;
   #ticking = false;
   #polling = false;
-  #pump: SocketPump | undefined;
+  #out: SendQueue | undefined;
   #recvDone: Promise<void> = Promise.resolve();
   #shutdownSent = new Map<string, number>();
   #badPeers = new Set<string>();
@@ -228,7 +243,7 @@ export class Interchange {
     this.#started = true;
     this.#workerScript = this.#opts.workerScript ?? await this.#writeWorker();
     const ex = this.#opts.config.executor;
-    const router = new zmq.Router({ ...NONBLOCKING });
+    const router = new zmq.Router({ ...SOCKET_OPTIONS });
     const bindHost = ex.address === "*" ? "0.0.0.0" : ex.address;
     try {
       await router.bind(`tcp://${bindHost}:*`);
@@ -241,14 +256,14 @@ export class Interchange {
       );
     }
     this.#router = router;
-    this.#pump = new SocketPump(router, {
+    this.#out = new SendQueue(router, {
       onDrop: (why) => this.#log.warn(_LOG, "message to a manager dropped: %s", why),
     });
     const port = new URL(router.lastEndpoint!.replace("tcp://", "http://")).port;
     const connectHost = bindHost === "0.0.0.0" ? Deno.hostname() : bindHost;
     this.#address = `tcp://${connectHost}:${port}`;
     this.#log.info(_LOG, "manager socket on %s (provider %s)", this.#address, this.#provider.label);
-    this.#recvDone = this.#receiveLoop(this.#pump);
+    this.#recvDone = this.#receiveLoop(router);
     const period = this.#opts.strategyPeriodMs ?? 1000;
     this.#timers.push(setInterval(() => this.#tick(), period));
     this.#timers.push(setInterval(() => this.#poll(), this.#opts.pollPeriodMs ?? 2000));
@@ -346,8 +361,8 @@ export class Interchange {
       }
       await this.#waitEnded(ids, 30_000);
     }
-    await Promise.race([this.#pump?.flushed(), new Promise((r) => setTimeout(r, 2000))]);
-    this.#router?.close();
+    await Promise.race([this.#out?.flushed(), new Promise((r) => setTimeout(r, 2000))]);
+    if (this.#router) await closeSocket(this.#router);
     await this.#recvDone;
     this.#log.info(_LOG, "stopped");
   }
@@ -365,20 +380,21 @@ export class Interchange {
     return path;
   }
 
-  async #receiveLoop(pump: SocketPump): Promise<void> {
-    try {
-      for await (const [identity, ...frames] of pump.messages()) {
-        try {
-          this.#handle(identity, frames);
-        } catch (e) {
-          this.#log.error(_LOG, "handling a manager message failed: %s", (e as Error).message);
+  async #receiveLoop(router: zmq.Router): Promise<void> {
+    const loop = receiveLoop(router, ([identity, ...frames]) => {
+      try {
+        this.#handle(identity, frames);
+      } catch (e) {
+        this.#log.error(_LOG, "handling a manager message failed: %s", (e as Error).message);
+      }
+    }, {
+      onError: (e) => {
+        if (!this.#stopping) {
+          this.#error("interchange", `manager socket failed: ${(e as Error).message}`);
         }
-      }
-    } catch (e) {
-      if (!this.#stopping) {
-        this.#error("interchange", `manager socket failed: ${(e as Error).message}`);
-      }
-    }
+      },
+    });
+    await loop.done;
   }
 
   #handle(identity: Uint8Array, frames: Uint8Array[]): void {
@@ -420,10 +436,17 @@ export class Interchange {
             continue;
           }
           m.inflight.delete(r.taskId);
+          m.rateCount++;
           this.#tasks.delete(r.taskId);
           if (r.failed) this.#failed++;
           else this.#completed++;
           this.#outbox.push({ taskId: r.taskId, message: r.message });
+        }
+        if (now - m.rateSince >= 100) {
+          const r = m.rateCount * 1000 / (now - m.rateSince);
+          m.rate = m.rate === 0 ? r : (m.rate + r) / 2;
+          m.rateCount = 0;
+          m.rateSince = now;
         }
         this.#markIdle(m.info.block_id, now);
         this.#scheduleFlush();
@@ -486,6 +509,9 @@ export class Interchange {
       idle: info.workers,
       inflight: old?.inflight ?? new Map(),
       lastSeen: now,
+      rate: 0,
+      rateCount: 0,
+      rateSince: now,
     });
     if (block.state === "PENDING" || block.state === "UNKNOWN") block.state = "RUNNING";
     this.#log.info(
@@ -516,7 +542,7 @@ export class Interchange {
   }
 
   #send(identity: Uint8Array, frames: Uint8Array[]): void {
-    this.#pump?.send([identity, ...frames]);
+    this.#out?.send([identity, ...frames]);
   }
 
   #dispatch(): void {
@@ -536,7 +562,8 @@ export class Interchange {
         for (const m of managers) {
           if (this.#queueHead >= this.#queue.length) break;
           const given = batches.get(m)?.length ?? 0;
-          if (m.inflight.size + given >= m.info.workers + extra) continue;
+          const limit = extra === 0 ? m.info.workers : _window(m, extra);
+          if (m.inflight.size + given >= limit) continue;
           const t = this.#queue[this.#queueHead++];
           if (!batches.has(m)) batches.set(m, []);
           batches.get(m)!.push(t);
@@ -607,13 +634,14 @@ export class Interchange {
   }
 
   #scheduleFlush(): void {
-    if (this.#flushTimer !== undefined) return;
-    this.#flushTimer = setTimeout(() => this.#flush(), 0);
+    if (this.#flushQueued) return;
+    // after the message being handled: its results go to the endpoint in one batch
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
   }
 
   #flush(): void {
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    this.#flushQueued = false;
     if (this.#outbox.length === 0) return;
     const batch = this.#outbox;
     this.#outbox = [];

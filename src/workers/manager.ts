@@ -26,7 +26,7 @@ import { createLogger, type Logger } from "../daemon/log.ts";
 import { decodePickle } from "../protocol/pickle.ts";
 import { encodeFrame, FrameReader } from "./frames.ts";
 import { lostTaskResult } from "./lost.ts";
-import { NONBLOCKING, SocketPump } from "./zmq_io.ts";
+import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../io/zmq.ts";
 import {
   decodeInterchangeMessage,
   encodeBare,
@@ -102,7 +102,8 @@ interface _Worker {
   id: number;
   child: Deno.ChildProcess;
   writer: WritableStreamDefaultWriter<Uint8Array>;
-  task: _Task | null;
+  /** Tasks written to the worker, oldest first: [0] runs, the rest wait in its stdin pipe. */
+  tasks: _Task[];
   idleSince: number;
   startedAt: number;
   exited: Promise<void>;
@@ -113,6 +114,42 @@ interface _Worker {
 const _RESTORE_ENV_AND_EXEC =
   'for v in ${!FUNCX_ENV_@}; do export "${v#FUNCX_ENV_}=${!v}"; unset "$v"; done; exec "$@"';
 const _LOG = "manager";
+/**
+ * Tasks written ahead to one worker: the next task is already in its stdin pipe when a result
+ * leaves, so the worker never waits for the manager's round trip.
+ */
+const _WORKER_DEPTH = 2;
+const _enc = new TextEncoder();
+
+/**
+ * What the worker's result frame says, read from its fixed pickle layout (protocol 4 dict
+ * written by `run_task`: task_id, container_id, then "result" or "exception") without
+ * decoding it; `undefined` when the frame does not have that layout (then it is decoded).
+ */
+function _quickResult(frame: Uint8Array, task: _Task): "ok" | "failed" | undefined {
+  // \x80\x04 \x95 <8-byte frame length> } \x94 ( — then the keys and values in order
+  if (frame.length < 16 || frame[0] !== 0x80 || frame[1] !== 4 || frame[2] !== 0x95) {
+    return undefined;
+  }
+  let i = 11;
+  if (frame[i++] !== 0x7d || frame[i++] !== 0x94 || frame[i++] !== 0x28) return undefined;
+  const str = (v: string): boolean => {
+    const b = _enc.encode(v);
+    if (b.length > 255 || frame[i] !== 0x8c || frame[i + 1] !== b.length) return false;
+    for (let k = 0; k < b.length; k++) if (frame[i + 2 + k] !== b[k]) return false;
+    if (frame[i + 2 + b.length] !== 0x94) return false;
+    i += b.length + 3;
+    return true;
+  };
+  if (!str("task_id") || !str(task.taskId) || !str("container_id")) return undefined;
+  // container id: any short string
+  if (frame[i] !== 0x8c) return undefined;
+  i += frame[i + 1] + 2;
+  if (frame[i++] !== 0x94) return undefined;
+  if (str("result")) return "ok";
+  if (str("exception")) return "failed";
+  return undefined;
+}
 
 /**
  * Run a manager until SHUTDOWN, interchange loss or a signal; resolves with the exit code.
@@ -137,10 +174,10 @@ class _Manager {
   #nextWorker = 0;
   #queue: _Task[] = [];
   #outbox: WireResult[] = [];
-  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushQueued = false;
   #badKinds = new Set<string>();
   #capTimer: ReturnType<typeof setTimeout> | undefined;
-  #pump: SocketPump;
+  #out: SendQueue;
   #lastHeard = performance.now();
   #lastBeat = -Infinity;
   #done = Promise.withResolvers<string>();
@@ -178,8 +215,8 @@ class _Manager {
     this.#env = workerEnv(Deno.env.toObject());
     this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#o.resultSizeLimit);
     this.#env.FUNCX_WORKER_LOGDIR = this.#o.logdir;
-    this.#sock = new zmq.Dealer({ ...NONBLOCKING, routingId: uid });
-    this.#pump = new SocketPump(this.#sock, {
+    this.#sock = new zmq.Dealer({ ...SOCKET_OPTIONS, routingId: uid });
+    this.#out = new SendQueue(this.#sock, {
       onDrop: (why) => this.#log.warn(_LOG, "message to the interchange dropped: %s", why),
     });
   }
@@ -234,19 +271,18 @@ class _Manager {
       // Results of everything that ran are queued before BYE; the interchange re-queues
       // the tasks this manager still held without starting them.
       this.#send(encodeBye(reason));
-      await Promise.race([this.#pump.flushed(), new Promise((r) => setTimeout(r, 2000))]);
+      await Promise.race([this.#out.flushed(), new Promise((r) => setTimeout(r, 2000))]);
       // Let the last results and BYE reach the interchange (bounded) before closing.
       this.#sock.linger = 1000;
-      this.#sock.close();
+      await closeSocket(this.#sock);
       await recv;
     } catch (e) {
       this.#log.error(_LOG, "manager failed: %s", (e as Error).message);
       this.#closing = true;
       await this.#killAll();
-      this.#sock.close();
+      await closeSocket(this.#sock);
       code = 1;
     } finally {
-      clearTimeout(this.#flushTimer);
       clearTimeout(this.#capTimer);
       for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
       if (this.#ownLog) this.#log.close();
@@ -256,7 +292,7 @@ class _Manager {
 
   async #receiveLoop(): Promise<void> {
     try {
-      for await (const frames of this.#pump.messages()) {
+      for await (const frames of messages(this.#sock)) {
         this.#lastHeard = performance.now();
         let msg;
         try {
@@ -292,7 +328,7 @@ class _Manager {
   }
 
   #send(frames: Uint8Array[]): void {
-    this.#pump.send(frames);
+    this.#out.send(frames);
   }
 
   #tick(): void {
@@ -308,7 +344,7 @@ class _Manager {
     }
     if (o.maxIdletime > 0) {
       for (const w of this.#workers.values()) {
-        if (!w.task && !w.killing && now - w.idleSince > o.maxIdletime * 1000) {
+        if (!w.tasks.length && !w.killing && now - w.idleSince > o.maxIdletime * 1000) {
           this.#log.info(_LOG, "reaping worker %d idle for %ds", w.id, o.maxIdletime);
           w.killing = true;
           this.#stopWorker(w);
@@ -350,7 +386,7 @@ class _Manager {
       id,
       child,
       writer: child.stdin.getWriter(),
-      task: null,
+      tasks: [],
       idleSince: now,
       startedAt: now,
       exited: Promise.resolve(),
@@ -397,28 +433,35 @@ class _Manager {
   }
 
   #onResult(w: _Worker, frame: Uint8Array): void {
-    const task = w.task;
+    const task = w.tasks[0];
     if (!task) {
       this.#log.warn(_LOG, "worker %d sent a result while idle; ignored", w.id);
       return;
     }
     let failed = false;
     let bad = "";
-    try {
-      const d = decodePickle(frame);
-      const get = (k: string) => d instanceof Map ? d.get(k) : (d as Record<string, unknown>)?.[k];
-      if (get("task_id") !== task.taskId) bad = `result is for task ${String(get("task_id"))}`;
-      failed = get("exception") !== undefined;
-    } catch (e) {
-      bad = `undecodable result: ${(e as Error).message}`;
+    const quick = _quickResult(frame, task);
+    if (quick !== undefined) {
+      failed = quick === "failed";
+    } else {
+      try {
+        const d = decodePickle(frame);
+        const get = (k: string) =>
+          d instanceof Map ? d.get(k) : (d as Record<string, unknown>)?.[k];
+        if (get("task_id") !== task.taskId) bad = `result is for task ${String(get("task_id"))}`;
+        failed = get("exception") !== undefined;
+      } catch (e) {
+        bad = `undecodable result: ${(e as Error).message}`;
+      }
     }
-    w.task = null;
-    w.idleSince = performance.now();
+    w.tasks.shift();
+    if (!w.tasks.length) w.idleSince = performance.now();
     if (bad) {
       this.#log.error(_LOG, "worker %d, task %s: %s; restarting it", w.id, task.taskId, bad);
       // Its frame stream can no longer be trusted.
       this.#kill(w, "SIGKILL");
       w.killing = true;
+      this.#requeue(w);
       this.#pushResult({
         taskId: task.taskId,
         failed: true,
@@ -438,9 +481,10 @@ class _Manager {
   #onExit(w: _Worker, s: Deno.CommandStatus): void {
     this.#workers.delete(w.id);
     const how = s.signal ? `killed by signal ${s.signal}` : `exit code ${s.code}`;
-    if (w.task) {
-      const t = w.task;
-      w.task = null;
+    // tasks behind the first never left the worker's stdin pipe: run them elsewhere
+    this.#requeue(w);
+    if (w.tasks.length) {
+      const t = w.tasks.shift()!;
       this.#log.warn(
         _LOG,
         "worker %d (pid %d) died running task %s: %s",
@@ -493,15 +537,13 @@ class _Manager {
 
   #assign(): void {
     if (this.#closing) return;
-    for (const w of this.#workers.values()) {
-      if (this.#queue.length === 0) break;
-      if (w.task || w.killing) continue;
-      const t = this.#queue.shift()!;
-      w.task = t;
-      w.writer.write(encodeFrame(t.body)).catch((e) => {
-        this.#log.warn(_LOG, "writing task %s to worker %d failed: %s", t.taskId, w.id, e.message);
-        this.#kill(w, "SIGKILL");
-      });
+    // fill every worker to depth 1 first (spread), then write ahead up to _WORKER_DEPTH
+    for (let depth = 1; depth <= _WORKER_DEPTH && this.#queue.length; depth++) {
+      for (const w of this.#workers.values()) {
+        if (this.#queue.length === 0) break;
+        if (w.killing || w.tasks.length >= depth) continue;
+        this.#give(w, this.#queue.shift()!);
+      }
     }
     // Start workers (reaped or crashed) while tasks wait.
     while (
@@ -510,11 +552,23 @@ class _Manager {
     ) {
       const w = this.#spawn();
       if (!w) break;
-      const t = this.#queue.shift()!;
-      w.task = t;
-      w.writer.write(encodeFrame(t.body)).catch(() => this.#kill(w, "SIGKILL"));
+      this.#give(w, this.#queue.shift()!);
     }
     this.#capacity();
+  }
+
+  #give(w: _Worker, t: _Task): void {
+    w.tasks.push(t);
+    w.writer.write(encodeFrame(t.body)).catch((e) => {
+      this.#log.warn(_LOG, "writing task %s to worker %d failed: %s", t.taskId, w.id, e.message);
+      this.#kill(w, "SIGKILL");
+    });
+  }
+
+  /** Put the tasks written to `w` behind its running one back at the front of the queue. */
+  #requeue(w: _Worker): void {
+    if (w.tasks.length <= 1 || this.#closing) return; // closing: BYE re-queues them upstream
+    this.#queue.unshift(...w.tasks.splice(1));
   }
 
   #failQueued(why: string): void {
@@ -529,14 +583,15 @@ class _Manager {
 
   #pushResult(r: WireResult): void {
     this.#outbox.push(r);
-    if (this.#flushTimer === undefined) {
-      this.#flushTimer = setTimeout(() => this.#flushResults(), 0);
+    if (!this.#flushQueued) {
+      // after the current stdout chunk: its results leave in one RESULTS message
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flushResults());
     }
   }
 
   #flushResults(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
+    this.#flushQueued = false;
     while (this.#outbox.length) this.#send(encodeResults(this.#outbox.splice(0, 256)));
   }
 
@@ -545,7 +600,7 @@ class _Manager {
     this.#capTimer = setTimeout(() => {
       this.#capTimer = undefined;
       let busy = 0;
-      for (const w of this.#workers.values()) if (w.task) busy++;
+      for (const w of this.#workers.values()) if (w.tasks.length) busy++;
       this.#send(encodeCapacity({
         free: Math.max(0, this.#o.workers - busy),
         queued: this.#queue.length,

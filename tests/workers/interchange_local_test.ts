@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import type { PyValue } from "../../src/protocol/pickle.ts";
 import * as zmq from "zeromq";
 import { Interchange } from "../../src/workers/interchange.ts";
-import { NONBLOCKING, SocketPump } from "../../src/workers/zmq_io.ts";
+import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../../src/io/zmq.ts";
 import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
 async function setup(over: Parameters<typeof config>[1] = {}) {
@@ -139,11 +139,11 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const s = await setup();
-    const rogue = new zmq.Dealer({ ...NONBLOCKING, routingId: "rogue" });
-    const pump = new SocketPump(rogue);
+    const rogue = new zmq.Dealer({ ...SOCKET_OPTIONS, routingId: "rogue" });
+    const pump = new SendQueue(rogue);
     const replies: string[] = [];
     const loop = (async () => {
-      for await (const [type] of pump.messages()) replies.push(new TextDecoder().decode(type));
+      for await (const [type] of messages(rogue)) replies.push(new TextDecoder().decode(type));
     })();
     try {
       rogue.connect(s.ix.status().address);
@@ -196,7 +196,7 @@ Deno.test({
       const badLines = log.split("\n").filter((l) => l.includes("peer rogue"));
       assertEquals(badLines.length, 1, badLines.join("\n")); // logged once per peer
     } finally {
-      rogue.close();
+      await closeSocket(rogue);
       await loop;
       await teardown(s);
     }

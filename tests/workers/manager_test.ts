@@ -12,13 +12,13 @@ import {
   encodeTasks,
   type ManagerMessage,
 } from "../../src/workers/wire.ts";
-import { NONBLOCKING, SocketPump } from "../../src/workers/zmq_io.ts";
+import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../../src/io/zmq.ts";
 import { alive, decodeResult, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
 /** The interchange side of the wire, driven by the test. */
 class Peer {
-  sock = new zmq.Router({ ...NONBLOCKING });
-  pump = new SocketPump(this.sock);
+  sock = new zmq.Router({ ...SOCKET_OPTIONS });
+  pump = new SendQueue(this.sock);
   messages: ManagerMessage[] = [];
   identity: Uint8Array | undefined;
   url = "";
@@ -30,7 +30,7 @@ class Peer {
     await this.sock.bind("tcp://127.0.0.1:*");
     this.url = this.sock.lastEndpoint!;
     this.#loop = (async () => {
-      for await (const [id, ...frames] of this.pump.messages()) {
+      for await (const [id, ...frames] of messages(this.sock)) {
         this.identity = id;
         const m = decodeManagerMessage(frames);
         this.messages.push(m);
@@ -50,7 +50,7 @@ class Peer {
   }
 
   async close() {
-    this.sock.close();
+    await closeSocket(this.sock);
     await this.#loop;
   }
 }
