@@ -10,7 +10,145 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { shellQuote } from "./provider.ts";
+import type { ProviderConfig } from "../config/types.ts";
+import {
+  type BlockSpec,
+  commandError,
+  type CommandResult,
+  type JobStatus,
+  type Provider,
+  ProviderError,
+  runCommand,
+  shellQuote,
+} from "./provider.ts";
+
+/** Runs a batch command (replaceable for unit tests of the provider logic). */
+export type CommandRunner = (
+  cmd: string,
+  args: string[],
+  opts?: { cwd?: string },
+) => Promise<CommandResult>;
+
+/** Options of a batch-system provider ({@linkcode BatchProvider}). */
+export interface BatchProviderOptions {
+  /** The endpoint's provider section. */
+  config: ProviderConfig;
+  /** `$FUNCX_HOME/<NAME>`. */
+  endpointDir: string;
+  /** `$FUNCX_HOME`, exported to the job. */
+  home: string;
+  /** Command runner (default: run the real batch commands). */
+  run?: CommandRunner;
+}
+
+/** What every batch submit script gets (each system adds its own queue/partition field). */
+export interface BatchScriptInput {
+  /** Job name. */
+  jobName: string;
+  /** Nodes (one manager each). */
+  nodes: number;
+  /** Walltime `HH:MM:SS`. */
+  walltime: string;
+  /** Account, when set. */
+  account: string | null;
+  /** Extra lines; bare options get the system's directive prefix. */
+  schedulerOptions: string;
+  /** Shell run before the managers. */
+  workerInit: string;
+  /** How the manager command is started on the job's nodes. */
+  launcher: ProviderConfig["launcher"];
+  /** Job stdout file. */
+  stdout: string;
+  /** Job stderr file. */
+  stderr: string;
+  /** `FUNCX_HOME` exported to the job. */
+  home: string;
+  /** Manager command line. */
+  command: string[];
+  /** Extra environment exported before the launch line. */
+  env?: Record<string, string>;
+}
+
+/**
+ * A batch system as a {@linkcode Provider}: a block is one job whose script is written to
+ * `submit_scripts/` and handed to the submit command; cancelling runs the cancel command and
+ * ignores the system's "already ended" answers. Subclasses give the commands, the script and
+ * the status query.
+ *
+ * @example
+ * ```ts
+ * import { SlurmProvider } from "./slurm.ts";
+ * const p = new SlurmProvider({ config, endpointDir: "/h/ep", home: "/h" });
+ * const jobId = await p.submit(block); // writes submit_scripts/block-0-….sbatch, runs sbatch
+ * ```
+ */
+export abstract class BatchProvider implements Provider {
+  /** Provider name (`slurm`, `pbs`). */
+  abstract readonly label: string;
+  /** The options given at construction. */
+  protected readonly opts: BatchProviderOptions;
+  /** Runs the batch commands. */
+  protected readonly run: CommandRunner;
+  /** Submit command and file extension of its scripts (`sbatch`, `qsub`). */
+  protected abstract readonly submitCommand: string;
+  /** Cancel command (`scancel`, `qdel`). */
+  protected abstract readonly cancelCommand: string;
+  /** A cancel error matching this means the job had already ended (not an error). */
+  protected abstract readonly alreadyEnded: RegExp;
+
+  /** Create a provider; nothing is submitted yet. */
+  constructor(opts: BatchProviderOptions) {
+    this.opts = opts;
+    this.run = opts.run ?? runCommand;
+  }
+
+  /** The submit script of `block` (with the common fields already filled in). */
+  protected abstract script(common: BatchScriptInput): string;
+  /** Arguments of the submit command for the script at `path`. */
+  protected abstract submitArgs(path: string): string[];
+  /** The job id in the submit command's output. */
+  protected abstract parseJobId(stdout: string): string;
+  /** States of the jobs. */
+  abstract status(jobIds: string[]): Promise<Map<string, JobStatus>>;
+
+  /** Write the submit script to `submit_scripts/` and submit it; returns the job id. */
+  async submit(block: BlockSpec): Promise<string> {
+    const c = this.opts.config;
+    const path = await writeSubmitScript(
+      this.opts.endpointDir,
+      block.blockId,
+      this.submitCommand,
+      (files) =>
+        this.script({
+          jobName: jobName(this.opts.endpointDir, block.blockId),
+          nodes: block.nodes,
+          walltime: block.walltime,
+          account: c.account,
+          schedulerOptions: c.scheduler_options,
+          workerInit: c.worker_init,
+          launcher: c.launcher,
+          ...files,
+          home: this.opts.home,
+          command: block.command,
+          env: block.env,
+        }),
+    );
+    const r = await this.run(this.submitCommand, this.submitArgs(path), {
+      cwd: this.opts.endpointDir,
+    });
+    if (r.code !== 0) throw new ProviderError(commandError(this.submitCommand, r));
+    return this.parseJobId(r.stdout);
+  }
+
+  /** Cancel the jobs (jobs that already ended are not an error). */
+  async cancel(jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    const r = await this.run(this.cancelCommand, jobIds);
+    if (r.code !== 0 && !this.alreadyEnded.test(r.stderr)) {
+      throw new ProviderError(commandError(this.cancelCommand, r));
+    }
+  }
+}
 
 /**
  * The job name of a block: `funcx.<endpoint name>.<block id>` (safe characters only).

@@ -14,47 +14,20 @@
  * ```
  * @module
  */
-import type { ProviderConfig } from "../config/types.ts";
-import { commandLine, jobName, schedulerLines, scriptBody, writeSubmitScript } from "./batch.ts";
 import {
-  type BlockSpec,
-  commandError,
-  type JobStatus,
-  type Provider,
-  ProviderError,
-  runCommand,
-  walltimeSeconds,
-} from "./provider.ts";
-import type { CommandRunner } from "./slurm.ts";
+  BatchProvider,
+  type BatchProviderOptions,
+  type BatchScriptInput,
+  commandLine,
+  schedulerLines,
+  scriptBody,
+} from "./batch.ts";
+import { commandError, type JobStatus, ProviderError, walltimeSeconds } from "./provider.ts";
 
 /** Input of {@linkcode pbsScript}. */
-export interface PbsScriptInput {
-  /** PBS job name. */
-  jobName: string;
-  /** Nodes (chunks) to select. */
-  nodes: number;
-  /** Walltime `HH:MM:SS`. */
-  walltime: string;
+export interface PbsScriptInput extends BatchScriptInput {
   /** `-q` queue, when set. */
   queue: string | null;
-  /** `-A` account, when set. */
-  account: string | null;
-  /** Extra lines; bare options get `#PBS` prepended. */
-  schedulerOptions: string;
-  /** Shell run before the managers. */
-  workerInit: string;
-  /** `mpiexec`, `pbsdsh`, or `none`/`srun` (run directly). */
-  launcher: ProviderConfig["launcher"];
-  /** Job stdout file. */
-  stdout: string;
-  /** Job stderr file. */
-  stderr: string;
-  /** `FUNCX_HOME` exported to the job. */
-  home: string;
-  /** Manager command line. */
-  command: string[];
-  /** Extra environment exported before the launch line. */
-  env?: Record<string, string>;
 }
 
 /**
@@ -170,62 +143,32 @@ export function parseQstatJson(stdout: string): Map<string, JobStatus> {
 }
 
 /** Options of {@linkcode PBSProProvider}. */
-export interface PbsProviderOptions {
-  /** The endpoint's provider section. */
-  config: ProviderConfig;
-  /** `$FUNCX_HOME/<NAME>`. */
-  endpointDir: string;
-  /** `$FUNCX_HOME`, exported to the job. */
-  home: string;
-  /** Command runner (default: the real PBS commands). */
-  run?: CommandRunner;
-}
+export type PbsProviderOptions = BatchProviderOptions;
 
 /** PBS Pro jobs as blocks. */
-export class PBSProProvider implements Provider {
+export class PBSProProvider extends BatchProvider {
   readonly label = "pbs";
-  #o: PbsProviderOptions;
-  #run: CommandRunner;
+  protected readonly submitCommand = "qsub";
+  protected readonly cancelCommand = "qdel";
+  protected readonly alreadyEnded = /Unknown Job Id|has finished|invalid state/i;
 
-  /** Create a provider; nothing is submitted yet. */
-  constructor(opts: PbsProviderOptions) {
-    this.#o = opts;
-    this.#run = opts.run ?? runCommand;
+  protected script(common: BatchScriptInput): string {
+    return pbsScript({ ...common, queue: this.opts.config.queue });
   }
 
-  /** Write the submit script to `submit_scripts/` and `qsub` it. */
-  async submit(block: BlockSpec): Promise<string> {
-    const c = this.#o.config;
-    const path = await writeSubmitScript(
-      this.#o.endpointDir,
-      block.blockId,
-      "qsub",
-      (files) =>
-        pbsScript({
-          jobName: jobName(this.#o.endpointDir, block.blockId),
-          nodes: block.nodes,
-          walltime: block.walltime,
-          queue: c.queue,
-          account: c.account,
-          schedulerOptions: c.scheduler_options,
-          workerInit: c.worker_init,
-          launcher: c.launcher,
-          ...files,
-          home: this.#o.home,
-          command: block.command,
-          env: block.env,
-        }),
-    );
-    const r = await this.#run("qsub", [path], { cwd: this.#o.endpointDir });
-    if (r.code !== 0) throw new ProviderError(commandError("qsub", r));
-    return parseQsub(r.stdout);
+  protected submitArgs(path: string): string[] {
+    return [path];
+  }
+
+  protected parseJobId(stdout: string): string {
+    return parseQsub(stdout);
   }
 
   /** States from `qstat -x -f -F json`; jobs qstat does not know are reported COMPLETED. */
   async status(jobIds: string[]): Promise<Map<string, JobStatus>> {
     const out = new Map<string, JobStatus>();
     if (jobIds.length === 0) return out;
-    const r = await this.#run("qstat", ["-x", "-f", "-F", "json", ...jobIds]);
+    const r = await this.run("qstat", ["-x", "-f", "-F", "json", ...jobIds]);
     // qstat exits non-zero when some ids are unknown but still prints the others.
     if (r.code !== 0 && !r.stdout.trim()) {
       if (!/Unknown Job Id/i.test(r.stderr)) throw new ProviderError(commandError("qstat", r));
@@ -235,14 +178,5 @@ export class PBSProProvider implements Provider {
       out.set(id, known.get(id) ?? { state: "COMPLETED", message: "job no longer known to PBS" });
     }
     return out;
-  }
-
-  /** `qdel` the jobs (finished or unknown jobs are not an error). */
-  async cancel(jobIds: string[]): Promise<void> {
-    if (jobIds.length === 0) return;
-    const r = await this.#run("qdel", jobIds);
-    if (r.code !== 0 && !/Unknown Job Id|has finished|invalid state/i.test(r.stderr)) {
-      throw new ProviderError(commandError("qdel", r));
-    }
   }
 }

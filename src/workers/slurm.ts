@@ -18,66 +18,25 @@
  * ```
  * @module
  */
-import type { ProviderConfig } from "../config/types.ts";
-import { commandLine, jobName, schedulerLines, scriptBody, writeSubmitScript } from "./batch.ts";
 import {
-  type BlockSpec,
-  commandError,
-  type CommandResult,
-  type JobStatus,
-  type Provider,
-  ProviderError,
-  runCommand,
-  walltimeSeconds,
-} from "./provider.ts";
+  BatchProvider,
+  type BatchProviderOptions,
+  type BatchScriptInput,
+  commandLine,
+  schedulerLines,
+  scriptBody,
+} from "./batch.ts";
+import { commandError, type JobStatus, ProviderError, walltimeSeconds } from "./provider.ts";
 
-/** Runs a batch command (replaceable for unit tests of the provider logic). */
-export type CommandRunner = (
-  cmd: string,
-  args: string[],
-  opts?: { cwd?: string },
-) => Promise<CommandResult>;
+export type { CommandRunner } from "./batch.ts";
 
 /** Options of {@linkcode SlurmProvider}. */
-export interface SlurmProviderOptions {
-  /** The endpoint's provider section. */
-  config: ProviderConfig;
-  /** `$FUNCX_HOME/<NAME>`. */
-  endpointDir: string;
-  /** `$FUNCX_HOME`, exported to the job. */
-  home: string;
-  /** Command runner (default: run the real Slurm commands). */
-  run?: CommandRunner;
-}
+export type SlurmProviderOptions = BatchProviderOptions;
 
 /** Input of {@linkcode slurmScript}. */
-export interface SlurmScriptInput {
-  /** Slurm job name. */
-  jobName: string;
-  /** Nodes (one manager each). */
-  nodes: number;
-  /** Walltime `HH:MM:SS`. */
-  walltime: string;
+export interface SlurmScriptInput extends BatchScriptInput {
   /** `--partition`, when set. */
   partition: string | null;
-  /** `--account`, when set. */
-  account: string | null;
-  /** Extra lines; bare options get `#SBATCH` prepended. */
-  schedulerOptions: string;
-  /** Shell run before the managers. */
-  workerInit: string;
-  /** `srun` (one task per node) or `none`. */
-  launcher: ProviderConfig["launcher"];
-  /** Job stdout file. */
-  stdout: string;
-  /** Job stderr file. */
-  stderr: string;
-  /** `FUNCX_HOME` exported to the job. */
-  home: string;
-  /** Manager command line. */
-  command: string[];
-  /** Extra environment exported before the launch line. */
-  env?: Record<string, string>;
 }
 
 /**
@@ -262,50 +221,29 @@ export function parseSacct(stdout: string): Map<string, JobStatus> {
 }
 
 /** Slurm batch jobs as blocks. */
-export class SlurmProvider implements Provider {
+export class SlurmProvider extends BatchProvider {
   readonly label = "slurm";
-  #o: SlurmProviderOptions;
-  #run: CommandRunner;
+  protected readonly submitCommand = "sbatch";
+  protected readonly cancelCommand = "scancel";
+  protected readonly alreadyEnded = /Invalid job id|already completing or completed/i;
 
-  /** Create a provider; nothing is submitted yet. */
-  constructor(opts: SlurmProviderOptions) {
-    this.#o = opts;
-    this.#run = opts.run ?? runCommand;
+  protected script(common: BatchScriptInput): string {
+    return slurmScript({ ...common, partition: this.opts.config.partition });
   }
 
-  /** Write the submit script to `submit_scripts/` and `sbatch` it. */
-  async submit(block: BlockSpec): Promise<string> {
-    const c = this.#o.config;
-    const path = await writeSubmitScript(
-      this.#o.endpointDir,
-      block.blockId,
-      "sbatch",
-      (files) =>
-        slurmScript({
-          jobName: jobName(this.#o.endpointDir, block.blockId),
-          nodes: block.nodes,
-          walltime: block.walltime,
-          partition: c.partition,
-          account: c.account,
-          schedulerOptions: c.scheduler_options,
-          workerInit: c.worker_init,
-          launcher: c.launcher,
-          ...files,
-          home: this.#o.home,
-          command: block.command,
-          env: block.env,
-        }),
-    );
-    const r = await this.#run("sbatch", ["--parsable", path], { cwd: this.#o.endpointDir });
-    if (r.code !== 0) throw new ProviderError(commandError("sbatch", r));
-    return parseSbatch(r.stdout);
+  protected submitArgs(path: string): string[] {
+    return ["--parsable", path];
+  }
+
+  protected parseJobId(stdout: string): string {
+    return parseSbatch(stdout);
   }
 
   /** States from squeue, then scontrol/sacct for jobs that left the queue. */
   async status(jobIds: string[]): Promise<Map<string, JobStatus>> {
     const out = new Map<string, JobStatus>();
     if (jobIds.length === 0) return out;
-    const q = await this.#run("squeue", [
+    const q = await this.run("squeue", [
       "--noheader",
       "--me",
       "--states=all",
@@ -322,13 +260,13 @@ export class SlurmProvider implements Provider {
     if (missing.length === 0) return out;
     const stillMissing: string[] = [];
     for (const id of missing) {
-      const r = await this.#run("scontrol", ["show", "job", "-o", id]);
+      const r = await this.run("scontrol", ["show", "job", "-o", id]);
       const parsed = r.code === 0 ? parseScontrolJob(r.stdout) : undefined;
       if (parsed) out.set(id, parsed.status);
       else stillMissing.push(id);
     }
     if (stillMissing.length) {
-      const r = await this.#run("sacct", [
+      const r = await this.run("sacct", [
         "-n",
         "-X",
         "-P",
@@ -345,14 +283,5 @@ export class SlurmProvider implements Provider {
       }
     }
     return out;
-  }
-
-  /** `scancel` the jobs (jobs that already ended are not an error). */
-  async cancel(jobIds: string[]): Promise<void> {
-    if (jobIds.length === 0) return;
-    const r = await this.#run("scancel", jobIds);
-    if (r.code !== 0 && !/Invalid job id|already completing or completed/i.test(r.stderr)) {
-      throw new ProviderError(commandError("scancel", r));
-    }
   }
 }
