@@ -202,132 +202,11 @@ const _f = (v: number | null, digits = 0) =>
   });
 const _ok = (b: boolean) => (b ? "yes" : "NO");
 
-/**
- * The printed table (plain text, no colours).
- *
- * @example
- * ```ts
- * console.log(renderTable(report));
- * ```
- */
-export function renderTable(r: Report): string {
-  const t = new Table({
-    head: ["#", "figure", "measured", "target", "ratio / note", "met"],
-    style: { head: [], border: [] },
-  });
-  const W = r.limit.workers;
+/** The body rows shared by {@linkcode renderTable} and {@linkcode renderMarkdown}. */
+function _rows(r: Report): string[][] {
   const T = r.targets;
-  t.push(
-    [
-      "1",
-      `limit: worker loop, W=${W}`,
-      `${_f(r.limit.tasks_per_second)} tasks/s`,
-      "(ceiling)",
-      "1.00",
-      "",
-    ],
-    [
-      "2",
-      `endpoint-only, ${_f(r.endpoint_only.tasks)} no-op tasks, W=${W}`,
-      `${_f(r.endpoint_only.tasks_per_second)} tasks/s`,
-      `≥ ${_f(T.endpoint_only_tasks_per_second_min)}/s, ≥ ${
-        T.endpoint_only_ratio_min * 100
-      }% of (1)`,
-      `${_f(r.endpoint_only.ratio_to_limit, 3)} of (1)`,
-      _ok(r.pass.endpoint_only_tasks_per_second && r.pass.endpoint_only_ratio),
-    ],
-    [
-      "3",
-      `end-to-end via HTTP, ${_f(r.end_to_end.tasks)} tasks, batches of ${r.end_to_end.batch}`,
-      `${_f(r.end_to_end.tasks_per_second)} tasks/s`,
-      `≥ ${_f(T.end_to_end_tasks_per_second_min)}/s`,
-      `${_f(r.end_to_end.ratio_to_limit, 3)} of (1)`,
-      _ok(r.pass.end_to_end_tasks_per_second),
-    ],
-    [
-      "4",
-      `latency, ${r.latency_ms.n} sequential round trips`,
-      `p50 ${_f(r.latency_ms.p50, 1)} / p95 ${_f(r.latency_ms.p95, 1)} / p99 ${
-        _f(r.latency_ms.p99, 1)
-      } ms`,
-      `p50 ≤ ${T.latency_p50_ms_max}, p99 ≤ ${T.latency_p99_ms_max} ms`,
-      `endpoint-only p50 ${_f(r.endpoint_only_latency_ms.p50, 1)} / p99 ${
-        _f(r.endpoint_only_latency_ms.p99, 1)
-      } ms`,
-      _ok(r.pass.latency_p50 && r.pass.latency_p99),
-    ],
-    [
-      "5",
-      "start-up: `start` → connected, worker ready",
-      `${_f(r.startup_seconds.cli_start_seconds, 2)} s`,
-      `≤ ${T.startup_seconds_max} s`,
-      `foreground vs test forwarder ${_f(r.startup_seconds.foreground_seconds, 2)} s`,
-      _ok(r.pass.startup),
-    ],
-    [
-      "6",
-      "memory: daemon RSS idle",
-      `${_f(r.memory_mb.daemon_idle, 1)} MB`,
-      `≤ ${T.daemon_idle_mb_max} MB`,
-      `manager idle ${_f(r.memory_mb.manager_idle, 1)} MB; idle CPU daemon ${
-        _f(r.idle_cpu_percent_of_core.daemon ?? null, 1)
-      }%, manager ${_f(r.idle_cpu_percent_of_core.manager ?? null, 1)}% of a core`,
-      _ok(r.pass.daemon_idle_memory),
-    ],
-    [
-      "6",
-      `memory: daemon peak, ${_f(r.memory_mb.queued_tasks)} queued`,
-      `${_f(r.memory_mb.daemon_queued_peak, 1)} MB`,
-      `≤ ${T.daemon_queued_mb_max} MB`,
-      `manager peak ${_f(r.memory_mb.manager_queued_peak, 1)} MB`,
-      _ok(r.pass.daemon_queued_memory),
-    ],
-    [
-      "6",
-      "memory: service RSS idle / peak in (3)",
-      `${_f(r.memory_mb.service_idle, 1)} / ${_f(r.memory_mb.service_peak, 1)} MB`,
-      "(reported)",
-      `daemon peak in (3) ${_f(r.memory_mb.daemon_e2e_peak, 1)} MB`,
-      "",
-    ],
-  );
-  for (const s of r.scaling) {
-    t.push([
-      "7",
-      `scaling: endpoint-only W=${s.workers}, body ${s.sleep_ms} ms, ${_f(s.tasks)} tasks`,
-      `${_f(s.tasks_per_second)} tasks/s`,
-      s.ideal_tasks_per_second === null ? "(curve)" : `ideal ${_f(s.ideal_tasks_per_second)}/s`,
-      `${_f(s.ratio_to_limit, 3)} of limit ${_f(s.limit_tasks_per_second)}/s; +${
-        _f(s.overhead_ms_per_task, 2)
-      } ms/task`,
-      "",
-    ]);
-  }
-  const m = r.machine;
+  const W = r.limit.workers;
   return [
-    `funcx-endpoint benchmark (${r.mode}), ${r.date}`,
-    `machine: ${m.cores} cores, ${m.arch}, ${m.cpu}; ${m.kernel}; deno ${m.deno}, python ${m.python}, libzmq ${m.libzmq}`,
-    `endpoint program: ${r.endpoint_program}; load average at start ${
-      m.loadavg.map((x) => x.toFixed(2)).join(" ")
-    }, at end ${m.loadavg_end.map((x) => x.toFixed(2)).join(" ")}`,
-    t.toString(),
-  ].join("\n");
-}
-
-/**
- * The report as a Markdown table (for the README's Performance section).
- *
- * @example
- * ```ts
- * console.log(renderMarkdown(report));
- * ```
- */
-export function renderMarkdown(r: Report): string {
-  const T = r.targets;
-  const W = r.limit.workers;
-  const m = r.machine;
-  const rows: string[][] = [
-    ["#", "figure", "measured", "target", "ratio / note", "met"],
     [
       "1",
       `limit: worker loop, W=${W}`,
@@ -397,7 +276,7 @@ export function renderMarkdown(r: Report): string {
       "service RSS idle / peak during (3)",
       `${_f(r.memory_mb.service_idle, 1)} / ${_f(r.memory_mb.service_peak, 1)} MB`,
       "reported",
-      "",
+      `daemon peak during (3) ${_f(r.memory_mb.daemon_e2e_peak, 1)} MB`,
       "",
     ],
     ...r.scaling.map((s) => [
@@ -411,6 +290,43 @@ export function renderMarkdown(r: Report): string {
       "",
     ]),
   ];
+}
+
+const _HEAD = ["#", "figure", "measured", "target", "ratio / note", "met"];
+
+/**
+ * The printed table (plain text, no colours).
+ *
+ * @example
+ * ```ts
+ * console.log(renderTable(report));
+ * ```
+ */
+export function renderTable(r: Report): string {
+  const t = new Table({ head: _HEAD, style: { head: [], border: [] } });
+  t.push(..._rows(r));
+  const m = r.machine;
+  return [
+    `funcx-endpoint benchmark (${r.mode}), ${r.date}`,
+    `machine: ${m.cores} cores, ${m.arch}, ${m.cpu}; ${m.kernel}; deno ${m.deno}, python ${m.python}, libzmq ${m.libzmq}`,
+    `endpoint program: ${r.endpoint_program}; load average at start ${
+      m.loadavg.map((x) => x.toFixed(2)).join(" ")
+    }, at end ${m.loadavg_end.map((x) => x.toFixed(2)).join(" ")}`,
+    t.toString(),
+  ].join("\n");
+}
+
+/**
+ * The report as a Markdown table (for the README's Performance section).
+ *
+ * @example
+ * ```ts
+ * console.log(renderMarkdown(report));
+ * ```
+ */
+export function renderMarkdown(r: Report): string {
+  const m = r.machine;
+  const rows = [_HEAD, ..._rows(r)];
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`;
   return [
     `Run of ${r.date} (${r.mode}), endpoint program: ${r.endpoint_program}. Machine: ${m.cores} cores, ` +
