@@ -20,7 +20,7 @@
 import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
 import { MessageType, packHeartbeat, unpackMessage } from "../protocol/messages.ts";
-import { receiveLoop, sendNonBlocking } from "./zmq_recv.ts";
+import { closeSocket, receiveLoop, SendQueue, sendWhenReady } from "../io/zmq.ts";
 
 /** Channel names. */
 export type Channel = "tasks" | "results" | "commands";
@@ -63,14 +63,22 @@ const _MAX_MESSAGE = 256 * 1024 * 1024;
 export class ForwarderChannels {
   #socks: Record<Channel, zmq.Dealer>;
   #opts: ChannelOptions;
-  #queue: Uint8Array[][] = [];
-  #sending = false;
+  #out: SendQueue;
   #closed = false;
   #loops: Promise<void>[] = [];
 
   private constructor(opts: ChannelOptions, socks: Record<Channel, zmq.Dealer>) {
     this.#opts = opts;
     this.#socks = socks;
+    // results leave in order without an await per message; nothing is given up while open
+    this.#out = new SendQueue(socks.results, {
+      giveUpMs: Number.POSITIVE_INFINITY,
+      onDrop: (why) => {
+        if (this.#closed) return; // LINGER 0: callers keep what was not acknowledged
+        opts.log.warn("forwarder", "sending on the results channel failed: %s", why);
+        opts.handlers.onDisconnect("results", `send failed: ${why}`);
+      },
+    });
   }
 
   /**
@@ -95,10 +103,8 @@ export class ForwarderChannels {
           curvePublicKey: opts.keys.publicKey,
           curveSecretKey: opts.keys.secretKey,
           linger: 0,
-          // non-blocking calls only: zeromq.js' readiness poller is unreliable under Deno
-          // (a send or receive waiting on it can hang), see zmq_recv.ts
+          // sends never wait inside libzmq; receives wake on the socket (see src/io/zmq.ts)
           sendTimeout: 0,
-          receiveTimeout: 0,
           sendHighWaterMark: 0,
           receiveHighWaterMark: 0,
           maxMessageSize: _MAX_MESSAGE,
@@ -121,19 +127,17 @@ export class ForwarderChannels {
       ev.on("handshake:error:protocol", report("handshake protocol error"));
     }
     // Registration first, on every socket.
-    await sendNonBlocking(socks.tasks, [opts.registration.tasks]);
-    await sendNonBlocking(socks.commands, [opts.registration.commands]);
-    c.#queue.push([opts.registration.results]);
-    c.#pump();
+    await sendWhenReady(socks.tasks, [opts.registration.tasks]);
+    await sendWhenReady(socks.commands, [opts.registration.commands]);
+    c.#out.send([opts.registration.results]);
     c.#loops.push(c.#tasksLoop(), c.#commandsLoop());
     return c;
   }
 
   /** Queue pickled results (or status reports) on the results channel, in order. */
   sendResults(messages: Uint8Array[]): void {
-    if (this.#closed || messages.length === 0) return;
-    this.#queue.push(messages);
-    this.#pump();
+    if (this.#closed) return;
+    for (const m of messages) this.#out.send([m]);
   }
 
   /** Send `b"HEARTBEAT"` on the results channel. */
@@ -143,50 +147,21 @@ export class ForwarderChannels {
 
   /** Messages queued but not yet handed to ZeroMQ. */
   get backlog(): number {
-    let n = 0;
-    for (const b of this.#queue) n += b.length;
-    return n;
+    return this.#out.pendingSends;
   }
 
   /** Close the sockets (LINGER 0: queued messages are dropped; callers keep them). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#queue = [];
-    for (const s of Object.values(this.#socks)) {
-      try {
-        s.close();
-      } catch { /* already closed */ }
-    }
+    await Promise.all(Object.values(this.#socks).map((s) => closeSocket(s)));
     await Promise.allSettled(this.#loops);
-  }
-
-  async #pump(): Promise<void> {
-    if (this.#sending) return;
-    this.#sending = true;
-    const sock = this.#socks.results;
-    try {
-      while (!this.#closed && this.#queue.length > 0) {
-        const batch = this.#queue.shift()!;
-        for (const m of batch) {
-          if (this.#closed) return;
-          await sendNonBlocking(sock, [m], () => this.#closed);
-        }
-      }
-    } catch (e) {
-      if (!this.#closed) {
-        this.#opts.log.warn("forwarder", "sending on the results channel failed: %s", e);
-        this.#opts.handlers.onDisconnect("results", `send failed: ${(e as Error).message}`);
-      }
-    } finally {
-      this.#sending = false;
-    }
   }
 
   async #tasksLoop(): Promise<void> {
     const h = this.#opts.handlers;
     try {
-      await receiveLoop(this.#socks.tasks, (frames) => {
+      await this.#loop(this.#socks.tasks, (frames) => {
         h.onTraffic();
         if (frames.length !== 1) {
           h.onBadMessage("tasks", `${frames.length} frames, expected 1`);
@@ -222,24 +197,37 @@ export class ForwarderChannels {
     const h = this.#opts.handlers;
     const sock = this.#socks.commands;
     try {
-      await receiveLoop(sock, async (frames) => {
+      await this.#loop(sock, async (frames) => {
         let m;
         try {
           m = unpackMessage(frames[0] ?? new Uint8Array());
         } catch (e) {
           h.onBadMessage("commands", (e as Error).message);
-          await sendNonBlocking(sock, [new Uint8Array()]);
+          await sendWhenReady(sock, [new Uint8Array()], { cancelled: () => this.#closed });
           return;
         }
         if (m.type === MessageType.HEARTBEAT_REQ) {
-          await sendNonBlocking(sock, [packHeartbeat(this.#opts.endpointId)]);
+          await sendWhenReady(sock, [packHeartbeat(this.#opts.endpointId)], {
+            cancelled: () => this.#closed,
+          });
         } else {
           h.onBadMessage("commands", `unsupported command type ${m.type}`);
-          await sendNonBlocking(sock, [new Uint8Array()]);
+          await sendWhenReady(sock, [new Uint8Array()], { cancelled: () => this.#closed });
         }
-      }, { maxIdleMs: 50 });
+      });
     } catch (e) {
       if (!this.#closed) h.onDisconnect("commands", `receive failed: ${(e as Error).message}`);
     }
+  }
+
+  /** Receive on `sock` until it is closed; a receive error rejects (reported by the caller). */
+  async #loop(
+    sock: zmq.Dealer,
+    onMessage: (frames: Uint8Array[]) => void | Promise<void>,
+  ): Promise<void> {
+    let failure: unknown;
+    const loop = receiveLoop(sock, onMessage, { onError: (e) => failure = e });
+    await loop.done;
+    if (failure !== undefined) throw failure;
   }
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import * as zmq from "zeromq";
-import { receiveLoop } from "../../src/endpoint/zmq_recv.ts";
+import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
 import {
   packHeartbeat,
   packHeartbeatReq,
@@ -54,6 +54,7 @@ export class TestForwarder {
         curveSecretKey: keys.secretKey,
         curvePublicKey: keys.publicKey,
         linger: 0,
+        sendTimeout: 0,
         mandatory: false,
         handover: true,
         sendHighWaterMark: 0,
@@ -67,7 +68,7 @@ export class TestForwarder {
           const identity = new TextDecoder().decode(id);
           f.received[ch].push({ identity, payload: new Uint8Array(payload) });
           if (ch === "tasks") f.#connected.add(identity);
-        }).catch(() => {}),
+        }).done,
       );
     }
     f.#http = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
@@ -138,7 +139,7 @@ export class TestForwarder {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    for (const s of Object.values(this.#socks)) s.close();
+    await Promise.all(Object.values(this.#socks).map((s) => closeSocket(s)));
     await Promise.all(this.#loops);
     await this.#http.shutdown();
   }

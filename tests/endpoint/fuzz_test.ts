@@ -104,7 +104,18 @@ Deno.test({
             return false;
           }
         }));
-      const st = JSON.parse(Deno.readTextFileSync(join(home, "ep", "status.json")));
+      // status.json is rewritten every second: wait for the one that has the errors
+      const readStatus = () => {
+        try {
+          return JSON.parse(Deno.readTextFileSync(join(home, "ep", "status.json")));
+        } catch {
+          return undefined; // being replaced
+        }
+      };
+      const st = await fwd.waitFor("errors in status.json", () => {
+        const v = readStatus();
+        return v?.errors?.length ? v : undefined;
+      });
       assert(st.errors.length > 0 && st.errors.length <= 50, "bad input reported, bounded");
       assert(
         st.errors.some((e: { message: string }) =>

@@ -16,7 +16,7 @@ import {
 } from "../../src/workers/wire.ts";
 import { createWorld, fastEndpointConfig, PY } from "../e2e/_world.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
-import { receiveLoop } from "../../src/endpoint/zmq_recv.ts";
+import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
 import { sendWithin } from "./_peer.ts";
 
 const SEED = fuzzSeed(424242);
@@ -45,7 +45,7 @@ Deno.test({
         socks.push(s);
         receiveLoop(s, (frames) => {
           inbox.push(frames);
-        }).catch(() => {});
+        });
       }
       const reg = (token: string) =>
         encodeRegister({
@@ -114,7 +114,7 @@ Deno.test({
       assert(warns.length < 100, `${warns.length} warnings for ${sent} frames: log is flooded`);
       assertEquals(await ep.stop(), 0);
     } finally {
-      for (const s of socks) s.close();
+      for (const s of socks) await closeSocket(s);
       await w.close().catch(() => {});
     }
   },

@@ -20,7 +20,7 @@ import {
 import { PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
 import { decodeManagerMessage, encodeBare, encodeTasks } from "../../src/workers/wire.ts";
 import { MAIN_TS } from "../helpers/cli.ts";
-import { receiveLoop } from "../../src/endpoint/zmq_recv.ts";
+import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
 
 const SEED = fuzzSeed(99_001);
@@ -52,10 +52,9 @@ Deno.test({
     await router.bind("tcp://127.0.0.1:*");
     const url = router.lastEndpoint!;
     const inbox: Uint8Array[][] = [];
-    // poll-based: zeromq.js' for-await receive can stall under Deno (see zmq_recv.ts)
     const reader = receiveLoop(router, (frames) => {
       inbox.push(frames);
-    }).catch(() => {});
+    }).done;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -236,7 +235,7 @@ Deno.test({
       } catch { /* gone */ }
       await child.status;
       await drained;
-      router.close();
+      await closeSocket(router);
       await reader;
       Deno.removeSync(home, { recursive: true });
     }
