@@ -50,7 +50,9 @@ Deno.test({
         Array.from({ length: n }, (_, i) => ({
           functionId: fn,
           endpointId: ep.endpointId,
-          args: [log, `t${i}`, 0.4, `v${i}`],
+          // 2 s each: the service must be killed before the first results are acked, and
+          // status.json (which says all tasks arrived) is written only once a second
+          args: [log, `t${i}`, 2, `v${i}`],
         })),
       );
       await until("all tasks at the endpoint", () => {
