@@ -439,8 +439,12 @@ export class ApiServer {
         results.push({ ...e.record(), task_uuid: taskUuid });
       }
     }
-    this.#store.insertTasks(rows);
-    this.#fwd.tasksSubmitted(new Set(rows.map((r) => r.endpointUuid)));
+    // Tasks of connected endpoints are stored as delivered and sent straight from these rows
+    // (no re-read, no second transaction); the others wait for their endpoint to connect.
+    const online = new Set<string>();
+    for (const r of rows) if (this.#fwd.isOnline(r.endpointUuid)) online.add(r.endpointUuid);
+    this.#store.insertTasks(rows, online);
+    this.#fwd.tasksSubmitted(rows.filter((r) => online.has(r.endpointUuid)));
     const anyFailed = rows.length !== items.length;
     return json(
       { response: "batch", task_group_id: groupId, results },

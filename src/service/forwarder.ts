@@ -23,7 +23,8 @@
  *
  * @example
  * ```ts
- * import { Forwarder } from "./forwarder.ts";
+ * import { setImmediate } from "node:timers";
+import { Forwarder } from "./forwarder.ts";
  * const fwd = await Forwarder.start({ store, curveDir, host: "127.0.0.1", basePort: 0, heartbeatPeriod: 30, log });
  * console.log(fwd.ports.tasks, fwd.publicCertificate);
  * await fwd.close();
@@ -46,7 +47,7 @@ import { isUuid } from "./errors.ts";
 import { safeEqual, sha256Hex } from "./secrets.ts";
 import type { NewResult, ServiceStore, TaskStatus } from "./store.ts";
 import { loadOrCreateServerKeys, z85Encode } from "./curve.ts";
-import { type PollLoop, pollReceive } from "./zmq_poll.ts";
+import { closeSocket, type ReceiveLoop, receiveLoop } from "../io/zmq.ts";
 
 /** Options of {@linkcode Forwarder.start}. */
 export interface ForwarderOptions {
@@ -109,42 +110,26 @@ interface _Outgoing {
   valid?: () => boolean;
 }
 
-/** A serial writer: zeromq.js allows one pending send per socket. */
+/**
+ * An in-order writer. With `sendTimeout: 0` zeromq.js runs every send synchronously (queued
+ * in libzmq now, or failed now), so messages go out as they are pushed, in order, with no
+ * promise awaited per message; a failure is reported to `onError` right after.
+ */
 class _Sender {
-  #queue: _Outgoing[] = [];
-  #running = false;
-  #idle = Promise.resolve();
-  #resolveIdle?: () => void;
   constructor(private readonly sock: zmq.Router) {}
 
   push(frames: Uint8Array[], onError?: (e: Error) => void, valid?: () => boolean) {
-    this.#queue.push({ frames, onError, valid });
-    if (!this.#running) this.#drain();
-  }
-
-  /** Resolves when the queue is empty. */
-  idle(): Promise<void> {
-    return this.#running ? this.#idle : Promise.resolve();
-  }
-
-  async #drain() {
-    this.#running = true;
-    const d = Promise.withResolvers<void>();
-    this.#idle = d.promise;
+    if (valid && !valid()) return;
     try {
-      while (this.#queue.length > 0) {
-        const item = this.#queue.shift()!;
-        if (item.valid && !item.valid()) continue;
-        try {
-          await this.sock.send(item.frames); // sendTimeout 0: queued now or fails now
-        } catch (e) {
-          item.onError?.(e as Error);
-        }
-      }
-    } finally {
-      this.#running = false;
-      d.resolve();
+      this.sock.send(frames).catch((e) => onError?.(e as Error));
+    } catch (e) {
+      onError?.(e as Error); // closed
     }
+  }
+
+  /** Resolves when every pushed message was handed to libzmq (always at once). */
+  idle(): Promise<void> {
+    return Promise.resolve();
   }
 }
 
@@ -172,10 +157,10 @@ export class Forwarder {
   #pendingResults: { identity: string; result: NewResult }[] = [];
   #pendingStatus = new Map<string, TaskStatus>();
   #pendingReports: { uuid: string; ts: number; info: unknown }[] = [];
-  #flushTimer?: ReturnType<typeof setTimeout>;
+  #flushQueued = false;
   #heartbeatTimer?: ReturnType<typeof setInterval>;
   #closed = false;
-  #loops: PollLoop[] = [];
+  #loops: ReceiveLoop[] = [];
   #warned = new Set<string>();
   #heartbeatPeriod: number;
 
@@ -214,7 +199,7 @@ export class Forwarder {
           context: ctx,
           mandatory: true,
           handover: false,
-          // never wait inside libzmq (see zmq_poll.ts): a send that cannot be queued
+          // never wait inside libzmq (see src/io/zmq.ts): a send that cannot be queued
           // right now fails, and the endpoint is treated as disconnected
           sendTimeout: 0,
           // ZMTP heartbeats tear down dead (half-open) connections, so a stale pipe cannot
@@ -254,10 +239,10 @@ export class Forwarder {
     const fwd = new Forwarder(opts, ctx, socks, zap, ports, keys.publicCertificate);
     const onError = (what: string) => (e: unknown) =>
       fwd.#closed || fwd.#log.error("forwarder", "%s socket stopped: %s", what, e);
-    fwd.#loops.push(pollReceive(zap, (f) => fwd.#onZap(f), { onError: onError("ZAP") }));
+    fwd.#loops.push(receiveLoop(zap, (f) => fwd.#onZap(f), { onError: onError("ZAP") }));
     for (const ch of channels) {
       fwd.#loops.push(
-        pollReceive(socks[ch], (frames) => fwd.#onFrames(ch, frames), { onError: onError(ch) }),
+        receiveLoop(socks[ch], (frames) => fwd.#onFrames(ch, frames), { onError: onError(ch) }),
       );
     }
     fwd.#heartbeatTimer = setInterval(() => fwd.#heartbeat(), opts.heartbeatPeriod * 1000);
@@ -287,11 +272,16 @@ export class Forwarder {
     this.#conns.delete(uuid);
   }
 
-  /** New tasks were stored for these endpoints: deliver to the connected ones. */
-  tasksSubmitted(endpoints: Set<string>): void {
-    for (const uuid of endpoints) {
-      const c = this.#conns.get(uuid);
-      if (c?.connected) this.#deliver(uuid, true);
+  /**
+   * New tasks, already stored as delivered (`waiting-for-nodes`) for their connected
+   * endpoints: send them now. One that cannot go out (the connection just dropped) is sent
+   * again when the endpoint reconnects, like every unfinished task.
+   */
+  tasksSubmitted(
+    tasks: readonly { uuid: string; endpointUuid: string; container: string; payload: string }[],
+  ): void {
+    for (const t of tasks) {
+      this.#send(t.endpointUuid, packTask(t.uuid, t.container, t.payload));
     }
   }
 
@@ -312,10 +302,6 @@ export class Forwarder {
 
   /** Store pending results/statuses now and send the acks. */
   async flush(): Promise<void> {
-    if (this.#flushTimer !== undefined) {
-      clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-    }
     this.#flushNow();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -330,12 +316,11 @@ export class Forwarder {
     if (this.#closed) return;
     await this.flush();
     this.#closed = true;
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
     clearInterval(this.#heartbeatTimer);
-    for (const s of Object.values(this.#socks)) s.close();
     await Promise.allSettled(this.#loops.map((l) => l.stop()));
-    this.#zap.close();
+    // closeSocket: never close a socket under a waiting receive (see src/io/zmq.ts)
+    for (const s of Object.values(this.#socks)) await closeSocket(s);
+    await closeSocket(this.#zap);
   }
 
   // ------------------------------------------------------------------ ZAP
@@ -629,17 +614,20 @@ export class Forwarder {
   }
 
   #scheduleFlush() {
-    if (this.#flushTimer !== undefined || this.#closed) return;
-    const urgent = this.#pendingResults.length >= 1000;
-    this.#flushTimer = setTimeout(() => {
-      this.#flushTimer = undefined;
+    if (this.#flushQueued || this.#closed) return;
+    // next macrotask turn (~25 µs, a timer would be ≥ 2 ms): every result received meanwhile
+    // is stored in one transaction
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      if (this.#closed) return;
       try {
         this.#flushNow();
       } catch (e) {
         this.#log.error("forwarder", "storing results failed (will retry): %s", e);
-        this.#scheduleFlush();
+        setTimeout(() => this.#scheduleFlush(), 100);
       }
-    }, urgent ? 0 : 1);
+    });
   }
 
   #flushNow() {

@@ -693,13 +693,22 @@ export class ServiceStore {
 
   // ---------------------------------------------------------------- tasks
 
-  /** Insert a batch of new tasks (status `waiting-for-ep`) in one transaction. */
-  insertTasks(tasks: NewTask[]): void {
+  /**
+   * Insert a batch of new tasks in one transaction: status `waiting-for-nodes` (delivered)
+   * for tasks of the endpoints in `delivered` — the caller sends those right after this —
+   * and `waiting-for-ep` for the rest.
+   *
+   * @example
+   * ```ts
+   * store.insertTasks(rows, new Set([connectedEndpointUuid]));
+   * ```
+   */
+  insertTasks(tasks: NewTask[], delivered: ReadonlySet<string> = new Set()): void {
     if (tasks.length === 0) return;
     const now = _now();
     this.transaction(() => {
       const st = this.#db.prepare(
-        "INSERT INTO tasks (uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, payload, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'waiting-for-ep', ?)",
+        "INSERT INTO tasks (uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, payload, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
       for (const t of tasks) {
         st.run(
@@ -710,6 +719,7 @@ export class ServiceStore {
           t.taskGroupId,
           t.container,
           t.payload,
+          delivered.has(t.endpointUuid) ? "waiting-for-nodes" : "waiting-for-ep",
           now,
         );
       }

@@ -1,113 +1,61 @@
 /**
- * Receive loop for zeromq.js sockets that does not depend on a pending `receive()` being
- * woken up.
- *
- * Under Deno, a `receive()` that is already waiting when a peer connects (or finishes a
- * CURVE/ZAP handshake) is sometimes never resolved: the edge-triggered ZMQ_FD readiness is
- * lost (measured: ~1 in 3 runs hang). Reading the socket's `readable` state
- * (getsockopt ZMQ_EVENTS) processes libzmq's pending commands and is reliable, so this
- * loop checks `readable` on a short adaptive timer (1 ms while busy, up to `maxDelayMs`
- * when idle) and only calls `receive()` when a message is already there.
+ * Deprecated: receiving and sending now live in `src/io/zmq.ts` (one module for every
+ * process). These wrappers keep callers outside the hot-path room working until they import
+ * it directly; they have no receive logic of their own. Close sockets with `closeSocket`
+ * from `src/io/zmq.ts` (a plain `close()` while a receive waits can crash Deno 2.9.6).
  *
  * @example
  * ```ts
  * import * as zmq from "zeromq";
  * import { pollReceive } from "./zmq_poll.ts";
- * const sock = new zmq.Router();
+ * const sock = new zmq.Router({ linger: 0, sendTimeout: 0 });
  * const loop = pollReceive(sock, (frames) => console.log(frames.length));
  * // ...
- * loop.stop();
+ * await loop.stop();
  * ```
  * @module
  */
-import type * as zmq from "zeromq";
+import { kick, receiveLoop, sendWhenReady, type ZmqSocket } from "../io/zmq.ts";
 
 /** A running receive loop. */
 export interface PollLoop {
-  /** Stop polling (the socket is not closed). Resolves when the current batch is done. */
+  /** Stop handing messages to the handler (the socket is not closed). */
   stop(): Promise<void>;
-  /** Check right now (e.g. after sending a request). */
+  /** Re-check the socket now (a missed wake-up is otherwise repaired within 10 ms). */
   kick(): void;
 }
 
 /** Options of {@linkcode pollReceive}. */
 export interface PollOptions {
-  /** Longest idle delay between checks (default 10 ms). */
-  maxDelayMs?: number;
-  /** Most messages handled per check before yielding (default 1000). */
-  batch?: number;
-  /** Called when receiving throws (socket closed, ...); the loop stops. */
+  /** Called when receiving throws on an open socket; the loop stops. */
   onError?: (e: unknown) => void;
+  /** Ignored (the loop no longer polls); kept so old callers compile. */
+  maxDelayMs?: number;
+  /** Ignored (the loop yields every 256 messages); kept so old callers compile. */
+  batch?: number;
 }
 
 /**
- * Call `onMessage` for every multipart message arriving on `sock` (in order). A handler
- * that returns a promise is awaited before the next message.
+ * Call `onMessage` for every multipart message arriving on `sock`, in order (see
+ * `receiveLoop` in `src/io/zmq.ts`; the socket needs `sendTimeout: 0`).
  *
  * @example
  * ```ts
- * const loop = pollReceive(dealer, ([frame]) => handle(frame), { maxDelayMs: 5 });
+ * const loop = pollReceive(dealer, ([frame]) => handle(frame));
  * ```
  */
 export function pollReceive(
-  sock: zmq.Socket & { receive(): Promise<Uint8Array[]> },
+  sock: ZmqSocket,
   onMessage: (frames: Uint8Array[]) => void | Promise<void>,
   opts: PollOptions = {},
 ): PollLoop {
-  const maxDelay = opts.maxDelayMs ?? 10;
-  const batch = opts.batch ?? 1000;
-  let stopped = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let delay = 1;
-  let running: Promise<void> = Promise.resolve();
-  const schedule = (ms: number) => {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = undefined;
-      running = tick();
-    }, ms);
-  };
-  const tick = async () => {
-    let n = 0;
-    try {
-      while (!stopped && !sock.closed && n < batch && sock.readable) {
-        const frames = await sock.receive();
-        n++;
-        await onMessage(frames);
-      }
-    } catch (e) {
-      if (!stopped && !sock.closed) opts.onError?.(e);
-      stopped = true;
-      return;
-    }
-    if (sock.closed) {
-      stopped = true;
-      return;
-    }
-    delay = n > 0 ? 0 : Math.min(maxDelay, Math.max(1, delay * 2));
-    schedule(delay);
-  };
-  schedule(0);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-    kick() {
-      if (!stopped && timer !== undefined) {
-        delay = 1;
-        schedule(0);
-      }
-    },
-  };
+  const loop = receiveLoop(sock, onMessage, { onError: opts.onError });
+  return { stop: () => loop.stop(), kick: () => kick(sock) };
 }
 
 /**
- * Send once the socket is writable, checking `writable` on a short timer rather than
- * leaving a pending `send()` to be woken (see the module doc). Rejects after `timeoutMs`
- * (default: wait forever) or when the socket is closed.
+ * Send, retrying while ZeroMQ cannot take the message; rejects after `timeoutMs` (default:
+ * never) or when the socket is closed.
  *
  * @example
  * ```ts
@@ -115,17 +63,17 @@ export function pollReceive(
  * ```
  */
 export async function pollSend(
-  sock: zmq.Socket & { send(frames: Uint8Array[] | Uint8Array | string): Promise<void> },
+  sock: ZmqSocket,
   frames: Uint8Array[] | Uint8Array | string,
   timeoutMs = Number.POSITIVE_INFINITY,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 1;
-  while (!sock.writable) {
-    if (sock.closed) throw new Error("socket is closed");
-    if (Date.now() >= deadline) throw new Error(`socket not writable within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(20, delay * 2);
+  const parts = Array.isArray(frames) ? frames : [frames];
+  const bytes = parts.map((f) => typeof f === "string" ? new TextEncoder().encode(f) : f);
+  if (sock.closed) throw new Error("socket is closed");
+  const ok = await sendWhenReady(sock, bytes, { giveUpMs: timeoutMs });
+  if (!ok) {
+    throw new Error(
+      sock.closed ? "socket is closed" : `socket not writable within ${timeoutMs} ms`,
+    );
   }
-  await sock.send(frames);
 }
