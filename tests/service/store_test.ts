@@ -135,3 +135,40 @@ Deno.test("store: auth codes are single use", () => {
     store.close();
   }
 });
+
+Deno.test("store: tasks of connected endpoints are inserted as delivered in the same transaction", () => {
+  const { store } = tempStore();
+  try {
+    const online = crypto.randomUUID();
+    const offline = crypto.randomUUID();
+    const row = (endpointUuid: string) => ({
+      uuid: crypto.randomUUID(),
+      userId: 1,
+      functionUuid: "f",
+      endpointUuid,
+      taskGroupId: "g",
+      container: "RAW",
+      payload: "p",
+    });
+    const rows = [row(online), row(offline), row(online)];
+    store.insertTasks(rows, new Set([online]));
+    const got = store.getTasks(rows.map((r) => r.uuid));
+    assertEquals(rows.map((r) => got.get(r.uuid)?.status), [
+      "waiting-for-nodes",
+      "waiting-for-ep",
+      "waiting-for-nodes",
+    ]);
+    // never-delivered lists only the offline endpoint's task; a reconnect re-sends all three
+    assertEquals(store.pendingTasks(online, true), []);
+    assertEquals(store.pendingTasks(offline, true).map((t) => t.uuid), [rows[1].uuid]);
+    assertEquals(store.pendingTasks(online).map((t) => t.uuid), [rows[0].uuid, rows[2].uuid]);
+    // a delivered task can be answered by its endpoint
+    const stored = store.storeResults([
+      { taskId: rows[0].uuid, endpointUuid: online, result: "00\nX" },
+      { taskId: rows[1].uuid, endpointUuid: offline, result: "00\nY" },
+    ]);
+    assertEquals([...stored], [rows[0].uuid]);
+  } finally {
+    store.close();
+  }
+});
