@@ -363,7 +363,17 @@ export class SendQueue {
 
   /** Send `frames` now if nothing is waiting and the socket takes it, else queue it in order. */
   send(frames: Uint8Array[]): void {
-    if (this.#retrying === undefined && this.#trySend(frames)) return;
+    if (this.#retrying === undefined && !this.#sock.closed) {
+      // fast path, no readiness check: a socket that cannot take it (EAGAIN) hands the
+      // message back through #failed, which queues it for the retry loop
+      try {
+        this.#sock.send(frames).catch((e) => this.#failed(frames, e, false));
+      } catch (e) {
+        this.#onDrop(`send failed: ${(e as Error).message}`);
+      }
+      return;
+    }
+    if (this.#sock.closed) return this.#onDrop("socket closed");
     this.#queue.push(frames);
     this.#retrying ??= this.#drain();
   }
@@ -385,11 +395,16 @@ export class SendQueue {
     return true;
   }
 
-  #failed(frames: Uint8Array[], e: unknown): void {
+  /**
+   * A send ZeroMQ did not take (reported just after it). EAGAIN: queue it for the retry
+   * loop — in send order for fast-path sends (their failures arrive in order), first for the
+   * retry loop's own message (it was at the head).
+   */
+  #failed(frames: Uint8Array[], e: unknown, head = true): void {
     if (this.#sock.closed) return this.#onDrop("socket closed");
     if (_code(e) !== "EAGAIN") return this.#onDrop(`send failed: ${(e as Error).message}`);
-    // the pipe filled up between the check and the send: retry it first (rare)
-    this.#queue.splice(this.#head, 0, frames);
+    if (head) this.#queue.splice(this.#head, 0, frames);
+    else this.#queue.push(frames);
     this.#retrying ??= this.#drain();
   }
 

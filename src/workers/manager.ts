@@ -97,6 +97,8 @@ interface _Task {
   taskId: string;
   containerId: string;
   body: Uint8Array;
+  /** UTF-8 of taskId, made once for the result check. */
+  idBytes?: Uint8Array;
 }
 
 interface _Worker {
@@ -121,6 +123,11 @@ const _LOG = "manager";
  */
 const _WORKER_DEPTH = 2;
 const _enc = new TextEncoder();
+const _key = (k: string) => _enc.encode(k);
+const _K_TASK_ID = _key("task_id");
+const _K_CONTAINER_ID = _key("container_id");
+const _K_RESULT = _key("result");
+const _K_EXCEPTION = _key("exception");
 
 /**
  * What the worker's result frame says, read from its fixed pickle layout (protocol 4 dict
@@ -134,21 +141,21 @@ function _quickResult(frame: Uint8Array, task: _Task): "ok" | "failed" | undefin
   }
   let i = 11;
   if (frame[i++] !== 0x7d || frame[i++] !== 0x94 || frame[i++] !== 0x28) return undefined;
-  const str = (v: string): boolean => {
-    const b = _enc.encode(v);
+  const str = (b: Uint8Array): boolean => {
     if (b.length > 255 || frame[i] !== 0x8c || frame[i + 1] !== b.length) return false;
     for (let k = 0; k < b.length; k++) if (frame[i + 2 + k] !== b[k]) return false;
     if (frame[i + 2 + b.length] !== 0x94) return false;
     i += b.length + 3;
     return true;
   };
-  if (!str("task_id") || !str(task.taskId) || !str("container_id")) return undefined;
+  task.idBytes ??= _enc.encode(task.taskId);
+  if (!str(_K_TASK_ID) || !str(task.idBytes) || !str(_K_CONTAINER_ID)) return undefined;
   // container id: any short string
   if (frame[i] !== 0x8c) return undefined;
   i += frame[i + 1] + 2;
   if (frame[i++] !== 0x94) return undefined;
-  if (str("result")) return "ok";
-  if (str("exception")) return "failed";
+  if (str(_K_RESULT)) return "ok";
+  if (str(_K_EXCEPTION)) return "failed";
   return undefined;
 }
 
