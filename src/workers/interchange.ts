@@ -168,6 +168,8 @@ interface _Manager {
   idle: number;
   /** Dispatched tasks not finished, kept so a clean exit can re-queue them. */
   inflight: Map<string, InterchangeTask>;
+  /** In-flight tasks the manager said a worker is running or starts next (STARTED). */
+  started: Set<string>;
   lastSeen: number;
   /** Results per second (smoothed), sizes the dispatch window. */
   rate: number;
@@ -430,6 +432,9 @@ export class Interchange {
         m.idle = Math.min(msg.free, m.info.workers);
         this.#dispatch();
         break;
+      case "STARTED":
+        for (const id of msg.taskIds) if (m.inflight.has(id)) m.started.add(id);
+        break;
       case "RESULTS":
         for (const r of msg.results) {
           if (!m.inflight.has(r.taskId)) {
@@ -437,6 +442,7 @@ export class Interchange {
             continue;
           }
           m.inflight.delete(r.taskId);
+          m.started.delete(r.taskId);
           m.rateCount++;
           this.#tasks.delete(r.taskId);
           if (r.failed) this.#failed++;
@@ -459,16 +465,10 @@ export class Interchange {
   /** A manager exits cleanly: every task it still holds never started, so re-queue it. */
   #bye(m: _Manager, reason: string): void {
     this.#managers.delete(m.uid);
-    const back: InterchangeTask[] = [];
-    for (const [taskId, t] of m.inflight) {
-      back.push(t);
-      this.#tasks.set(taskId, "");
-    }
+    const back = [...m.inflight.values()];
     m.inflight.clear();
-    for (let i = back.length - 1; i >= 0; i--) {
-      if (this.#queueHead > 0) this.#queue[--this.#queueHead] = back[i];
-      else this.#queue.unshift(back[i]);
-    }
+    m.started.clear();
+    this.#requeue(back);
     this.#log.info(
       _LOG,
       "manager %s of block %s exited (%s); %d unstarted task(s) re-queued",
@@ -509,6 +509,7 @@ export class Interchange {
       info,
       idle: info.workers,
       inflight: old?.inflight ?? new Map(),
+      started: old?.started ?? new Set(),
       lastSeen: now,
       rate: 0,
       rateCount: 0,
@@ -618,11 +619,29 @@ export class Interchange {
     this.#scheduleFlush();
   }
 
-  /** Fail every in-flight task of `m` with ManagerLost and forget the manager. */
+  /** Put tasks back at the front of the queue, in order (they never started). */
+  #requeue(back: InterchangeTask[]): void {
+    for (const t of back) this.#tasks.set(t.taskId, "");
+    for (let i = back.length - 1; i >= 0; i--) {
+      if (this.#queueHead > 0) this.#queue[--this.#queueHead] = back[i];
+      else this.#queue.unshift(back[i]);
+    }
+  }
+
+  /**
+   * Forget a lost manager: tasks a worker of it had started (STARTED) fail with ManagerLost,
+   * the others never ran and are re-queued for another manager.
+   */
   #failManager(m: _Manager, why: string): void {
     this.#managers.delete(m.uid);
-    const n = m.inflight.size;
-    for (const [taskId] of m.inflight) {
+    const back: InterchangeTask[] = [];
+    let failed = 0;
+    for (const [taskId, t] of m.inflight) {
+      if (!m.started.has(taskId)) {
+        back.push(t);
+        continue;
+      }
+      failed++;
       this.#tasks.delete(taskId);
       this.#emitLost(
         taskId,
@@ -630,8 +649,20 @@ export class Interchange {
       );
     }
     m.inflight.clear();
-    if (n) this.#log.warn(_LOG, "manager %s: %s; %d task(s) failed", m.uid, why, n);
+    m.started.clear();
+    this.#requeue(back);
+    if (failed || back.length) {
+      this.#log.warn(
+        _LOG,
+        "manager %s: %s; %d running task(s) failed, %d unstarted re-queued",
+        m.uid,
+        why,
+        failed,
+        back.length,
+      );
+    }
     this.#markIdle(m.info.block_id, performance.now());
+    if (back.length) queueMicrotask(() => this.#dispatch());
   }
 
   #scheduleFlush(): void {

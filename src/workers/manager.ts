@@ -35,6 +35,7 @@ import {
   encodeCapacity,
   encodeRegister,
   encodeResults,
+  encodeStarted,
   taskHeader,
   WireError,
   type WireResult,
@@ -182,6 +183,7 @@ class _Manager {
   #nextWorker = 0;
   #queue: _Task[] = [];
   #outbox: WireResult[] = [];
+  #startedOut: string[] = [];
   #flushQueued = false;
   #badKinds = new Set<string>();
   #capTimer: ReturnType<typeof setTimeout> | undefined;
@@ -463,7 +465,8 @@ class _Manager {
       }
     }
     w.tasks.shift();
-    if (!w.tasks.length) w.idleSince = performance.now();
+    if (w.tasks.length) this.#markStarted(w.tasks[0].taskId); // the worker reads it next
+    else w.idleSince = performance.now();
     if (bad) {
       this.#log.error(_LOG, "worker %d, task %s: %s; restarting it", w.id, task.taskId, bad);
       // Its frame stream can no longer be trusted.
@@ -566,6 +569,7 @@ class _Manager {
   }
 
   #give(w: _Worker, t: _Task): void {
+    if (w.tasks.length === 0) this.#markStarted(t.taskId);
     w.tasks.push(t);
     w.writer.write(encodeFrame(t.body)).catch((e) => {
       this.#log.warn(_LOG, "writing task %s to worker %d failed: %s", t.taskId, w.id, e.message);
@@ -589,8 +593,18 @@ class _Manager {
     }
   }
 
+  /** Tell the interchange `taskId` may be running (sent with the next results flush). */
+  #markStarted(taskId: string): void {
+    this.#startedOut.push(taskId);
+    this.#scheduleFlush();
+  }
+
   #pushResult(r: WireResult): void {
     this.#outbox.push(r);
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
     if (!this.#flushQueued) {
       // next macrotask turn (~25 µs, not a ≥ 2 ms timer): the results of every stdout chunk
       // read meanwhile leave in one RESULTS message
@@ -601,6 +615,11 @@ class _Manager {
 
   #flushResults(): void {
     this.#flushQueued = false;
+    // STARTED first: the interchange must know before it could lose this manager
+    for (let i = 0; i < this.#startedOut.length; i += 1000) {
+      this.#send(encodeStarted(this.#startedOut.slice(i, i + 1000)));
+    }
+    this.#startedOut = [];
     while (this.#outbox.length) this.#send(encodeResults(this.#outbox.splice(0, 256)));
   }
 

@@ -5,8 +5,10 @@
  * - manager → interchange: `REGISTER json{uid, block_id, hostname, pid, workers, cores, token}`
  *   (`token`: the interchange's secret, given to managers in env `FUNCX_MANAGER_TOKEN`),
  *   `CAPACITY json{free, queued}`, `RESULTS json[{task_id, failed}]` + one frame per pickled
- *   result, `HEARTBEAT`, and `BYE json{reason}` as its last message when it exits (every
- *   task it ran has had its result sent before, so the rest never started);
+ *   result, `STARTED json[task_id]` (tasks a worker is running or starts next: only these
+ *   may have begun, so a lost manager's other tasks are re-queued), `HEARTBEAT`, and
+ *   `BYE json{reason}` as its last message when it exits (every task it ran has had its
+ *   result sent before, so the rest never started);
  * - interchange → manager: `TASKS json[{task_id}]` + one frame per task body, `HEARTBEAT`,
  *   `SHUTDOWN`.
  *
@@ -76,6 +78,7 @@ export type ManagerMessage =
   | { type: "CAPACITY"; free: number; queued: number }
   | { type: "RESULTS"; results: WireResult[] }
   | { type: "BYE"; reason: string }
+  | { type: "STARTED"; taskIds: string[] }
   | { type: "HEARTBEAT" };
 
 /** Messages the interchange sends. */
@@ -176,6 +179,14 @@ export function decodeManagerMessage(frames: Uint8Array[]): ManagerMessage {
       const reason = o && typeof o === "object" && typeof o.reason === "string" ? o.reason : "";
       return { type, reason: reason.slice(0, 500) };
     }
+    case "STARTED": {
+      if (frames.length !== 2) {
+        throw new WireError(`STARTED: expected 1 frame after the type, got ${frames.length - 1}`);
+      }
+      const head = _json(frames[1], "STARTED");
+      if (!Array.isArray(head)) throw new WireError("STARTED: expected a JSON list of task ids");
+      return { type, taskIds: head.map((h, i) => _str(h, `STARTED[${i}]`)) };
+    }
     case "RESULTS": {
       const head = _list(_json(frames[1], "RESULTS"), "RESULTS", frames.length - 2);
       const results = head.map((h, i) => {
@@ -256,6 +267,19 @@ export function encodeCapacity(c: { free: number; queued: number }): Uint8Array[
  */
 export function encodeBye(reason: string): Uint8Array[] {
   return [_enc.encode("BYE"), _enc.encode(JSON.stringify({ reason }))];
+}
+
+/**
+ * Frames of a STARTED message: tasks now at the head of a worker (running, or starting as
+ * soon as the worker's current task ends).
+ *
+ * @example
+ * ```ts
+ * encodeStarted(["8c0e…"]);
+ * ```
+ */
+export function encodeStarted(taskIds: string[]): Uint8Array[] {
+  return [_enc.encode("STARTED"), _enc.encode(JSON.stringify(taskIds))];
 }
 
 /**

@@ -97,31 +97,45 @@ Deno.test("interchange+local: a killed worker fails its task with WorkerLost", a
   }
 });
 
-Deno.test("interchange+local: a killed manager fails its tasks with ManagerLost, block replaced", async () => {
+Deno.test("interchange+local: a killed manager fails its running tasks with ManagerLost, re-queues the rest", async () => {
   const s = await setup();
   try {
-    const pidFile = `${s.ep.dir}/m.pid`;
-    s.ix.submit([pyTask("running", "sleeper", [pidFile, 60])]);
-    const workerPid = Number(
-      await until(async () => {
+    // two sleepers occupy both workers; four more tasks wait at the manager (written ahead
+    // to a worker or in its queue) and never start
+    const pidFile = (i: number) => `${s.ep.dir}/m${i}.pid`;
+    s.ix.submit([0, 1].map((i) => pyTask(`running${i}`, "sleeper", [pidFile(i), 60])));
+    const readPid = (i: number) =>
+      until(async () => {
         try {
-          return await Deno.readTextFile(pidFile);
+          return await Deno.readTextFile(pidFile(i));
         } catch {
           return "";
         }
-      }, "worker pid file"),
+      }, "worker pid file");
+    const workerPids = [Number(await readPid(0)), Number(await readPid(1))];
+    const waiting = [0, 1, 2, 3].map((i) => `waiting${i}`);
+    s.ix.submit(waiting.map((id, i) => pyTask(id, "ident", [i])));
+    await until(
+      () => Promise.resolve(s.ix.status().managers[0]?.running === 6),
+      "6 at the manager",
     );
     const jobId = s.ix.status().blocks[0].job_id!;
     const managerPid = Number(jobId.replace("local-", ""));
     Deno.kill(managerPid, "SIGKILL");
-    await s.col.waitFor(() => !!s.col.byId("running"), "ManagerLost result");
-    const r = s.col.byId("running")!;
-    assertEquals(r.exceptionType, "ManagerLost");
-    assert(r.exceptionMessage!.includes("block 0"), r.exceptionMessage);
-    // The orphaned worker sees its stdin close; kill it in case it sleeps on.
-    if (alive(workerPid)) Deno.kill(workerPid, "SIGKILL");
-    // The interchange keeps serving: a new block is launched for new work.
+    for (const i of [0, 1]) {
+      await s.col.waitFor(() => !!s.col.byId(`running${i}`), "ManagerLost result");
+      const r = s.col.byId(`running${i}`)!;
+      assertEquals(r.exceptionType, "ManagerLost");
+      assert(r.exceptionMessage!.includes("block 0"), r.exceptionMessage);
+    }
+    // The orphaned workers see their stdin close; kill them in case they sleep on.
+    for (const pid of workerPids) if (alive(pid)) Deno.kill(pid, "SIGKILL");
+    // The unstarted ones run on the replacement block, and new work too.
     s.ix.submit([pyTask("next", "ident", ["again"])]);
+    for (const [i, id] of waiting.entries()) {
+      await s.col.waitFor(() => !!s.col.byId(id), `result of ${id} from the replacement block`);
+      assertEquals((s.col.byId(id)!.result as PyValue[])[0], i);
+    }
     await s.col.waitFor(() => !!s.col.byId("next"), "result from the replacement block");
     assertEquals((s.col.byId("next")!.result as PyValue[])[0], "again");
     const blocks = s.ix.status().blocks;

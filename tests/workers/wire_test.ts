@@ -13,6 +13,7 @@ import {
   encodeCapacity,
   encodeRegister,
   encodeResults,
+  encodeStarted,
   encodeTasks,
   taskHeader,
   WireError,
@@ -34,6 +35,14 @@ Deno.test("wire: every message round-trips", () => {
   ];
   assertEquals(decodeManagerMessage(encodeResults(results)), { type: "RESULTS", results });
   assertEquals(decodeManagerMessage(encodeBye("SHUTDOWN")), { type: "BYE", reason: "SHUTDOWN" });
+  assertEquals(decodeManagerMessage(encodeStarted(["a", "b"])), {
+    type: "STARTED",
+    taskIds: ["a", "b"],
+  });
+  const started = enc.encode("STARTED");
+  for (const bad of [[started, enc.encode("{}")], [started, enc.encode("[1]")], [started]]) {
+    throws(() => decodeManagerMessage(bad), WireError);
+  }
   assertEquals(decodeManagerMessage(encodeBare("HEARTBEAT")), { type: "HEARTBEAT" });
   const tasks = [{ taskId: "t", body: new Uint8Array([5, 6]) }];
   assertEquals(decodeInterchangeMessage(encodeTasks(tasks)), { type: "TASKS", tasks });
