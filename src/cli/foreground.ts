@@ -10,8 +10,8 @@
  * @module
  */
 import { endpointPaths } from "../config/paths.ts";
-import { Endpoint } from "../endpoint/endpoint.ts";
 import { createLogger } from "../daemon/log.ts";
+import { resolveShimmedPython } from "../daemon/python.ts";
 import { acquirePidFile, AlreadyRunningError, type PidFile } from "../daemon/pidfile.ts";
 import { CliError } from "./context.ts";
 import { preflight } from "./start.ts";
@@ -38,6 +38,9 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
   const { home, name } = opts;
   const p = endpointPaths(home, name);
   const { config, global } = await preflight(home, name);
+  // in the background while the daemon's modules load (start-up: see daemon/python.ts)
+  const python = resolveShimmedPython(config, p.dir);
+  const loading = import("../endpoint/endpoint.ts");
   const log = createLogger({
     file: p.log,
     level: opts.debug ? "debug" : config.log_level,
@@ -59,10 +62,15 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
   for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
   log.info("daemon", "starting endpoint %s (pid %d)", name, Deno.pid);
   try {
+    const { Endpoint } = await loading;
+    const choice = await python;
+    if (choice.python !== config.executor.python) {
+      log.info("daemon", "workers run %s directly (%s)", choice.python, choice.reason);
+    } else log.debug("daemon", "workers run %s (%s)", choice.python, choice.reason);
     const starting = Endpoint.start({
       home,
       name,
-      config,
+      config: { ...config, executor: { ...config.executor, python: choice.python } },
       global,
       log,
       endpointUuid: opts.endpointUuid,
