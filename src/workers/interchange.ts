@@ -211,6 +211,7 @@ export class Interchange {
   #errors: StatusError[] = [];
   #outbox: InterchangeResult[] = [];
   #flushQueued = false;
+  #dispatchQueued = false;
   #timers: ReturnType<typeof setInterval>[] = [];
   #firstRun = true;
   #submitFailures = 0;
@@ -430,7 +431,7 @@ export class Interchange {
         break;
       case "CAPACITY":
         m.idle = Math.min(msg.free, m.info.workers);
-        this.#dispatch();
+        this.#scheduleDispatch();
         break;
       case "STARTED":
         for (const id of msg.taskIds) if (m.inflight.has(id)) m.started.add(id);
@@ -457,7 +458,7 @@ export class Interchange {
         }
         this.#markIdle(m.info.block_id, now);
         this.#scheduleFlush();
-        this.#dispatch();
+        this.#scheduleDispatch();
         break;
     }
   }
@@ -663,6 +664,17 @@ export class Interchange {
     }
     this.#markIdle(m.info.block_id, performance.now());
     if (back.length) queueMicrotask(() => this.#dispatch());
+  }
+
+  /** Dispatch on the next macrotask: every RESULTS message received meanwhile frees room
+   * first, so each manager gets one TASKS message instead of one per RESULTS. */
+  #scheduleDispatch(): void {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    setImmediate(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
   }
 
   #scheduleFlush(): void {
