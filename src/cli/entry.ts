@@ -1,8 +1,11 @@
 /**
- * Worker entry of the sandboxed program: builds and runs the CLI.
+ * Worker entry of the sandboxed program: builds and runs the CLI (a block's manager takes a
+ * fast path that skips the command-line library; see `fast.ts`).
  * @module
  */
 import { workerMain } from "../config/sandbox.ts";
-import { runCli } from "./app.ts";
+import { runFastPath } from "./fast.ts";
 
-workerMain((msg) => runCli(msg.argv, msg.home));
+workerMain(async (msg) =>
+  await runFastPath(msg.argv) ?? (await import("./app.ts")).runCli(msg.argv, msg.home)
+);

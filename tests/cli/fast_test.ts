@@ -1,0 +1,50 @@
+/**
+ * The manager's fast path: well-formed command lines are taken, anything else goes to the
+ * full CLI, which still reports bad input with its usual one-line errors.
+ */
+import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import { managerFlagsOf } from "../../src/cli/fast.ts";
+import { runCli, tempHome } from "../helpers/cli.ts";
+
+const REQUIRED = [
+  "--task-url",
+  "tcp://127.0.0.1:5000",
+  "--block-id",
+  "0",
+  "--worker-script",
+  "/h/w.py",
+  "--logdir",
+  "/h/logs",
+];
+
+Deno.test("fast path: managerFlagsOf takes only complete, known --flag value pairs", () => {
+  assertEquals(managerFlagsOf([...REQUIRED, "--workers", "2"]), {
+    taskUrl: "tcp://127.0.0.1:5000",
+    blockId: "0",
+    workerScript: "/h/w.py",
+    logdir: "/h/logs",
+    workers: "2",
+  });
+  assertEquals(managerFlagsOf(REQUIRED.slice(0, 6)), undefined); // --logdir missing
+  assertEquals(managerFlagsOf([...REQUIRED, "--help"]), undefined);
+  assertEquals(managerFlagsOf([...REQUIRED, "--bogus", "1"]), undefined);
+  assertEquals(managerFlagsOf([...REQUIRED, "--block-id", "1"]), undefined); // twice
+  assertEquals(managerFlagsOf([...REQUIRED, "--workers", "--uid"]), undefined);
+});
+
+Deno.test("fast path: bad manager flags still get the CLI's one-line errors", async () => {
+  const home = tempHome();
+  try {
+    const bad = await runCli(home, ["manager", ...REQUIRED.slice(2), "--task-url", "nope"]);
+    assertEquals(bad.code, 1);
+    assertMatch(
+      bad.stderr,
+      /^funcx-endpoint: --task-url: "nope" is invalid; expected tcp:\/\/HOST:PORT\n$/,
+    );
+    const missing = await runCli(home, ["manager", "--block-id", "0"]);
+    assertEquals(missing.code, 1);
+    assertMatch(missing.stderr, /required option '--task-url <url>' not specified/);
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
+});
