@@ -41,6 +41,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import * as zmq from "zeromq";
 
 /** Options every socket used with this module is created with (or a superset of them). */
 export const SOCKET_OPTIONS = { linger: 0, sendTimeout: 0 } as const;
@@ -133,6 +134,29 @@ function _unwatch(sock: ZmqSocket): void {
   }
 }
 
+/** @internal sockets whose close() was asked for while a receive waited (close is deferred) */
+const _closing = new WeakSet<object>();
+/** @internal zeromq.js' own `Socket.prototype.close` */
+const _realClose: (this: object) => void = zmq.Socket.prototype.close;
+
+/**
+ * A plain `sock.close()` is made safe while one of our receives waits on the socket (callers
+ * outside this module close sockets directly; zeromq.js sockets are sealed, so this is done
+ * once on `Socket.prototype`): such a close ends the loop at once and does the real close one
+ * macrotask later, like {@linkcode closeSocket}. Any other close happens immediately.
+ */
+zmq.Socket.prototype.close = function (this: zmq.Socket): void {
+  const sock = this as unknown as ZmqSocket;
+  if (!_waiting.has(sock) || sock.closed) return _realClose.call(this);
+  if (_closing.has(sock)) return;
+  _closing.add(sock);
+  _unwatch(sock);
+  kick(sock);
+  setTimeout(() => {
+    if (!sock.closed) _realClose.call(this);
+  }, 0);
+};
+
 function _checkOptions(sock: ZmqSocket): void {
   if (sock.sendTimeout !== 0) {
     throw new Error(
@@ -141,6 +165,11 @@ function _checkOptions(sock: ZmqSocket): void {
   }
   // a pending receive must wait for the socket (0 would make receive() fail with EAGAIN)
   if (sock.receiveTimeout !== -1) sock.receiveTimeout = -1;
+}
+
+/** Is the socket closed, or its (deferred) close asked for? */
+function _gone(sock: ZmqSocket): boolean {
+  return sock.closed || _closing.has(sock);
 }
 
 /**
@@ -166,7 +195,7 @@ export function receiveLoop(
   let stopped = false;
   const run = async () => {
     let burst = 0;
-    while (!stopped && !sock.closed) {
+    while (!stopped && !_gone(sock)) {
       let frames: Uint8Array[];
       try {
         const p = sock.receive();
@@ -178,11 +207,11 @@ export function receiveLoop(
         }
       } catch (e) {
         // closing the socket rejects the waiting receive (EAGAIN): a clean end
-        if (stopped || sock.closed) return;
+        if (stopped || _gone(sock)) return;
         if (_code(e) === "EAGAIN") continue;
         throw e;
       }
-      if (stopped) return;
+      if (stopped || _gone(sock)) return; // stopped or closing: like a closed socket, drop
       const r = onMessage(frames);
       if (r instanceof Promise) await r;
       if (++burst >= yieldEvery) {
@@ -193,7 +222,7 @@ export function receiveLoop(
     }
   };
   const done = run().catch((e) => {
-    if (!stopped && !sock.closed) opts.onError?.(e);
+    if (!stopped && !_gone(sock)) opts.onError?.(e);
   }).finally(() => _unwatch(sock));
   return {
     done,
@@ -221,12 +250,13 @@ export function receiveLoop(
  */
 export async function closeSocket(sock: ZmqSocket & { close(): void }): Promise<void> {
   if (sock.closed) return;
+  _closing.add(sock);
   _unwatch(sock);
   kick(sock);
   await new Promise((r) => setTimeout(r, 0));
   if (sock.closed) return;
   try {
-    sock.close();
+    _realClose.call(sock);
   } catch { /* closed meanwhile */ }
 }
 
@@ -249,7 +279,7 @@ export async function* messages(sock: ZmqSocket): AsyncGenerator<Uint8Array[]> {
 }
 
 async function* _messages(sock: ZmqSocket): AsyncGenerator<Uint8Array[]> {
-  while (!sock.closed) {
+  while (!_gone(sock)) {
     let frames: Uint8Array[];
     try {
       const p = sock.receive();
@@ -260,7 +290,7 @@ async function* _messages(sock: ZmqSocket): AsyncGenerator<Uint8Array[]> {
         _waiting.delete(sock);
       }
     } catch (e) {
-      if (sock.closed) return;
+      if (_gone(sock)) return;
       if (_code(e) === "EAGAIN") continue;
       throw e;
     }

@@ -135,6 +135,31 @@ Deno.test("receiveLoop: closing the socket ends the loop without an error", opts
   assertEquals([errors, calls], [[], 0]);
 });
 
+Deno.test(
+  "receiveLoop: a plain close() of both peers while receives wait, many times",
+  opts,
+  async () => {
+    // the pattern that crashed Deno 2.9.6 about once in 1,500 closes (peer closes, then we do,
+    // with a receive waiting): the module defers such a close by one macrotask
+    for (let i = 0; i < 100; i++) {
+      const router = new zmq.Router(SOCKET_OPTIONS);
+      await router.bind("tcp://127.0.0.1:0");
+      const dealer = new zmq.Dealer(SOCKET_OPTIONS);
+      dealer.connect(router.lastEndpoint!);
+      const got = signal<void>();
+      const errors: unknown[] = [];
+      const a = receiveLoop(router, () => got.resolve(), { onError: (e) => errors.push(e) });
+      const b = receiveLoop(dealer, () => {}, { onError: (e) => errors.push(e) });
+      assert(await sendWhenReady(dealer, [enc.encode("x")]));
+      await got.promise;
+      dealer.close();
+      router.close();
+      await Promise.all([a.done, b.done]);
+      assertEquals(errors, []);
+    }
+  },
+);
+
 Deno.test("receiveLoop: stop() stops handing messages to the handler", opts, async () => {
   const router = new zmq.Router(SOCKET_OPTIONS);
   await router.bind("tcp://127.0.0.1:0");
