@@ -63,14 +63,16 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
   log.info("daemon", "starting endpoint %s (pid %d)", name, Deno.pid);
   try {
     const { Endpoint } = await loading;
-    const choice = await python;
-    if (choice.python !== config.executor.python) {
-      log.info("daemon", "workers run %s directly (%s)", choice.python, choice.reason);
-    } else log.debug("daemon", "workers run %s (%s)", choice.python, choice.reason);
     const starting = Endpoint.start({
       home,
       name,
-      config: { ...config, executor: { ...config.executor, python: choice.python } },
+      config,
+      python: python.then((choice) => {
+        if (choice.python !== config.executor.python) {
+          log.info("daemon", "workers run %s directly (%s)", choice.python, choice.reason);
+        } else log.debug("daemon", "workers run %s (%s)", choice.python, choice.reason);
+        return choice.python;
+      }),
       global,
       log,
       endpointUuid: opts.endpointUuid,

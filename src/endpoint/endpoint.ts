@@ -48,6 +48,12 @@ export interface EndpointOptions {
   log: Logger;
   /** Used only when `endpoint.json` does not exist yet. */
   endpointUuid?: string;
+  /**
+   * The workers' interpreter when it is still being worked out (`daemon/python.ts`): blocks
+   * are launched once it is known, while registration goes ahead. Default:
+   * `config.executor.python`, blocks launched before registering.
+   */
+  python?: Promise<string>;
   /** Registration backoff (ms); defaults 1000 → 60000. Tests use smaller values. */
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -128,6 +134,9 @@ export class Endpoint {
     endpointId: string,
     keys: { publicKey: string; secretKey: string },
   ) {
+    // the interchange reads executor.python when it launches a block; with `o.python` it is
+    // set once known, so this endpoint works on a copy of the executor section
+    if (o.python) o = { ...o, config: { ...o.config, executor: { ...o.config.executor } } };
     this.#o = o;
     this.#log = o.log;
     this.endpointId = endpointId;
@@ -185,19 +194,37 @@ export class Endpoint {
     if (loaded) ep.#log.info(_LOG, "%d unacknowledged result(s) loaded; resent on connect", loaded);
     ep.#writeStatus();
     ep.#timers.push(setInterval(() => ep.#writeStatus(), 1000));
-    try {
-      await ep.#interchange.start();
-    } catch (e) {
-      await ep.#teardown();
-      throw e;
-    }
-    const first = Promise.withResolvers<void>();
-    ep.#supervisor = ep.#supervise(first);
-    try {
-      await first.promise;
-    } catch (e) {
-      await ep.stop(`start failed: ${(e as Error).message}`);
-      throw e;
+    if (opts.python) {
+      // start-up: register and connect while the interpreter is still being resolved
+      const python = opts.python;
+      const blocks = (async () => {
+        ep.#o.config.executor.python = await python; // ep.#o.config is ep's own copy
+        await ep.#interchange.start();
+      })();
+      const first = Promise.withResolvers<void>();
+      ep.#supervisor = ep.#supervise(first);
+      const [b, f] = await Promise.allSettled([blocks, first.promise]);
+      const failed = b.status === "rejected" ? b : f.status === "rejected" ? f : undefined;
+      if (failed) {
+        const e = failed.reason as Error;
+        await ep.stop(`start failed: ${e.message}`);
+        throw e;
+      }
+    } else {
+      try {
+        await ep.#interchange.start();
+      } catch (e) {
+        await ep.#teardown();
+        throw e;
+      }
+      const first = Promise.withResolvers<void>();
+      ep.#supervisor = ep.#supervise(first);
+      try {
+        await first.promise;
+      } catch (e) {
+        await ep.stop(`start failed: ${(e as Error).message}`);
+        throw e;
+      }
     }
     ep.#timers.push(setInterval(() => ep.#tick(), 1000));
     ep.#timers.push(
