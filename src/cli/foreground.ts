@@ -14,7 +14,7 @@ import { createLogger } from "../daemon/log.ts";
 import { resolveShimmedPython } from "../daemon/python.ts";
 import { acquirePidFile, AlreadyRunningError, type PidFile } from "../daemon/pidfile.ts";
 import { CliError } from "./context.ts";
-import { preflight } from "./start.ts";
+import { preflight } from "./preflight.ts";
 
 /** Options of {@linkcode runForeground}. */
 export interface ForegroundOptions {

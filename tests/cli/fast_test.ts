@@ -3,7 +3,7 @@
  * full CLI, which still reports bad input with its usual one-line errors.
  */
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
-import { managerFlagsOf } from "../../src/cli/fast.ts";
+import { daemonArgsOf, managerFlagsOf } from "../../src/cli/fast.ts";
 import { runCli, tempHome } from "../helpers/cli.ts";
 
 const REQUIRED = [
@@ -32,6 +32,34 @@ Deno.test("fast path: managerFlagsOf takes only complete, known --flag value pai
   assertEquals(managerFlagsOf([...REQUIRED, "--workers", "--uid"]), undefined);
 });
 
+Deno.test("fast path: daemonArgsOf takes only the daemon's own command line", () => {
+  const U = "12345678-9ABC-def0-1234-56789abcdef0";
+  assertEquals(daemonArgsOf(["start", "ep", "--foreground", "--daemon"]), {
+    name: "ep",
+    endpointUuid: undefined,
+    debug: false,
+  });
+  assertEquals(
+    daemonArgsOf(["--debug", "start", "ep", "--foreground", "--daemon", "--endpoint-uuid", U]),
+    {
+      name: "ep",
+      endpointUuid: U.toLowerCase(),
+      debug: true,
+    },
+  );
+  assertEquals(daemonArgsOf(["start", "ep", "--foreground"]), undefined);
+  assertEquals(daemonArgsOf(["start", "ep"]), undefined);
+  assertEquals(daemonArgsOf(["start", "a/b", "--foreground", "--daemon"]), undefined);
+  assertEquals(
+    daemonArgsOf(["start", "ep", "--foreground", "--daemon", "--endpoint-uuid", "x"]),
+    undefined,
+  );
+  assertEquals(
+    daemonArgsOf(["start", "ep", "--foreground", "--daemon", "--timeout", "5"]),
+    undefined,
+  );
+});
+
 Deno.test("fast path: bad manager flags still get the CLI's one-line errors", async () => {
   const home = tempHome();
   try {
@@ -44,6 +72,10 @@ Deno.test("fast path: bad manager flags still get the CLI's one-line errors", as
     const missing = await runCli(home, ["manager", "--block-id", "0"]);
     assertEquals(missing.code, 1);
     assertMatch(missing.stderr, /required option '--task-url <url>' not specified/);
+    // the daemon's command line with a bad name: the full CLI's message
+    const daemon = await runCli(home, ["start", "a/b", "--foreground", "--daemon"]);
+    assertEquals(daemon.code, 1);
+    assertMatch(daemon.stderr, /^funcx-endpoint: endpoint name "a\/b" must not contain/);
   } finally {
     Deno.removeSync(home, { recursive: true });
   }
