@@ -11,7 +11,8 @@
  *
  * @example
  * ```ts
- * import { Endpoint } from "./endpoint.ts";
+ * import { clearImmediate, setImmediate } from "node:timers";
+import { Endpoint } from "./endpoint.ts";
  * const ep = await Endpoint.start({ home, name: "default", config, global, log });
  * Deno.addSignalListener("SIGTERM", () => ep.stop("SIGTERM"));
  * await ep.done;
@@ -114,7 +115,7 @@ export class Endpoint {
   /** Tasks handed to the interchange whose result has not come back yet. */
   #inflight = new Set<string>();
   #pendingTasks: { taskId: string; containerId: string; body: Uint8Array }[] = [];
-  #taskFlush: ReturnType<typeof setTimeout> | undefined;
+  #taskFlush: ReturnType<typeof setImmediate> | undefined;
   #abort = new AbortController();
   #reconnect = Promise.withResolvers<string>();
   #timers: ReturnType<typeof setInterval>[] = [];
@@ -266,7 +267,7 @@ export class Endpoint {
       // Tasks not finished here are left unfinished at the service, which delivers them again
       // to the restarted endpoint; results already computed are sent or kept as unacked.
       this.#draining = true;
-      if (this.#taskFlush !== undefined) clearTimeout(this.#taskFlush);
+      if (this.#taskFlush !== undefined) clearImmediate(this.#taskFlush);
       this.#taskFlush = undefined;
       for (const t of this.#pendingTasks) this.#inflight.delete(t.taskId);
       this.#counts.leftUnfinished += this.#pendingTasks.length;
@@ -306,7 +307,7 @@ export class Endpoint {
   async #teardown(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    if (this.#taskFlush !== undefined) clearTimeout(this.#taskFlush);
+    if (this.#taskFlush !== undefined) clearImmediate(this.#taskFlush);
     const ch = this.#channels;
     this.#channels = undefined;
     await ch?.close();
@@ -521,11 +522,12 @@ export class Endpoint {
     this.#inflight.add(taskId);
     // raw is a view into the ZeroMQ frame buffer; keep it as is (no copy)
     this.#pendingTasks.push({ taskId, containerId, body: raw });
-    if (this.#taskFlush === undefined) this.#taskFlush = setTimeout(() => this.#flushTasks(), 0);
+    // setImmediate (~25 µs), not a 0 ms timer (≥ 2 ms under Deno): tasks of one burst still batch
+    if (this.#taskFlush === undefined) this.#taskFlush = setImmediate(() => this.#flushTasks());
   }
 
   #flushTasks(): void {
-    if (this.#taskFlush !== undefined) clearTimeout(this.#taskFlush);
+    if (this.#taskFlush !== undefined) clearImmediate(this.#taskFlush);
     this.#taskFlush = undefined;
     if (this.#pendingTasks.length === 0) return;
     const batch = this.#pendingTasks;
