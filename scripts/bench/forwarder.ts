@@ -20,7 +20,7 @@ import * as zmq from "zeromq";
 import { decodePickle, isPlainDict } from "../../src/protocol/pickle.ts";
 import { packHeartbeat, packResultsAck, packTask } from "../../src/protocol/messages.ts";
 import { formatCertificate } from "../../src/protocol/zpl.ts";
-import { type PollLoop, pollReceive } from "../../src/service/zmq_poll.ts";
+import { closeSocket, type ReceiveLoop, receiveLoop } from "../../src/io/zmq.ts";
 
 /** Outcome of {@linkcode BenchForwarder.run}. */
 export interface RunResult {
@@ -51,7 +51,7 @@ export class BenchForwarder {
   #pending = new Map<string, (ok: boolean, error?: string) => void>();
   #closed = false;
   #zap: zmq.Router | undefined;
-  #polls: PollLoop[] = [];
+  #polls: ReceiveLoop[] = [];
   #queue: Uint8Array[][] = [];
   #pumping = false;
 
@@ -131,14 +131,12 @@ export class BenchForwarder {
     const addr = await listening.promise;
     const fwd = new BenchForwarder(`http://127.0.0.1:${addr.port}/v2`, server, socks);
     fwd.#zap = zap;
-    // receive by polling `readable` (see src/service/zmq_poll.ts: a pending receive()
-    // is not always woken under Deno)
-    const o = { maxDelayMs: 2, batch: 5000 };
+    // src/io/zmq.ts: woken by the socket, with the Deno missed-wake-up repair
     fwd.#polls.push(
-      pollReceive(socks.tasks, (f) => fwd.#onTasksMessage(f), o),
-      pollReceive(socks.results, (f) => fwd.#onResultsMessage(f), o),
-      pollReceive(socks.commands, () => {}, o),
-      pollReceive(zap, (f) => fwd.#onZap(f), o),
+      receiveLoop(socks.tasks, (f) => fwd.#onTasksMessage(f)),
+      receiveLoop(socks.results, (f) => fwd.#onResultsMessage(f)),
+      receiveLoop(socks.commands, () => {}),
+      receiveLoop(zap, (f) => fwd.#onZap(f)),
     );
     return fwd;
   }
@@ -247,8 +245,8 @@ export class BenchForwarder {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled(this.#polls.map((p) => p.stop()));
-    for (const s of Object.values(this.#socks)) s.close();
-    this.#zap?.close();
+    await Promise.all(Object.values(this.#socks).map((s) => closeSocket(s)));
+    if (this.#zap) await closeSocket(this.#zap);
     await this.#server.shutdown();
   }
 

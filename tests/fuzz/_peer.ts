@@ -17,7 +17,7 @@
 import * as zmq from "zeromq";
 import { encodeRegistration, MessageType, unpackMessage } from "../../src/protocol/messages.ts";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
-import { receiveLoop } from "../../src/endpoint/zmq_recv.ts";
+import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
 
 /** The registration reply of `POST /endpoints` plus the keypair used. */
 export interface Registration {
@@ -161,11 +161,11 @@ export async function connectPeer(reg: Registration, opts: PeerOptions): Promise
   const inbox: Uint8Array[][] = [];
   let wake: (() => void) | undefined;
   let closed = false;
-  // poll-based: zeromq.js' for-await receive can stall under Deno (see zmq_recv.ts)
+  // src/io/zmq.ts: a plain for-await receive can stall under Deno (see that module)
   const reader = receiveLoop(tasks, (frames) => {
     inbox.push(frames);
     wake?.();
-  }).catch(() => {});
+  });
   const nextMessage = async (ms: number): Promise<Uint8Array[] | undefined> => {
     if (inbox.length === 0 && !closed) {
       await new Promise<void>((resolve) => {
@@ -210,10 +210,8 @@ export async function connectPeer(reg: Registration, opts: PeerOptions): Promise
     close() {
       closed = true;
       wake?.();
-      tasks.close();
-      results.close();
-      commands.close();
-      void reader;
+      void reader.stop();
+      for (const s of [tasks, results, commands]) void closeSocket(s);
     },
   };
   return peer;

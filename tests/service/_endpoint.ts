@@ -22,7 +22,28 @@ import {
   unpackMessage,
 } from "../../src/protocol/messages.ts";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
-import { type PollLoop, pollReceive, pollSend } from "../../src/service/zmq_poll.ts";
+import {
+  closeSocket,
+  type ReceiveLoop,
+  receiveLoop,
+  sendWhenReady,
+  type ZmqSocket,
+} from "../../src/io/zmq.ts";
+
+/** Send on a `sendTimeout: 0` socket, retrying while its pipe is full; throws if closed or timed out. */
+export async function pollSend(
+  sock: ZmqSocket,
+  frames: Uint8Array[] | Uint8Array | string,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): Promise<void> {
+  const parts = Array.isArray(frames) ? frames : [frames];
+  const bytes = parts.map((f) => typeof f === "string" ? new TextEncoder().encode(f) : f);
+  if (!await sendWhenReady(sock, bytes, { giveUpMs: timeoutMs })) {
+    throw new Error(
+      sock.closed ? "socket is closed" : `socket not writable within ${timeoutMs} ms`,
+    );
+  }
+}
 
 /** The registration reply of `POST /endpoints`. */
 export interface RegistrationReply {
@@ -83,7 +104,7 @@ export class TestEndpoint {
   /** Messages received on the tasks socket, in order. */
   readonly received: Message[] = [];
   #waiters: (() => void)[] = [];
-  #loop?: PollLoop;
+  #loop?: ReceiveLoop;
 
   constructor(
     readonly reply: RegistrationReply,
@@ -125,7 +146,7 @@ export class TestEndpoint {
     this.results.connect(`tcp://${host}:${this.reply.results_port}`);
     this.commands.connect(`tcp://${host}:${this.reply.commands_port}`);
     const extra: Record<string, string> = secret === null ? {} : { endpoint_secret: secret };
-    this.#loop = pollReceive(this.tasks, ([frame]) => {
+    this.#loop = receiveLoop(this.tasks, ([frame]) => {
       this.received.push(unpackMessage(frame));
       for (const w of this.#waiters.splice(0)) w();
     });
@@ -247,8 +268,8 @@ export class TestEndpoint {
   async close(): Promise<void> {
     _open.delete(this);
     await this.#loop?.stop();
-    this.tasks?.close();
-    this.results?.close();
-    this.commands?.close();
+    await Promise.all(
+      [this.tasks, this.results, this.commands].filter((s) => s).map((s) => closeSocket(s)),
+    );
   }
 }

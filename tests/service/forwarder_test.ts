@@ -14,8 +14,7 @@ import {
   unpackTaskPayload,
 } from "../../src/protocol/serialize.ts";
 import { FuncXApiError, FuncXClient, RemoteError } from "../../src/sdk/client.ts";
-import { TestEndpoint } from "./_endpoint.ts";
-import { pollSend } from "../../src/service/zmq_poll.ts";
+import { pollSend, TestEndpoint } from "./_endpoint.ts";
 import { api, eventually, rejectsWith, withService } from "./_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -12,8 +12,7 @@ import {
 } from "../../src/protocol/messages.ts";
 import { serializeData } from "../../src/protocol/serialize.ts";
 import { FuncXClient } from "../../src/sdk/client.ts";
-import { pollSend } from "../../src/service/zmq_poll.ts";
-import { TestEndpoint } from "./_endpoint.ts";
+import { pollSend, TestEndpoint } from "./_endpoint.ts";
 import { withService } from "./_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
