@@ -181,12 +181,15 @@ export async function measureEndToEnd(opts: {
   }
 }
 
-/** Poll one task (as fast as the service answers, or `pauseMs` apart) until it has a result. */
+/**
+ * Wait for one task's result with the service's long poll (`GET /tasks/<id>?wait=5`: the
+ * answer comes when the result is stored), or by polling `pauseMs` apart when `pauseMs` > 0.
+ */
 async function _wait(fx: FuncXClient, id: string, timeoutMs: number, pauseMs = 0): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let first = true;; first = false) {
     if (!first && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
-    const o = await fx.getTask(id);
+    const o = await fx.getTask(id, pauseMs > 0 ? {} : { waitSeconds: 5 });
     if (!o.pending) {
       if (o.error) throw new Error(`bench: task ${id} failed: ${o.error.message}`);
       return;

@@ -312,10 +312,12 @@ export class FuncXClient {
    * @example
    * ```ts
    * const o = await fx.getTask(id); // {status: "running", pending: true, ...}
+   * const r = await fx.getTask(id, { waitSeconds: 10 }); // held until done or 10 s (local service)
    * ```
    */
-  async getTask(taskId: string): Promise<TaskOutcome> {
-    const rec = await this.#request("GET", `/tasks/${encodeURIComponent(taskId)}`);
+  async getTask(taskId: string, opts: { waitSeconds?: number } = {}): Promise<TaskOutcome> {
+    const wait = opts.waitSeconds ? `?wait=${opts.waitSeconds}` : "";
+    const rec = await this.#request("GET", `/tasks/${encodeURIComponent(taskId)}${wait}`);
     return this.#outcome(taskId, rec as Record<string, unknown>);
   }
 

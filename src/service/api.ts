@@ -71,7 +71,7 @@ export class ApiServer {
     r.add("PUT", "/functions/:id", (req, [id]) => this.#updateFunction(req, id));
     r.add("DELETE", "/functions/:id", (req, [id]) => this.#deleteFunction(req, id));
     r.add("POST", "/submit", (req) => this.#submit(req));
-    r.add("GET", "/tasks/:id", (req, [id]) => this.#getTask(req, id));
+    r.add("GET", "/tasks/:id", (req, [id]) => this.#getTask(req, id, true));
     r.add("GET", "/tasks/:id/status", (req, [id]) => this.#getTask(req, id));
     r.add("GET", "/:id/status", (req, [id]) => this.#getTask(req, id));
     r.add("POST", "/batch_status", (req) => this.#batchStatus(req));
@@ -460,13 +460,23 @@ export class ApiServer {
     return rec;
   }
 
-  #getTask(req: Request, rawId: string): Response {
+  /**
+   * `GET /tasks/<id>` (and the status aliases). With `?wait=<seconds>` (≤ 30, ours only; old
+   * clients never send it) a pending task's answer is held until its result is stored or the
+   * time is up: a long poll instead of a client polling loop.
+   */
+  async #getTask(req: Request, rawId: string, canWait = false): Promise<Response> {
     const user = this.#user(req);
     const id = checkUuid(rawId, "task_id");
-    const t = this.#store.getTask(id);
+    const wait = canWait ? _waitSeconds(req) : 0;
+    let t = this.#store.getTask(id);
     // another user's task is indistinguishable from an unknown one
     if (!t || t.user_id !== user.userId) {
       throw new ApiError(ErrorCode.TaskNotFound, `Task ${id} could not be found`, [id]);
+    }
+    if (wait > 0 && !FINAL_STATES.has(t.status)) {
+      await this.#fwd.resultStored(id, wait * 1000);
+      t = this.#store.getTask(id) ?? t;
     }
     const rec = this.#taskRecord(t);
     if (FINAL_STATES.has(t.status)) this.#store.deleteTasks([t.uuid]);
@@ -544,4 +554,19 @@ function _checkPackedFunction(code: string): void {
       ["function_code"],
     );
   }
+}
+
+/** The `wait` query parameter of a long poll, in seconds (0 when absent); at most 30. */
+function _waitSeconds(req: Request): number {
+  const raw = new URL(req.url).searchParams.get("wait");
+  if (raw === null) return 0;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0 || v > 30) {
+    throw new ApiError(
+      ErrorCode.RequestMalformed,
+      `wait must be a number of seconds from 0 to 30, got ${JSON.stringify(raw.slice(0, 40))}`,
+      ["wait"],
+    );
+  }
+  return v;
 }

@@ -163,6 +163,8 @@ export class Forwarder {
   #loops: ReceiveLoop[] = [];
   #warned = new Set<string>();
   #heartbeatPeriod: number;
+  /** Task id → callers of {@linkcode Forwarder.resultStored} waiting for its result. */
+  #resultWaiters = new Map<string, (() => void)[]>();
 
   private constructor(
     opts: ForwarderOptions,
@@ -283,6 +285,30 @@ export class Forwarder {
     for (const t of tasks) {
       this.#send(t.endpointUuid, packTask(t.uuid, t.container, t.payload));
     }
+  }
+
+  /**
+   * Resolves once a result for `taskId` was stored, or after `ms` (whichever is first); the
+   * HTTP API's long poll (`GET /tasks/<id>?wait=<s>`) waits on it instead of being polled.
+   */
+  resultStored(taskId: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const list = this.#resultWaiters.get(taskId) ?? [];
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      timer = setTimeout(() => {
+        const l = this.#resultWaiters.get(taskId);
+        const i = l?.indexOf(done) ?? -1;
+        if (i >= 0) l!.splice(i, 1);
+        if (l?.length === 0) this.#resultWaiters.delete(taskId);
+        resolve();
+      }, ms);
+      list.push(done);
+      this.#resultWaiters.set(taskId, list);
+    });
   }
 
   /** Is the endpoint connected (trusted on the tasks channel, last send succeeded)? */
@@ -647,6 +673,14 @@ export class Forwarder {
       for (const r of reports) seen.set(r.uuid, r.ts);
       this.#store.recordHeartbeats(seen);
       if (stored.size > 0) this.#log.debug("forwarder", "stored %d results", stored.size);
+      if (this.#resultWaiters.size > 0) {
+        for (const id of stored) {
+          const waiting = this.#resultWaiters.get(id);
+          if (!waiting) continue;
+          this.#resultWaiters.delete(id);
+          for (const w of waiting) w();
+        }
+      }
     } catch (e) {
       // put them back so nothing is lost, the ack is only sent after storing
       this.#pendingResults = results.concat(this.#pendingResults);

@@ -7,6 +7,7 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { FuncXClient, RemoteError, TaskPending } from "../../src/sdk/client.ts";
 import { shellFunctionSource } from "../../src/sdk/shell.ts";
+import { serializeData } from "../../src/protocol/serialize.ts";
 import { TestEndpoint } from "./_endpoint.ts";
 import { rejectsWith, withService } from "./_util.ts";
 
@@ -218,6 +219,36 @@ Deno.test("sdk: waitForResults polls 1000 tasks with few batch requests", opts, 
     } finally {
       globalThis.fetch = realFetch;
     }
+    await ep.close();
+  });
+});
+
+Deno.test("sdk: getTask with waitSeconds is answered when the result is stored", opts, async () => {
+  await withService(async (t) => {
+    const ep = await TestEndpoint.register(t.url, t.alice, "longpoll");
+    await ep.connect();
+    const fx = new FuncXClient({ serviceAddress: t.url, token: t.alice });
+    const fn = await fx.registerFunction("def f():\n    return 7\n", "f");
+    const [id] = await fx.submit([{ functionId: fn, endpointId: ep.reply.endpoint_id }]);
+    await ep.waitForTasks(1);
+    // nothing stored yet: held for the whole wait, then still pending
+    const t0 = performance.now();
+    const early = await fx.getTask(id, { waitSeconds: 0.3 });
+    assert(early.pending, "still pending");
+    assert(performance.now() - t0 >= 250, "the answer was held");
+    // the result arrives while a long poll waits: that poll answers with it
+    const held = fx.getTask(id, { waitSeconds: 20 });
+    await new Promise((r) => setTimeout(r, 100));
+    await ep.sendResult(id, { result: serializeData(7) });
+    const done = await held;
+    assertEquals(done.pending, false);
+    assertEquals(done.value, 7);
+    // a bad wait is a clear 400 naming the parameter
+    const res = await fetch(`${t.url}/tasks/${id}?wait=forever`, {
+      headers: { authorization: `Bearer ${t.alice}` },
+    });
+    assertEquals(res.status, 400);
+    match((await res.json()).reason, /wait must be a number of seconds from 0 to 30/);
     await ep.close();
   });
 });
