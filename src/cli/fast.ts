@@ -25,6 +25,7 @@ const _FLAGS: Record<string, keyof ManagerFlags> = {
   "--workers": "workers",
   "--cores-per-worker": "coresPerWorker",
   "--python": "python",
+  "--python-from": "pythonFrom",
   "--worker-script": "workerScript",
   "--logdir": "logdir",
   "--hb-period": "hbPeriod",

@@ -27,6 +27,8 @@ export interface ManagerFlags {
   coresPerWorker?: string;
   /** `--python`. */
   python?: string;
+  /** `--python-from` (only `interchange`). */
+  pythonFrom?: string;
   /** `--worker-script`. */
   workerScript: string;
   /** `--logdir`. */
@@ -72,6 +74,9 @@ export function parseManagerFlags(f: ManagerFlags): ManagerOptions {
   if (f.uid !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(f.uid)) {
     throw new CliError(`--uid: "${f.uid}" is invalid; expected 1-64 letters/digits`);
   }
+  if (f.pythonFrom !== undefined && f.pythonFrom !== "interchange") {
+    throw new CliError(`--python-from: "${f.pythonFrom}" is invalid; expected interchange`);
+  }
   const levels = ["debug", "info", "warn", "error"];
   if (f.logLevel !== undefined && !levels.includes(f.logLevel)) {
     throw new CliError(`--log-level: "${f.logLevel}" is invalid; expected ${levels.join("|")}`);
@@ -82,6 +87,7 @@ export function parseManagerFlags(f: ManagerFlags): ManagerOptions {
     workers: Math.floor(_num("workers", f.workers, 0, 0)),
     coresPerWorker: _num("cores-per-worker", f.coresPerWorker, 1, 1),
     python: f.python ?? "python3",
+    pythonFromInterchange: f.pythonFrom === "interchange",
     workerScript: f.workerScript,
     logdir: f.logdir,
     hbPeriod: _num("hb-period", f.hbPeriod, 5, 0.1),
@@ -112,6 +118,7 @@ export function register(program: Command, ctx: CliContext) {
     .option("--workers <n>", "worker processes (0 = cores / cores-per-worker)")
     .option("--cores-per-worker <n>", "cores per worker")
     .option("--python <exe>", "Python interpreter for workers")
+    .option("--python-from <source>", "interchange: wait for it to name the interpreter")
     .option("--hb-period <s>", "heartbeat period in seconds")
     .option("--hb-threshold <s>", "seconds of interchange silence before exiting")
     .option("--max-idletime <s>", "seconds an idle worker is kept (0 = forever)")

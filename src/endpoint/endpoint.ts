@@ -51,8 +51,8 @@ export interface EndpointOptions {
   endpointUuid?: string;
   /**
    * The workers' interpreter when it is still being worked out (`daemon/python.ts`): blocks
-   * are launched once it is known, while registration goes ahead. Default:
-   * `config.executor.python`, blocks launched before registering.
+   * launch at once and their managers wait for it (interchange `PYTHON` message), while
+   * registration goes ahead. Default: `config.executor.python`.
    */
   python?: Promise<string>;
   /** Registration backoff (ms); defaults 1000 → 60000. Tests use smaller values. */
@@ -162,6 +162,7 @@ export class Endpoint {
       config: o.config,
       log: o.log,
       onResults: (rs) => this.#onResults(rs),
+      python: o.python,
     });
   }
 
@@ -196,12 +197,10 @@ export class Endpoint {
     ep.#writeStatus();
     ep.#timers.push(setInterval(() => ep.#writeStatus(), 1000));
     if (opts.python) {
-      // start-up: register and connect while the interpreter is still being resolved
-      const python = opts.python;
-      const blocks = (async () => {
-        ep.#o.config.executor.python = await python; // ep.#o.config is ep's own copy
-        await ep.#interchange.start();
-      })();
+      // start-up: register and connect while the interpreter is still being resolved; blocks
+      // launch at once, their managers boot meanwhile and get it from the interchange (which
+      // also sets ep.#o.config.executor.python, ep's own copy)
+      const blocks = ep.#interchange.start();
       const first = Promise.withResolvers<void>();
       ep.#supervisor = ep.#supervise(first);
       const [b, f] = await Promise.allSettled([blocks, first.promise]);

@@ -38,6 +38,7 @@ import { closeSocket, receiveLoop, SendQueue, SOCKET_OPTIONS } from "../io/zmq.t
 import {
   decodeManagerMessage,
   encodeBare,
+  encodePython,
   encodeTasks,
   type ManagerMessage,
   type RegisterInfo,
@@ -147,6 +148,13 @@ export interface InterchangeOptions {
   workerScript?: string;
   /** Command that starts this program (default `selfCommand()`). */
   selfCommand?: { cmd: string; args: string[] };
+  /**
+   * The workers' interpreter while it is still being worked out (`daemon/python.ts`). Blocks
+   * launched before it is known start their managers with `--python-from interchange`: they
+   * boot meanwhile and get a `PYTHON` message once it resolves (it is also written to
+   * `config.executor.python`). Default: `config.executor.python` as it is.
+   */
+  python?: Promise<string>;
 }
 
 interface _Block {
@@ -159,6 +167,8 @@ interface _Block {
   cancelled: boolean;
   /** A failure was already handled for this block. */
   ended: boolean;
+  /** Its managers wait for a `PYTHON` message (launched before the interpreter was known). */
+  deferredPython: boolean;
 }
 
 interface _Manager {
@@ -231,9 +241,17 @@ export class Interchange {
     .map((b) => b.toString(16).padStart(2, "0")).join("");
 
   /** Create an interchange; nothing runs before {@linkcode Interchange.start}. */
+  /** False while `opts.python` is still being resolved. */
+  #pythonKnown = true;
+
   constructor(opts: InterchangeOptions) {
     this.#opts = opts;
     this.#log = opts.log;
+    if (opts.python) {
+      this.#pythonKnown = false;
+      const configured = opts.config.executor.python;
+      opts.python.catch(() => configured).then((p) => this.#pythonResolved(p));
+    }
     this.#provider = opts.provider ?? createProvider({
       config: opts.config,
       endpointDir: opts.endpointDir,
@@ -482,6 +500,17 @@ export class Interchange {
     this.#dispatch();
   }
 
+  /** The interpreter is known: later blocks get `--python`, waiting managers a `PYTHON`. */
+  #pythonResolved(python: string): void {
+    this.#opts.config.executor.python = python;
+    this.#pythonKnown = true;
+    for (const m of this.#managers.values()) {
+      if (this.#blocks.get(m.info.block_id)?.deferredPython) {
+        this.#send(m.identity, encodePython(python));
+      }
+    }
+  }
+
   #register(identity: Uint8Array, key: string, info: RegisterInfo, now: number): void {
     if (info.token !== this.#token) {
       this.#badPeer(key, `REGISTER from ${key} without this interchange's token; ignored`);
@@ -517,6 +546,9 @@ export class Interchange {
       rateSince: now,
     });
     if (block.state === "PENDING" || block.state === "UNKNOWN") block.state = "RUNNING";
+    if (block.deferredPython && this.#pythonKnown) {
+      this.#send(identity, encodePython(this.#opts.config.executor.python));
+    }
     this.#log.info(
       _LOG,
       "manager %s registered: block %s, host %s, pid %d, %d workers",
@@ -786,6 +818,7 @@ export class Interchange {
       idleSince: now,
       cancelled: false,
       ended: false,
+      deferredPython: !this.#pythonKnown,
     };
     this.#blocks.set(blockId, block);
     const self = this.#opts.selfCommand ?? selfCommand();
@@ -801,8 +834,7 @@ export class Interchange {
       String(ex.max_workers_per_node),
       "--cores-per-worker",
       String(ex.cores_per_worker),
-      "--python",
-      ex.python,
+      ...(this.#pythonKnown ? ["--python", ex.python] : ["--python-from", "interchange"]),
       "--worker-script",
       this.#workerScript,
       "--logdir",

@@ -53,6 +53,11 @@ export interface ManagerOptions {
   coresPerWorker?: number;
   /** Python interpreter for workers (default python3). */
   python?: string;
+  /**
+   * Start workers only once the interchange's `PYTHON` message names the interpreter (the
+   * endpoint was still resolving it when it launched this block; the manager boots meanwhile).
+   */
+  pythonFromInterchange?: boolean;
   /** Path of the Python worker script. */
   workerScript: string;
   /** Directory for the manager log and worker stderr. */
@@ -211,6 +216,7 @@ class _Manager {
   #env: Record<string, string>;
   #restartAfter = 0;
   #frameLimit: number;
+  #awaitingPython: boolean;
 
   constructor(opts: ManagerOptions) {
     const cores = navigator.hardwareConcurrency || 1;
@@ -222,6 +228,7 @@ class _Manager {
       workers: opts.workers > 0 ? opts.workers : Math.max(1, Math.floor(cores / cpw)),
       coresPerWorker: cpw,
       python: opts.python ?? "python3",
+      pythonFromInterchange: opts.pythonFromInterchange ?? false,
       workerScript: opts.workerScript,
       logdir: opts.logdir,
       hbPeriod: opts.hbPeriod ?? 5,
@@ -237,6 +244,7 @@ class _Manager {
         level: opts.logLevel ?? "info",
       });
     this.#frameLimit = this.#o.resultSizeLimit * 2 + 1024 * 1024;
+    this.#awaitingPython = this.#o.pythonFromInterchange;
     this.#env = workerEnv(Deno.env.toObject());
     this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#o.resultSizeLimit);
     this.#env.FUNCX_WORKER_LOGDIR = this.#o.logdir;
@@ -333,6 +341,13 @@ class _Manager {
         }
         if (msg.type === "SHUTDOWN") {
           this.#done.resolve("SHUTDOWN from the interchange");
+        } else if (msg.type === "PYTHON") {
+          if (!this.#awaitingPython || this.#closing) continue;
+          this.#awaitingPython = false;
+          this.#o.python = msg.python;
+          this.#log.info(_LOG, "workers run %s (from the interchange)", msg.python);
+          for (let i = 0; i < this.#o.workers; i++) this.#spawn();
+          this.#assign();
         } else if (msg.type === "TASKS") {
           if (this.#closing) continue; // BYE tells the interchange to re-queue them
           for (const t of msg.tasks) {
@@ -380,6 +395,7 @@ class _Manager {
   }
 
   #spawn(): _Worker | undefined {
+    if (this.#awaitingPython) return undefined; // started on PYTHON
     const o = this.#o;
     const id = this.#nextWorker++;
     let child: Deno.ChildProcess;

@@ -10,7 +10,8 @@
  *   `BYE json{reason}` as its last message when it exits (every task it ran has had its
  *   result sent before, so the rest never started);
  * - interchange → manager: `TASKS json[{task_id}]` + one frame per task body, `HEARTBEAT`,
- *   `SHUTDOWN`.
+ *   `SHUTDOWN`, and `PYTHON json{python}` (the workers' interpreter, for a manager started
+ *   with `--python-from interchange` while the endpoint was still resolving it).
  *
  * Decoding is strict: anything malformed raises {@linkcode WireError} with one line saying
  * what was wrong, so a bad peer is logged and ignored, never crashes a process.
@@ -85,7 +86,8 @@ export type ManagerMessage =
 export type InterchangeMessage =
   | { type: "TASKS"; tasks: WireTask[] }
   | { type: "HEARTBEAT" }
-  | { type: "SHUTDOWN" };
+  | { type: "SHUTDOWN" }
+  | { type: "PYTHON"; python: string };
 
 /** Largest JSON header frame accepted (bytes). */
 const _MAX_HEADER = 4 * 1024 * 1024;
@@ -219,6 +221,11 @@ export function decodeInterchangeMessage(frames: Uint8Array[]): InterchangeMessa
     case "HEARTBEAT":
     case "SHUTDOWN":
       return { type };
+    case "PYTHON": {
+      const o = _json(frames[1], "PYTHON") as Record<string, unknown>;
+      if (!o || typeof o !== "object") throw new WireError("PYTHON: expected a JSON object");
+      return { type, python: _str(o.python, "PYTHON.python", 4096) };
+    }
     case "TASKS": {
       const head = _list(_json(frames[1], "TASKS"), "TASKS", frames.length - 2);
       const tasks = head.map((h, i) => {
@@ -231,6 +238,18 @@ export function decodeInterchangeMessage(frames: Uint8Array[]): InterchangeMessa
     default:
       throw new WireError(`unknown message type "${type.slice(0, 16)}" from the interchange`);
   }
+}
+
+/**
+ * Frames of a PYTHON message (the interchange tells a waiting manager its interpreter).
+ *
+ * @example
+ * ```ts
+ * encodePython("/usr/bin/python3"); // [PYTHON, {"python":"/usr/bin/python3"}]
+ * ```
+ */
+export function encodePython(python: string): Uint8Array[] {
+  return [_enc.encode("PYTHON"), _enc.encode(JSON.stringify({ python }))];
 }
 
 /**

@@ -5,7 +5,7 @@ import { Interchange } from "../../src/workers/interchange.ts";
 import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../../src/io/zmq.ts";
 import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
-async function setup(over: Parameters<typeof config>[1] = {}) {
+async function setup(over: Parameters<typeof config>[1] = {}, python?: Promise<string>) {
   const ep = await tempEndpoint();
   const col = new Collector();
   const ix = new Interchange({
@@ -25,6 +25,7 @@ async function setup(over: Parameters<typeof config>[1] = {}) {
     onResults: col.onResults,
     strategyPeriodMs: 200,
     pollPeriodMs: 200,
+    python,
   });
   await ix.start();
   return { ep, col, ix };
@@ -250,4 +251,32 @@ Deno.test({
       await teardown(s);
     }
   },
+});
+
+Deno.test("interchange+local: a block launched before the interpreter is known gets it by PYTHON", async () => {
+  const python = Promise.withResolvers<string>();
+  const s = await setup({}, python.promise);
+  try {
+    // the manager is launched and registers, but starts no worker until PYTHON
+    await until(() => s.ix.status().managers.length === 1, "manager registered", 20_000);
+    s.ix.submit([pyTask("p0", "ident", [5])]);
+    await new Promise((r) => setTimeout(r, 300));
+    assertEquals(s.col.results.length, 0, "no worker ran before the interpreter was known");
+    const exe = new TextDecoder().decode(
+      (await new Deno.Command("python3", { args: ["-c", "import sys; print(sys.executable)"] })
+        .output()).stdout,
+    ).trim();
+    python.resolve(exe);
+    await s.col.waitFor(() => s.col.results.length === 1, "result after PYTHON");
+    assertEquals((s.col.byId("p0")!.result as [number, number])[0], 5);
+    const log = await Deno.readTextFile(
+      [...Deno.readDirSync(`${s.ep.dir}/worker_logs/0`)].map((e) =>
+        `${s.ep.dir}/worker_logs/0/${e.name}`
+      )
+        .find((f) => /manager-.*\.log$/.test(f))!,
+    );
+    assert(log.includes(`workers run ${exe} (from the interchange)`), "the manager logged it");
+  } finally {
+    await teardown(s);
+  }
 });
