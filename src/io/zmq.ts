@@ -235,24 +235,9 @@ export function receiveLoop(
   let stopped = false;
   const run = async () => {
     let burst = 0;
-    while (!stopped && !_gone(sock)) {
-      let frames: Uint8Array[];
-      try {
-        const p = sock.receive();
-        _watch(sock);
-        try {
-          frames = await p;
-          _received++;
-        } finally {
-          _waiting.delete(sock);
-        }
-      } catch (e) {
-        // closing the socket rejects the waiting receive (EAGAIN): a clean end
-        if (stopped || _gone(sock)) return;
-        if (_code(e) === "EAGAIN") continue;
-        throw e;
-      }
-      if (stopped || _gone(sock)) return; // stopped or closing: like a closed socket, drop
+    while (true) {
+      const frames = await _next(sock, () => stopped);
+      if (!frames || stopped || _gone(sock)) return; // stopped or closing: like closed, drop
       const r = onMessage(frames);
       if (r instanceof Promise) await r;
       if (++burst >= yieldEvery) {
@@ -320,24 +305,35 @@ export async function* messages(sock: ZmqSocket): AsyncGenerator<Uint8Array[]> {
 }
 
 async function* _messages(sock: ZmqSocket): AsyncGenerator<Uint8Array[]> {
-  while (!_gone(sock)) {
-    let frames: Uint8Array[];
+  for (let frames; (frames = await _next(sock));) yield frames;
+}
+
+/**
+ * The next message with the rescue timer watching the wait, or `undefined` once the socket is
+ * closed/closing or `stopped()` (closing rejects the waiting receive: a clean end); EAGAIN
+ * (a spurious wake-up) waits again.
+ */
+async function _next(
+  sock: ZmqSocket,
+  stopped: () => boolean = () => false,
+): Promise<Uint8Array[] | undefined> {
+  while (!stopped() && !_gone(sock)) {
     try {
       const p = sock.receive();
       _watch(sock);
       try {
-        frames = await p;
+        const frames = await p;
         _received++;
+        return frames;
       } finally {
         _waiting.delete(sock);
       }
     } catch (e) {
-      if (_gone(sock)) return;
-      if (_code(e) === "EAGAIN") continue;
-      throw e;
+      if (stopped() || _gone(sock)) return undefined;
+      if (_code(e) !== "EAGAIN") throw e;
     }
-    yield frames;
   }
+  return undefined;
 }
 
 /**
