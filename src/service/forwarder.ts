@@ -47,7 +47,7 @@ import { isUuid } from "./errors.ts";
 import { safeEqual, sha256Hex } from "./secrets.ts";
 import type { NewResult, ServiceStore, TaskStatus } from "./store.ts";
 import { loadOrCreateServerKeys, z85Encode } from "./curve.ts";
-import { closeSocket, type ReceiveLoop, receiveLoop } from "../io/zmq.ts";
+import { closeSocket, kick, type ReceiveLoop, receiveLoop } from "../io/zmq.ts";
 
 /** Options of {@linkcode Forwarder.start}. */
 export interface ForwarderOptions {
@@ -165,6 +165,8 @@ export class Forwarder {
   #heartbeatPeriod: number;
   /** Task id → callers of {@linkcode Forwarder.resultStored} waiting for its result. */
   #resultWaiters = new Map<string, (() => void)[]>();
+  /** Re-checks the results socket while a client waits (see {@linkcode Forwarder.resultStored}). */
+  #waitKicker?: ReturnType<typeof setInterval>;
 
   private constructor(
     opts: ForwarderOptions,
@@ -308,6 +310,15 @@ export class Forwarder {
       }, ms);
       list.push(done);
       this.#resultWaiters.set(taskId, list);
+      // A client is waiting on this result: re-check the results socket at the timer's pace
+      // (≈ 2 ms) instead of the general missed-wake-up rescue (src/io/zmq.ts, 5 ms), only
+      // while someone waits.
+      this.#waitKicker ??= setInterval(() => {
+        if (this.#resultWaiters.size === 0 || this.#closed) {
+          clearInterval(this.#waitKicker);
+          this.#waitKicker = undefined;
+        } else kick(this.#socks.results);
+      }, 1);
     });
   }
 
@@ -343,6 +354,7 @@ export class Forwarder {
     await this.flush();
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
+    clearInterval(this.#waitKicker);
     await Promise.allSettled(this.#loops.map((l) => l.stop()));
     // closeSocket: never close a socket under a waiting receive (see src/io/zmq.ts)
     for (const s of Object.values(this.#socks)) await closeSocket(s);
