@@ -85,7 +85,7 @@ Deno.test({
       // an identity still held by a closing impostor connection refuses the first attempt)
       let real = await w.peer(w.victim, { identity: id, secret: w.victim.endpoint_secret });
       let got: string | undefined;
-      for (let attempt = 0; attempt < 4 && got !== t1; attempt++) {
+      for (let attempt = 0; attempt < 6 && got !== t1; attempt++) {
         if (attempt > 0) {
           real.close();
           real = await w.peer(w.victim, { identity: id, secret: w.victim.endpoint_secret });
@@ -109,7 +109,7 @@ Deno.test({
       // like the real endpoint's ack watchdog: a results connection that libzmq parked behind a
       // closing connection with the same identity is never heard, so reconnect and resend
       let stored: unknown;
-      for (let attempt = 0; attempt < 4 && stored !== 1; attempt++) {
+      for (let attempt = 0; attempt < 6 && stored !== 1; attempt++) {
         if (attempt > 0) {
           real.close();
           real = await w.peer(w.victim, { identity: id, secret: w.victim.endpoint_secret });
