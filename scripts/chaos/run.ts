@@ -22,6 +22,7 @@
 import { join } from "node:path";
 import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { NATIVE_CLIENT_ID } from "../../src/config/types.ts";
+import { outputWithin } from "../../src/daemon/proc.ts";
 import type { StatusFile } from "../../src/daemon/state.ts";
 import { FuncXClient, type TaskOutcome } from "../../src/sdk/client.ts";
 import { addUser, loginViaForm, writeTokens } from "../../tests/helpers/service.ts";
@@ -121,18 +122,9 @@ async function _cli(home: string, args: string[], timeoutMs = 120_000) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, timeoutMs);
-  try {
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
+  const out = await outputWithin(child, timeoutMs);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 /** Reject after `ms` (the SDK client has no request timeout; see the report). */

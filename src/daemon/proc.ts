@@ -240,3 +240,29 @@ export function sendSignal(target: number, signal: SignalName): boolean {
   const r = _bash('kill -s "$1" -- "$2" 2>/dev/null', [signal.slice(3), String(target)]);
   return r.code === 0;
 }
+
+/**
+ * Collect a spawned child's output, SIGKILLing it if it runs longer than `ms` (the output so
+ * far is returned, with the kill's exit status).
+ *
+ * @example
+ * ```ts
+ * const child = new Deno.Command("bash", { args: ["-c", "sleep 9"], stdout: "piped" }).spawn();
+ * const out = await outputWithin(child, 1000); // killed after 1 s: out.success === false
+ * ```
+ */
+export async function outputWithin(
+  child: Deno.ChildProcess,
+  ms: number,
+): Promise<Deno.CommandOutput> {
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, ms);
+  try {
+    return await child.output();
+  } finally {
+    clearTimeout(timer);
+  }
+}

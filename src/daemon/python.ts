@@ -20,6 +20,7 @@
  * @module
  */
 import type { EndpointConfig } from "../config/types.ts";
+import { outputWithin } from "./proc.ts";
 
 const _PROBE = "import os, sys\nprint(sys.executable)\nprint(os.environ.get('PATH', ''))";
 
@@ -93,13 +94,8 @@ export async function resolveShimmedPython(
   } catch (e) {
     return { python: configured, reason: `probe not started: ${(e as Error).message}` };
   }
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }, timeoutMs);
   try {
-    const out = await child.output();
+    const out = await outputWithin(child, timeoutMs);
     if (!out.success) return { python: configured, reason: "probe failed" };
     const [exe = "", childPath = ""] = new TextDecoder().decode(out.stdout).split("\n");
     const target = shimTarget(exe.trim(), childPath.trim(), ourPath);
@@ -108,7 +104,5 @@ export async function resolveShimmedPython(
       : { python: configured, reason: "not a shim" };
   } catch (e) {
     return { python: configured, reason: `probe failed: ${(e as Error).message}` };
-  } finally {
-    clearTimeout(timer);
   }
 }
