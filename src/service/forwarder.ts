@@ -12,9 +12,9 @@
  * (issued at registration), so a registered key cannot speak for another endpoint. The
  * sockets use `ZMQ_ROUTER_NOTIFY`: libzmq delivers an empty message from a routing id when
  * its connection comes up or goes down, in order with that connection's messages, and any
- * such event ends the trust of that routing id. Tasks queued for a connection whose trust
- * ended are not sent (they stay unfinished and are re-delivered once the endpoint registers
- * again). With `ROUTER_HANDOVER` off, libzmq only gives a routing id to a new connection
+ * such event ends the trust of that routing id. Tasks are only sent to the connection trusted
+ * at that moment (sends are synchronous); the others stay unfinished and are re-delivered
+ * once the endpoint registers again. With `ROUTER_HANDOVER` off, libzmq only gives a routing id to a new connection
  * after the old connection's last message (its disconnect event) was read, so a connection
  * that takes over a uuid, e.g. an impostor right after the real endpoint dropped, never
  * inherits trust. A reconnecting endpoint whose uuid is still held by its own half-closed
@@ -23,8 +23,7 @@
  *
  * @example
  * ```ts
- * import { setImmediate } from "node:timers";
-import { Forwarder } from "./forwarder.ts";
+ * import { Forwarder } from "./forwarder.ts";
  * const fwd = await Forwarder.start({ store, curveDir, host: "127.0.0.1", basePort: 0, heartbeatPeriod: 30, log });
  * console.log(fwd.ports.tasks, fwd.publicCertificate);
  * await fwd.close();
@@ -103,36 +102,6 @@ function _enableRouterNotify(sock: zmq.Router): void {
   );
 }
 
-/** One queued send; `valid` is asked right before sending (a stale connection's item is dropped). */
-interface _Outgoing {
-  frames: Uint8Array[];
-  onError?: (e: Error) => void;
-  valid?: () => boolean;
-}
-
-/**
- * An in-order writer. With `sendTimeout: 0` zeromq.js runs every send synchronously (queued
- * in libzmq now, or failed now), so messages go out as they are pushed, in order, with no
- * promise awaited per message; a failure is reported to `onError` right after.
- */
-class _Sender {
-  constructor(private readonly sock: zmq.Router) {}
-
-  push(frames: Uint8Array[], onError?: (e: Error) => void, valid?: () => boolean) {
-    if (valid && !valid()) return;
-    try {
-      this.sock.send(frames).catch((e) => onError?.(e as Error));
-    } catch (e) {
-      onError?.(e as Error); // closed
-    }
-  }
-
-  /** Resolves when every pushed message was handed to libzmq (always at once). */
-  idle(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 /** The forwarder. */
 export class Forwarder {
   /** Bound ports. */
@@ -142,7 +111,6 @@ export class Forwarder {
   #ctx: zmq.Context;
   #socks: Record<_Channel, zmq.Router>;
   #zap: zmq.Router;
-  #tasksOut: _Sender;
   #store: ServiceStore;
   #log: Logger;
   #conns = new Map<string, _Conn>();
@@ -183,7 +151,6 @@ export class Forwarder {
     this.#zap = zap;
     this.ports = ports;
     this.publicCertificate = publicCertificate;
-    this.#tasksOut = new _Sender(socks.tasks);
     this.#heartbeatPeriod = opts.heartbeatPeriod;
     for (const ep of this.#store.listEndpoints()) this.#keys.set(ep.pubkey, ep.uuid);
   }
@@ -337,21 +304,10 @@ export class Forwarder {
     return [...this.#conns].filter(([, c]) => c.connected).map(([u]) => u);
   }
 
-  /** Store pending results/statuses now and send the acks. */
-  async flush(): Promise<void> {
-    this.#flushNow();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#tasksOut.idle(),
-      new Promise((r) => timer = setTimeout(r, 5000)),
-    ]);
-    clearTimeout(timer);
-  }
-
-  /** Flush, then close the sockets (waiting briefly for the last acks to go out). */
+  /** Store pending results and send their acks, then close the sockets. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.flush();
+    this.#flushNow(); // sends are synchronous: the acks are with libzmq when this returns
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
     clearInterval(this.#waitKicker);
@@ -598,7 +554,7 @@ export class Forwarder {
       conn.connected = true;
       this.#log.info("forwarder", "endpoint %s connected", uuid);
       // A new connection: everything unfinished is (re-)delivered.
-      this.#deliver(uuid, false);
+      this.#deliver(uuid);
       this.#send(uuid, packHeartbeat(uuid));
     }
   }
@@ -708,24 +664,27 @@ export class Forwarder {
 
   // ------------------------------------------------------------------ send
 
-  /** Send on the endpoint's trusted tasks connection; dropped if that connection's trust ends first. */
+  /**
+   * Send on the endpoint's currently trusted tasks connection, now: with `sendTimeout: 0`
+   * zeromq.js queues it in libzmq or fails synchronously (in order, no promise awaited per
+   * message). No trusted connection: nothing is sent (the task is re-delivered on the next
+   * registration). A failed send ends that connection's trust.
+   */
   #send(uuid: string, frame: Uint8Array) {
     const rid = this.#conns.get(uuid)?.route.tasks;
     if (rid === undefined) return;
-    this.#tasksOut.push(
-      [_ridBytes(rid), frame],
-      (e) => this.#sendFailed(uuid, rid, e),
-      () => this.#routes.tasks.get(rid) === uuid,
-    );
+    const failed = (e: unknown) =>
+      this.#untrust("tasks", rid, uuid, (e as { code?: string }).code ?? (e as Error).message);
+    try {
+      this.#socks.tasks.send([_ridBytes(rid), frame]).catch(failed);
+    } catch (e) {
+      failed(e); // closed
+    }
   }
 
-  #sendFailed(uuid: string, rid: string, e: Error) {
-    this.#untrust("tasks", rid, uuid, (e as { code?: string }).code ?? e.message);
-  }
-
-  /** Send unfinished tasks (only never-delivered ones when `onlyNew`). */
-  #deliver(uuid: string, onlyNew: boolean) {
-    const tasks = this.#store.pendingTasks(uuid, onlyNew);
+  /** Send every unfinished task (a new trusted tasks connection). */
+  #deliver(uuid: string) {
+    const tasks = this.#store.pendingTasks(uuid, false);
     const delivered = new Map<string, TaskStatus>();
     for (const t of tasks) {
       if (t.payload === null) continue;
@@ -739,7 +698,6 @@ export class Forwarder {
   }
 
   #heartbeat() {
-    const now = Date.now() / 1000;
     const seen = new Map<string, number>();
     for (const [uuid, c] of this.#conns) {
       if (!c.connected) continue;
@@ -751,7 +709,6 @@ export class Forwarder {
     } catch (e) {
       this.#log.warn("forwarder", "recording heartbeats failed: %s", e);
     }
-    void now;
   }
 }
 
