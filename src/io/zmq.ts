@@ -188,14 +188,26 @@ const _realClose: (this: object) => void = zmq.Socket.prototype.close;
 zmq.Socket.prototype.close = function (this: zmq.Socket): void {
   const sock = this as unknown as ZmqSocket;
   if (!_waiting.has(sock) || sock.closed) return _realClose.call(this);
-  if (_closing.has(sock)) return;
+  if (!_closing.has(sock)) void _deferClose(sock);
+};
+
+/**
+ * Stop watching `sock`, rescue a message already there, and do the real close one macrotask
+ * later (any readiness callback queued meanwhile then reaches a live poller).
+ */
+function _deferClose(sock: ZmqSocket): Promise<void> {
   _closing.add(sock);
   _unwatch(sock);
   kick(sock);
-  setTimeout(() => {
-    if (!sock.closed) _realClose.call(this);
-  }, 0);
-};
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      try {
+        if (!sock.closed) _realClose.call(sock);
+      } catch { /* closed meanwhile */ }
+      resolve();
+    }, 0)
+  );
+}
 
 function _checkOptions(sock: ZmqSocket): void {
   if (sock.sendTimeout !== 0) {
@@ -275,15 +287,7 @@ export function receiveLoop(
  * ```
  */
 export async function closeSocket(sock: ZmqSocket & { close(): void }): Promise<void> {
-  if (sock.closed) return;
-  _closing.add(sock);
-  _unwatch(sock);
-  kick(sock);
-  await new Promise((r) => setTimeout(r, 0));
-  if (sock.closed) return;
-  try {
-    _realClose.call(sock);
-  } catch { /* closed meanwhile */ }
+  if (!sock.closed) await _deferClose(sock);
 }
 
 /**
