@@ -20,9 +20,28 @@
  * ```
  */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + payload.byteLength);
-  new DataView(out.buffer).setUint32(0, payload.byteLength, false);
-  out.set(payload, 4);
+  return encodeFrames([payload]);
+}
+
+/**
+ * Several frames back to back in one buffer (one pipe write for a batch of tasks).
+ *
+ * @example
+ * ```ts
+ * encodeFrames([new Uint8Array([1]), new Uint8Array([2, 3])]); // 0,0,0,1,1, 0,0,0,2,2,3
+ * ```
+ */
+export function encodeFrames(payloads: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of payloads) n += 4 + p.byteLength;
+  const out = new Uint8Array(n);
+  const view = new DataView(out.buffer);
+  let off = 0;
+  for (const p of payloads) {
+    view.setUint32(off, p.byteLength, false);
+    out.set(p, off + 4);
+    off += 4 + p.byteLength;
+  }
   return out;
 }
 

@@ -25,7 +25,7 @@ import { setImmediate } from "node:timers";
 import * as zmq from "zeromq";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { decodePickle } from "../protocol/pickle.ts";
-import { encodeFrame, FrameReader } from "./frames.ts";
+import { encodeFrames, FrameReader } from "./frames.ts";
 import { lostTaskResult } from "./lost.ts";
 import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../io/zmq.ts";
 import {
@@ -617,21 +617,7 @@ class _Manager {
       w.headSince = performance.now();
     }
     w.tasks.push(...tasks);
-    let bytes: Uint8Array;
-    if (tasks.length === 1) bytes = encodeFrame(tasks[0].body);
-    else {
-      let n = 0;
-      for (const t of tasks) n += 4 + t.body.byteLength;
-      bytes = new Uint8Array(n);
-      const view = new DataView(bytes.buffer);
-      let off = 0;
-      for (const t of tasks) {
-        view.setUint32(off, t.body.byteLength, false);
-        bytes.set(t.body, off + 4);
-        off += 4 + t.body.byteLength;
-      }
-    }
-    w.writer.write(bytes).catch((e) => {
+    w.writer.write(encodeFrames(tasks.map((t) => t.body))).catch((e) => {
       this.#log.warn(
         _LOG,
         "writing %d task(s) to worker %d failed: %s",
