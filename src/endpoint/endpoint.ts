@@ -11,14 +11,14 @@
  *
  * @example
  * ```ts
- * import { clearImmediate, setImmediate } from "node:timers";
-import { Endpoint } from "./endpoint.ts";
+ * import { Endpoint } from "./endpoint.ts";
  * const ep = await Endpoint.start({ home, name: "default", config, global, log });
  * Deno.addSignalListener("SIGTERM", () => ep.stop("SIGTERM"));
  * await ep.done;
  * ```
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 import * as zmq from "zeromq";
 import { tokenProvider } from "../auth/access.ts";
 import { endpointPaths } from "../config/paths.ts";
@@ -27,8 +27,7 @@ import { ENDPOINT_VERSION, type EndpointConfig, type GlobalConfig } from "../con
 import type { Logger } from "../daemon/log.ts";
 import type { StatusFile } from "../daemon/state.ts";
 import { encodeEPStatusReport, encodeRegistration } from "../protocol/messages.ts";
-import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
-import { decodeRemoteException } from "../protocol/serialize.ts";
+import type { PyValue } from "../protocol/pickle.ts";
 import { formatCertificate, parseCertificate } from "../protocol/zpl.ts";
 import {
   RegistrationError,
@@ -77,17 +76,6 @@ function _sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done, { once: true });
   });
-}
-
-/** True when `message` is a pickled result dict whose exception is a ManagerLost. */
-function _isManagerLost(message: Uint8Array): boolean {
-  try {
-    const d = decodePickle(message);
-    if (!isPlainDict(d) || typeof d.exception !== "string") return false;
-    return decodeRemoteException(d.exception).type === "ManagerLost";
-  } catch {
-    return false;
-  }
 }
 
 /** The running endpoint daemon. */
@@ -196,35 +184,21 @@ export class Endpoint {
     if (loaded) ep.#log.info(_LOG, "%d unacknowledged result(s) loaded; resent on connect", loaded);
     ep.#writeStatus();
     ep.#timers.push(setInterval(() => ep.#writeStatus(), 1000));
-    if (opts.python) {
-      // start-up: register and connect while the interpreter is still being resolved; blocks
-      // launch at once, their managers boot meanwhile and get it from the interchange (which
-      // also sets ep.#o.config.executor.python, ep's own copy)
-      const blocks = ep.#interchange.start();
-      const first = Promise.withResolvers<void>();
-      ep.#supervisor = ep.#supervise(first);
-      const [b, f] = await Promise.allSettled([blocks, first.promise]);
-      const failed = b.status === "rejected" ? b : f.status === "rejected" ? f : undefined;
-      if (failed) {
-        const e = failed.reason as Error;
-        await ep.stop(`start failed: ${e.message}`);
-        throw e;
-      }
-    } else {
-      try {
-        await ep.#interchange.start();
-      } catch (e) {
-        await ep.#teardown();
-        throw e;
-      }
-      const first = Promise.withResolvers<void>();
-      ep.#supervisor = ep.#supervise(first);
-      try {
-        await first.promise;
-      } catch (e) {
-        await ep.stop(`start failed: ${(e as Error).message}`);
-        throw e;
-      }
+    // blocks launch now; with `opts.python` still pending their managers boot meanwhile and
+    // get the interpreter from the interchange (which also sets ep.#o.config.executor.python)
+    try {
+      await ep.#interchange.start();
+    } catch (e) {
+      await ep.#teardown();
+      throw e;
+    }
+    const first = Promise.withResolvers<void>();
+    ep.#supervisor = ep.#supervise(first);
+    try {
+      await first.promise;
+    } catch (e) {
+      await ep.stop(`start failed: ${(e as Error).message}`);
+      throw e;
     }
     ep.#timers.push(setInterval(() => ep.#tick(), 1000));
     ep.#timers.push(
@@ -575,7 +549,7 @@ export class Endpoint {
    * them again after the restart. Real results are kept.
    */
   #keepWhileStopping(r: InterchangeResult): boolean {
-    if (!_isManagerLost(r.message)) return true;
+    if (!r.lost) return true;
     this.#inflight.delete(r.taskId);
     this.#counts.leftUnfinished++;
     return false;

@@ -70,6 +70,8 @@ export interface InterchangeResult {
   taskId: string;
   /** The pickled result dict. */
   message: Uint8Array;
+  /** Made up by the interchange (ManagerLost): the task's manager or the endpoint stopped. */
+  lost?: true;
 }
 
 /** One block in {@linkcode InterchangeStatus}. */
@@ -648,7 +650,7 @@ export class Interchange {
       );
       return;
     }
-    this.#outbox.push({ taskId, message: bytes });
+    this.#outbox.push({ taskId, message: bytes, lost: true });
     this.#scheduleFlush();
   }
 
