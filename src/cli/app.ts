@@ -13,7 +13,7 @@
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { ENDPOINT_VERSION } from "../config/types.ts";
-import { type CliContext, CliError } from "./context.ts";
+import { type CliContext, oneLine, PROGRAM, reportError } from "./context.ts";
 type _Register = (program: Command, ctx: CliContext) => void;
 
 /**
@@ -41,7 +41,6 @@ const _COMMANDS: readonly (readonly [string, () => Promise<{ register: _Register
 ];
 
 /** The program name used in messages. */
-export const PROGRAM = "funcx-endpoint";
 
 /**
  * Build the commander program for one invocation: every command, or only `only` (its
@@ -69,7 +68,7 @@ export async function buildProgram(ctx: CliContext, only?: string): Promise<Comm
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
-      outputError: (str, write) => write(`${PROGRAM}: ${_oneLine(str.replace(/^error: /, ""))}\n`),
+      outputError: (str, write) => write(`${PROGRAM}: ${oneLine(str.replace(/^error: /, ""))}\n`),
     });
   program.addHelpText(
     "after",
@@ -100,10 +99,6 @@ function _commandOf(args: readonly string[]): string | undefined {
     return known && a !== "completion" ? a : undefined;
   }
   return undefined;
-}
-
-function _oneLine(s: string): string {
-  return s.trim().split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
 }
 
 /** `--config_dir` (upstream spelling) → `--config-dir`; everything else unchanged. */
@@ -149,21 +144,9 @@ export async function runCli(argv: string[], home: string): Promise<number> {
     await program.parseAsync(args, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (debug) console.error(e);
-    else console.error(`${PROGRAM}: ${_oneLine(_message(e))}`);
-    return e instanceof CliError ? e.exitCode : 1;
+    return reportError(e, debug);
   }
   return exitCode;
-}
-
-function _message(e: unknown): string {
-  if (e instanceof Error) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      return `permission denied: ${e.message}`;
-    }
-    return e.message || e.name;
-  }
-  return String(e);
 }
 
 function _globalDebugFlag(args: readonly string[]): boolean {

@@ -31,3 +31,43 @@ export class CliError extends Error {
     this.name = "CliError";
   }
 }
+
+/** The program name in messages. */
+export const PROGRAM = "funcx-endpoint";
+
+/**
+ * `s` on one line: lines trimmed, blank ones dropped, joined by spaces.
+ *
+ * @example
+ * ```ts
+ * oneLine("a\n  b\n"); // "a b"
+ * ```
+ */
+export function oneLine(s: string): string {
+  return s.trim().split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
+}
+
+/**
+ * Report an error that ends a command — the stack with `debug`, else one line
+ * `funcx-endpoint: <message>` (permission errors say so) — and return the exit code.
+ *
+ * @example
+ * ```ts
+ * return reportError(new CliError("no such endpoint"), false); // prints one line, returns 1
+ * ```
+ */
+export function reportError(e: unknown, debug: boolean): number {
+  if (debug) console.error(e);
+  else console.error(`${PROGRAM}: ${oneLine(_message(e))}`);
+  return e instanceof CliError ? e.exitCode : 1;
+}
+
+function _message(e: unknown): string {
+  if (e instanceof Error) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      return `permission denied: ${e.message}`;
+    }
+    return e.message || e.name;
+  }
+  return String(e);
+}

@@ -15,7 +15,7 @@
  * @module
  */
 import { endpointName } from "./common.ts";
-import { CliError } from "./context.ts";
+import { reportError } from "./context.ts";
 import { type ManagerFlags, parseManagerFlags } from "./manager.ts";
 import { checkUuid } from "./preflight.ts";
 
@@ -133,12 +133,6 @@ async function _run(debug: boolean, fn: () => Promise<number>): Promise<number> 
   try {
     return await fn();
   } catch (e) {
-    if (debug) console.error(e);
-    else {
-      const msg = (e instanceof Error ? e.message || e.name : String(e)).trim().split("\n")
-        .map((l) => l.trim()).filter(Boolean).join(" ");
-      console.error(`funcx-endpoint: ${msg}`);
-    }
-    return e instanceof CliError ? e.exitCode : 1;
+    return reportError(e, debug);
   }
 }
