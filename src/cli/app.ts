@@ -40,8 +40,6 @@ const _COMMANDS: readonly (readonly [string, () => Promise<{ register: _Register
   ["completion", () => import("./completion.ts")],
 ];
 
-/** The program name used in messages. */
-
 /**
  * Build the commander program for one invocation: every command, or only `only` (its
  * module is the only one imported).
