@@ -15,9 +15,8 @@ import { homePaths } from "../config/paths.ts";
 import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
 import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
 import { requireConfigured } from "./common.ts";
+import { isUuid } from "../endpoint/files.ts";
 import { CliError } from "./context.ts";
-
-const _UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Validate `--endpoint-uuid`.
@@ -29,7 +28,7 @@ const _UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 export function checkUuid(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  if (!_UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new CliError(
       `--endpoint-uuid: "${value}" is not a UUID; expected the form 12345678-9abc-def0-1234-56789abcdef0`,
     );
