@@ -28,6 +28,30 @@ const LIBFAKETIME = [
   }
 });
 
+/**
+ * `start ep --foreground` in `home` under libfaketime, whose offset is read from `clockFile`
+ * on every clock call (monotonic time stays real).
+ */
+function _startUnderFakeClock(home: string, clockFile: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...COMPILE_FLAGS, MAIN_TS, "start", "ep", "--foreground"],
+    env: {
+      FUNCX_HOME: home,
+      NO_COLOR: "1",
+      LD_PRELOAD: LIBFAKETIME!,
+      FAKETIME_TIMESTAMP_FILE: clockFile,
+      FAKETIME_NO_CACHE: "1",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let done = false;
+  child.status.then(() => done = true);
+  return { child, exited: () => done };
+}
+
 function _status(dir: string): StatusFile | null {
   try {
     return JSON.parse(Deno.readTextFileSync(join(dir, "status.json")));
@@ -62,22 +86,7 @@ Deno.test({
       fastEndpointConfig().replace("heartbeat_threshold: 20", "heartbeat_threshold: 8"),
     );
     const dir = join(w.home, "ep");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...COMPILE_FLAGS, MAIN_TS, "start", "ep", "--foreground"],
-      env: {
-        FUNCX_HOME: w.home,
-        NO_COLOR: "1",
-        LD_PRELOAD: LIBFAKETIME!,
-        FAKETIME_TIMESTAMP_FILE: clockFile,
-        FAKETIME_NO_CACHE: "1",
-        FAKETIME_DONT_FAKE_MONOTONIC: "1",
-      },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    let exited = false;
-    child.status.then(() => exited = true);
+    const { child, exited } = _startUnderFakeClock(w.home, clockFile);
     const jump = async (offset: string) => {
       // libfaketime offsets are relative to the real clock
       Deno.writeTextFileSync(clockFile, `${offset}\n`);
@@ -85,7 +94,7 @@ Deno.test({
     };
     try {
       await _until("the endpoint to connect with a manager", 90_000, () => {
-        if (exited) throw new Error("the endpoint exited (see the LD_PRELOAD test)");
+        if (exited()) throw new Error("the endpoint exited (see the LD_PRELOAD test)");
         const s = _status(dir);
         return s?.pid === child.pid && s.state === "connected" && s.managers.length > 0;
       });
@@ -195,25 +204,10 @@ Deno.test({
       "heartbeat_period: 1\nheartbeat_threshold: 5\nprovider:\n  init_blocks: 0\n  min_blocks: 0\n",
     );
     const dir = join(w.home, "ep");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...COMPILE_FLAGS, MAIN_TS, "start", "ep", "--foreground"],
-      env: {
-        FUNCX_HOME: w.home,
-        NO_COLOR: "1",
-        LD_PRELOAD: LIBFAKETIME!,
-        FAKETIME_TIMESTAMP_FILE: clockFile,
-        FAKETIME_NO_CACHE: "1",
-        FAKETIME_DONT_FAKE_MONOTONIC: "1",
-      },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    let exited = false;
-    child.status.then(() => exited = true);
+    const { child, exited } = _startUnderFakeClock(w.home, clockFile);
     try {
       await _until("the endpoint to connect", 60_000, () => {
-        if (exited) throw new Error("the endpoint exited (see the LD_PRELOAD test)");
+        if (exited()) throw new Error("the endpoint exited (see the LD_PRELOAD test)");
         const s = _status(dir);
         return s?.pid === child.pid && s.state === "connected";
       });
