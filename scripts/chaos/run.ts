@@ -26,6 +26,7 @@ import { outputWithin } from "../../src/daemon/proc.ts";
 import type { StatusFile } from "../../src/daemon/state.ts";
 import { FuncXClient, type TaskOutcome } from "../../src/sdk/client.ts";
 import { addUser, loginViaForm, writeTokens } from "../../tests/helpers/service.ts";
+import { rng } from "../../tests/fuzz/_rand.ts";
 import { findProcesses, freePorts, isAlive, killAndWait, processesOfHome } from "./procs.ts";
 
 /** Options of {@linkcode runChaos}. */
@@ -97,18 +98,6 @@ const _FUNCTIONS: Record<_Kind, [string, string]> = {
   raise: ["boom", "def boom(x):\n    raise ValueError('chaos boom %d' % x)\n"],
   large: ["large", `def large(x):\n    return ('%d:' % x) + 'x' * ${_LARGE}\n`],
 };
-
-/** Small seeded PRNG (mulberry32). */
-function _rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function _sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -189,8 +178,8 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   const rounds = opts.rounds ?? 5;
   const seed = opts.seed ?? (Date.now() % 2147483647);
   // separate streams: the kill schedule does not depend on how many tasks were submitted
-  const rand = _rng(seed);
-  const taskRand = _rng(seed ^ 0x5bd1e995);
+  const rand = rng(seed);
+  const taskRand = rng(seed ^ 0x5bd1e995);
   const log = opts.log ?? (() => {});
   const home = Deno.makeTempDirSync({ prefix: "fx-chaos-" });
   const report: ChaosReport = {

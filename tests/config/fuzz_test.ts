@@ -9,22 +9,11 @@ import { ConfigError, parseEndpointConfig, parseGlobalConfig } from "../../src/c
 import { endpointConfigTemplate, globalConfigTemplate } from "../../src/config/templates.ts";
 import type { EndpointConfig } from "../../src/config/types.ts";
 import { runCli, tempHome } from "../helpers/cli.ts";
+import { rng } from "../fuzz/_rand.ts";
 
 const SEED = 0x5eed2026;
 const ROUNDS = 3000;
 const TIME_BOUND_MS = 20_000;
-
-/** mulberry32: small deterministic PRNG. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOKENS = [
   ":",
@@ -102,7 +91,7 @@ function checkValid(c: EndpointConfig) {
 }
 
 Deno.test(`fuzz: mutated config.yaml -> valid config or one-line ConfigError (seed ${SEED})`, () => {
-  const rnd = prng(SEED);
+  const rnd = rng(SEED);
   const bases = [
     endpointConfigTemplate("fuzz"),
     "provider:\n  type: slurm\n  partition: debug\n  max_blocks: 4\nexecutor:\n  address: 10.0.0.1\n",
@@ -138,7 +127,7 @@ Deno.test({
   name: `fuzz: mutated endpoint.json/status.json/daemon.pid/config.yaml never break the CLI`,
   sanitizeResources: false,
   fn: async () => {
-    const rnd = prng(SEED + 1);
+    const rnd = rng(SEED + 1);
     const home = tempHome();
     assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
     const dir = join(home, "ep");

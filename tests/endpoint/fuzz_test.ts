@@ -18,27 +18,17 @@ import {
   unpackMessage,
 } from "../../src/protocol/messages.ts";
 import { TestForwarder } from "./_forwarder.ts";
+import { rng } from "../fuzz/_rand.ts";
 
 const SEED = 20261125;
 const BUDGET_MS = 4000;
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 Deno.test({
   name: "endpoint fuzz: random and mutated frames on the tasks and commands channels (seeded)",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const rnd = prng(SEED);
+    const rnd = rng(SEED);
     const int = (n: number) => Math.floor(rnd() * n);
     const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
     const fwd = await TestForwarder.start();

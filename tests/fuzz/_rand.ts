@@ -24,6 +24,21 @@ export function fuzzSeed(fallback: number): number {
   return s && /^\d+$/.test(s) ? Number(s) : fallback;
 }
 
+/**
+ * A bare seeded generator: uniform numbers in [0, 1), the same sequence as
+ * {@linkcode Rand.next} for that seed.
+ *
+ * @example
+ * ```ts
+ * const rnd = rng(42);
+ * rnd(); // 0.6011...
+ * ```
+ */
+export function rng(seed: number): () => number {
+  const r = new Rand(seed);
+  return () => r.next();
+}
+
 /** Deterministic PRNG (mulberry32) with helpers. */
 export class Rand {
   #a: number;
