@@ -7,8 +7,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
-import { MAIN_TS, runCli } from "../helpers/cli.ts";
+import { runCli, spawnMain } from "../helpers/cli.ts";
 import { writeTokens } from "../helpers/service.ts";
 
 function tmp(prefix: string): string {
@@ -70,27 +69,22 @@ Deno.test("security: endpoint names and config keys cannot point outside the hom
   }
 });
 
-/** Run `main.ts args` in the background; stop it with SIGTERM after `ms`. */
+/** Run `main.ts args` in the background; stop it with SIGTERM after `ms`; its stderr. */
 async function runFor(home: string, args: string[], ms: number): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...COMPILE_FLAGS, MAIN_TS, ...args],
-    env: { FUNCX_HOME: home, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const p = spawnMain(home, args, 4_000_000);
   await new Promise((r) => setTimeout(r, ms));
   try {
-    child.kill("SIGTERM");
+    p.child.kill("SIGTERM");
   } catch { /* exited */ }
   const t = setTimeout(() => {
     try {
-      child.kill("SIGKILL");
+      p.child.kill("SIGKILL");
     } catch { /* exited */ }
   }, 20_000);
-  const out = await child.output();
+  await p.child.status;
+  await p.drained;
   clearTimeout(t);
-  return new TextDecoder().decode(out.stderr);
+  return p.stderr();
 }
 
 Deno.test({
