@@ -52,6 +52,23 @@ function _startUnderFakeClock(home: string, clockFile: string) {
   return { child, exited: () => done };
 }
 
+/**
+ * Hang the service (SIGSTOP) until the daemon in `dir` no longer reports "connected" (within
+ * 20 s), resume it, and wait for the daemon to reconnect.
+ */
+async function _silentForwarderNoticed(servicePid: number, dir: string): Promise<void> {
+  Deno.kill(servicePid, "SIGSTOP");
+  try {
+    await _until("the daemon to notice the silent forwarder", 20_000, () => {
+      const s = _status(dir);
+      return !!s && s.state !== "connected";
+    });
+  } finally {
+    Deno.kill(servicePid, "SIGCONT");
+  }
+  await _until("the endpoint to reconnect", 60_000, () => _status(dir)?.state === "connected");
+}
+
 function _status(dir: string): StatusFile | null {
   try {
     return JSON.parse(Deno.readTextFileSync(join(dir, "status.json")));
@@ -117,16 +134,7 @@ Deno.test({
       assertEquals(await run(7), 49);
       // the forwarder goes silent (service hung): with the clock behind, the daemon must still
       // give up on it after heartbeat_threshold (8 s) rather than hours later
-      Deno.kill(w.svc.pid, "SIGSTOP");
-      try {
-        await _until("the daemon to notice the silent forwarder", 20_000, () => {
-          const s = _status(dir);
-          return !!s && s.state !== "connected";
-        });
-      } finally {
-        Deno.kill(w.svc.pid, "SIGCONT");
-      }
-      await _until("the endpoint to reconnect", 60_000, () => _status(dir)?.state === "connected");
+      await _silentForwarderNoticed(w.svc.pid, dir);
       assertEquals(await run(8), 64);
     } finally {
       try {
@@ -214,17 +222,8 @@ Deno.test({
       Deno.writeTextFileSync(clockFile, "-2h\n"); // two hours back
       await new Promise((r) => setTimeout(r, 2000));
       assertEquals(_status(dir)?.state, "connected", "a backward jump alone changes nothing");
-      Deno.kill(w.svc.pid, "SIGSTOP");
-      try {
-        // heartbeat_threshold is 5 s: noticed within ~5-7 s, not two hours later
-        await _until("the daemon to notice the silent forwarder", 20_000, () => {
-          const s = _status(dir);
-          return !!s && s.state !== "connected";
-        });
-      } finally {
-        Deno.kill(w.svc.pid, "SIGCONT");
-      }
-      await _until("the endpoint to reconnect", 60_000, () => _status(dir)?.state === "connected");
+      // heartbeat_threshold is 5 s: noticed within ~5-7 s, not two hours later
+      await _silentForwarderNoticed(w.svc.pid, dir);
     } finally {
       try {
         child.kill("SIGTERM");
