@@ -131,8 +131,8 @@ export async function measureEndToEnd(opts: {
       args: ["--endpoint-uuid", endpointId, "--timeout", "300"],
       ready: async () => {
         const id = await fx.run({ functionId, endpointId });
-        // 10 ms between polls: a tight loop here would take CPU from the booting endpoint
-        await _wait(fx, id, 300_000, 10);
+        // a long poll: no client loop takes CPU from the booting endpoint
+        await _wait(fx, id, 300_000);
       },
     });
     const daemonIdleKb = readRss(ep.pid)?.rssKb ?? 0;
@@ -183,13 +183,12 @@ export async function measureEndToEnd(opts: {
 
 /**
  * Wait for one task's result with the service's long poll (`GET /tasks/<id>?wait=5`: the
- * answer comes when the result is stored), or by polling `pauseMs` apart when `pauseMs` > 0.
+ * answer comes when the result is stored).
  */
-async function _wait(fx: FuncXClient, id: string, timeoutMs: number, pauseMs = 0): Promise<void> {
+async function _wait(fx: FuncXClient, id: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (let first = true;; first = false) {
-    if (!first && pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
-    const o = await fx.getTask(id, pauseMs > 0 ? {} : { waitSeconds: 5 });
+  while (true) {
+    const o = await fx.getTask(id, { waitSeconds: 5 });
     if (!o.pending) {
       if (o.error) throw new Error(`bench: task ${id} failed: ${o.error.message}`);
       return;
