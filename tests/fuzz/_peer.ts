@@ -17,7 +17,7 @@
 import * as zmq from "zeromq";
 import { encodeRegistration, MessageType, unpackMessage } from "../../src/protocol/messages.ts";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
-import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
+import { closeSocket, receiveLoop, sendWhenReady } from "../../src/io/zmq.ts";
 
 /** The registration reply of `POST /endpoints` plus the keypair used. */
 export interface Registration {
@@ -75,15 +75,10 @@ export async function sendWithin(
   frames: Uint8Array | Uint8Array[],
   ms = 5000,
 ): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (true) {
-    try {
-      await sock.send(frames);
-      return true;
-    } catch (e) {
-      if ((e as { code?: string }).code !== "EAGAIN" || Date.now() >= until) return false;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  try {
+    return await sendWhenReady(sock, Array.isArray(frames) ? frames : [frames], { giveUpMs: ms });
+  } catch {
+    return false; // a send error other than "not now"
   }
 }
 
