@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { hashPassword, newToken, sha256Hex, verifyPassword } from "./secrets.ts";
 
 /** A problem the caller should report as a one-line error (duplicate user, bad name…). */
@@ -295,6 +295,8 @@ function _now(): number {
 /** The service database. One instance per service process. */
 export class ServiceStore {
   #db: DatabaseSync;
+  /** Prepared statements by SQL text: each is parsed once, not on every call. */
+  #stmts = new Map<string, StatementSync>();
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
@@ -333,10 +335,10 @@ export class ServiceStore {
 
   /** Run `fn` in one transaction (rolled back on error). */
   transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
+    this.#stmt("BEGIN IMMEDIATE").run();
     try {
       const out = fn();
-      this.#db.exec("COMMIT");
+      this.#stmt("COMMIT").run();
       return out;
     } catch (e) {
       this.#db.exec("ROLLBACK");
@@ -344,16 +346,26 @@ export class ServiceStore {
     }
   }
 
+  /** The prepared statement of `sql` (prepared on first use, then reused). */
+  #stmt(sql: string): StatementSync {
+    let st = this.#stmts.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
   #get<T>(sql: string, ...params: SQLInputValue[]): T | undefined {
-    return this.#db.prepare(sql).get(...params) as T | undefined;
+    return this.#stmt(sql).get(...params) as T | undefined;
   }
 
   #all<T>(sql: string, ...params: SQLInputValue[]): T[] {
-    return this.#db.prepare(sql).all(...params) as T[];
+    return this.#stmt(sql).all(...params) as T[];
   }
 
   #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#db.prepare(sql).run(...params).changes);
+    return Number(this.#stmt(sql).run(...params).changes);
   }
 
   // ---------------------------------------------------------------- users & clients
@@ -496,7 +508,7 @@ export class ServiceStore {
     const expiresAt = now + opts.lifetime;
     const refreshToken = opts.refresh ? newToken("fxr") : undefined;
     this.transaction(() => {
-      const ins = this.#db.prepare(
+      const ins = this.#stmt(
         "INSERT INTO tokens (token_hash, kind, user_id, client_id, scope, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
       );
       ins.run(
@@ -603,7 +615,7 @@ export class ServiceStore {
   recordHeartbeats(times: Map<string, number>): void {
     if (times.size === 0) return;
     this.transaction(() => {
-      const st = this.#db.prepare("UPDATE endpoints SET last_heartbeat = ? WHERE uuid = ?");
+      const st = this.#stmt("UPDATE endpoints SET last_heartbeat = ? WHERE uuid = ?");
       for (const [uuid, ts] of times) st.run(ts, uuid);
     });
   }
@@ -612,7 +624,7 @@ export class ServiceStore {
   addStatusReports(reports: { uuid: string; ts: number; info: unknown }[]): void {
     if (reports.length === 0) return;
     this.transaction(() => {
-      const ins = this.#db.prepare(
+      const ins = this.#stmt(
         "INSERT INTO endpoint_status (endpoint_uuid, ts, info) VALUES (?, ?, ?)",
       );
       const seen = new Set<string>();
@@ -620,7 +632,7 @@ export class ServiceStore {
         ins.run(r.uuid, r.ts, JSON.stringify(r.info));
         seen.add(r.uuid);
       }
-      const prune = this.#db.prepare(
+      const prune = this.#stmt(
         "DELETE FROM endpoint_status WHERE endpoint_uuid = ? AND id NOT IN (SELECT id FROM endpoint_status WHERE endpoint_uuid = ? ORDER BY id DESC LIMIT 10)",
       );
       for (const uuid of seen) prune.run(uuid, uuid);
@@ -663,7 +675,7 @@ export class ServiceStore {
   /** Functions by uuid (for a submit batch). */
   getFunctions(uuids: string[]): Map<string, FunctionRow> {
     const out = new Map<string, FunctionRow>();
-    const st = this.#db.prepare("SELECT * FROM functions WHERE uuid = ?");
+    const st = this.#stmt("SELECT * FROM functions WHERE uuid = ?");
     for (const u of new Set(uuids)) {
       const row = st.get(u) as FunctionRow | undefined;
       if (row) out.set(u, row);
@@ -707,7 +719,7 @@ export class ServiceStore {
     if (tasks.length === 0) return;
     const now = _now();
     this.transaction(() => {
-      const st = this.#db.prepare(
+      const st = this.#stmt(
         "INSERT INTO tasks (uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, payload, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
       );
       for (const t of tasks) {
@@ -734,7 +746,7 @@ export class ServiceStore {
   /** Tasks by uuid (missing ones are absent from the map). */
   getTasks(uuids: string[]): Map<string, TaskRow> {
     const out = new Map<string, TaskRow>();
-    const st = this.#db.prepare(`SELECT ${_TASK_COLS} FROM tasks WHERE uuid = ?`);
+    const st = this.#stmt(`SELECT ${_TASK_COLS} FROM tasks WHERE uuid = ?`);
     for (const u of new Set(uuids)) {
       const row = st.get(u) as TaskRow | undefined;
       if (row) out.set(u, row);
@@ -746,7 +758,7 @@ export class ServiceStore {
   deleteTasks(uuids: string[]): void {
     if (uuids.length === 0) return;
     this.transaction(() => {
-      const st = this.#db.prepare("DELETE FROM tasks WHERE uuid = ?");
+      const st = this.#stmt("DELETE FROM tasks WHERE uuid = ?");
       for (const u of uuids) st.run(u);
     });
   }
@@ -775,7 +787,7 @@ export class ServiceStore {
   updateStatuses(updates: Map<string, TaskStatus>): void {
     if (updates.size === 0) return;
     this.transaction(() => {
-      const st = this.#db.prepare(
+      const st = this.#stmt(
         "UPDATE tasks SET status = ? WHERE uuid = ? AND status NOT IN ('success', 'failed')",
       );
       for (const [uuid, status] of updates) st.run(status, uuid);
@@ -795,7 +807,7 @@ export class ServiceStore {
     if (results.length === 0) return stored;
     const now = _now();
     this.transaction(() => {
-      const st = this.#db.prepare(
+      const st = this.#stmt(
         "UPDATE tasks SET status = ?, result = ?, exception = ?, completion_t = ?, payload = NULL WHERE uuid = ? AND endpoint_uuid = ? AND status NOT IN ('success', 'failed', 'waiting-for-ep')",
       );
       for (const r of results) {
