@@ -11,6 +11,7 @@
  */
 import { checkEndpointName, endpointPaths } from "../config/paths.ts";
 import { CliError } from "./context.ts";
+import { isUuid } from "../endpoint/files.ts";
 
 /** Default endpoint name when NAME is omitted. */
 export const DEFAULT_ENDPOINT = "default";
@@ -53,4 +54,22 @@ export function requireConfigured(home: string, name: string): ReturnType<typeof
     );
   }
   return p;
+}
+
+/**
+ * Validate `--endpoint-uuid`.
+ *
+ * @example
+ * ```ts
+ * checkUuid("not-a-uuid"); // throws CliError
+ * ```
+ */
+export function checkUuid(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isUuid(value)) {
+    throw new CliError(
+      `--endpoint-uuid: "${value}" is not a UUID; expected the form 12345678-9abc-def0-1234-56789abcdef0`,
+    );
+  }
+  return value.toLowerCase();
 }

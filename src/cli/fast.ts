@@ -14,10 +14,9 @@
  * ```
  * @module
  */
-import { endpointName } from "./common.ts";
+import { checkUuid, endpointName } from "./common.ts";
 import { reportError } from "./context.ts";
 import { type ManagerFlags, parseManagerFlags } from "./manager.ts";
-import { checkUuid } from "./preflight.ts";
 
 const _FLAGS: Record<string, keyof ManagerFlags> = {
   "--task-url": "taskUrl",

@@ -15,26 +15,8 @@ import { homePaths } from "../config/paths.ts";
 import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
 import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
 import { requireConfigured } from "./common.ts";
-import { isUuid } from "../endpoint/files.ts";
+export { checkUuid } from "./common.ts";
 import { CliError } from "./context.ts";
-
-/**
- * Validate `--endpoint-uuid`.
- *
- * @example
- * ```ts
- * checkUuid("not-a-uuid"); // throws CliError
- * ```
- */
-export function checkUuid(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!isUuid(value)) {
-    throw new CliError(
-      `--endpoint-uuid: "${value}" is not a UUID; expected the form 12345678-9abc-def0-1234-56789abcdef0`,
-    );
-  }
-  return value.toLowerCase();
-}
 
 /**
  * Load the global and endpoint configs and make sure we have credentials: everything
