@@ -6,106 +6,17 @@
  *
  * @example
  * ```ts
- * import { startEndpoint } from "./start.ts";
- * await startEndpoint({ home: "/home/u/.funcx", name: "default", debug: false });
+ * import { register } from "./start.ts";
+ * register(program, ctx); // funcx-endpoint start [NAME] [--foreground] ...
  * ```
  * @module
  */
 import { Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
-import { spawnDetached } from "../daemon/detach.ts";
-import { killLeftovers } from "../daemon/stop.ts";
-import { cleanStalePidFile } from "../daemon/pidfile.ts";
-import { readStatusFile } from "../daemon/state.ts";
-import { endpointName, requireConfigured } from "./common.ts";
-import { checkUuid, preflight } from "./preflight.ts";
+import { endpointName } from "./common.ts";
+import { checkUuid } from "./preflight.ts";
 import { type CliContext, CliError } from "./context.ts";
-import { logTail } from "./logs.ts";
-
-/** Options of {@linkcode startEndpoint}. */
-export interface StartOptions {
-  home: string;
-  name: string;
-  debug: boolean;
-  endpointUuid?: string;
-  /** Seconds to wait for the daemon to connect (default 60). */
-  timeoutSeconds?: number;
-}
-
-export { checkUuid, preflight } from "./preflight.ts";
-
-function _fileSize(path: string): number {
-  try {
-    return Deno.statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Start the endpoint daemon detached and wait until it is connected.
- * Returns the daemon pid and the endpoint id.
- *
- * @example
- * ```ts
- * const { pid, endpointId } = await startEndpoint({ home, name: "default", debug: false });
- * ```
- */
-export async function startEndpoint(
-  opts: StartOptions,
-): Promise<{ pid: number; endpointId: string | null }> {
-  const { home, name } = opts;
-  const p = requireConfigured(home, name);
-  await preflight(home, name);
-  const pid = cleanStalePidFile(p.pidFile);
-  if (pid.state === "running") {
-    throw new CliError(`endpoint "${name}" is already running (pid ${pid.pid})`);
-  }
-  if (pid.state === "stale") {
-    const left = pid.pid !== undefined && pid.startTicks !== undefined
-      ? killLeftovers(pid.pid, pid.startTicks, home)
-      : 0;
-    console.error(
-      `Cleaned up a stale pid file: ${pid.reason}${
-        left ? `; killed ${left} leftover process(es) of the dead daemon` : ""
-      }`,
-    );
-  }
-  const logOffset = _fileSize(p.log);
-  const args = ["start", name, "--foreground", "--daemon"];
-  if (opts.endpointUuid) args.push("--endpoint-uuid", opts.endpointUuid);
-  if (opts.debug) args.unshift("--debug");
-  const daemon = spawnDetached({ args, home, logFile: p.log, cwd: p.dir });
-  let exit: Deno.CommandStatus | undefined;
-  daemon.exited.then((s) => exit = s);
-  const timeoutMs = (opts.timeoutSeconds ?? 60) * 1000;
-  const deadline = performance.now() + timeoutMs;
-  try {
-    while (performance.now() < deadline) {
-      // a short poll: the daemon writes status.json the moment it connects
-      await new Promise((r) => setTimeout(r, 25));
-      if (exit) {
-        const tail = logTail(p.log, 30, logOffset);
-        if (tail) console.error(tail);
-        const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-        throw new CliError(`endpoint "${name}" failed to start (${how}); see ${p.log}`);
-      }
-      const s = readStatusFile(p.statusFile);
-      if (s && s.pid === daemon.pid && s.state === "connected") {
-        return { pid: daemon.pid, endpointId: s.endpoint_id };
-      }
-    }
-  } finally {
-    daemon.unref();
-  }
-  const tail = logTail(p.log, 30, logOffset);
-  if (tail) console.error(tail);
-  throw new CliError(
-    `endpoint "${name}" (pid ${daemon.pid}) did not connect within ${
-      timeoutMs / 1000
-    } s; it keeps retrying in the background: see \`funcx-endpoint logs ${name}\`, or \`funcx-endpoint stop ${name}\``,
-  );
-}
+import { startedMessage, startEndpoint } from "./launch.ts";
 
 /**
  * Add the `start` command.
@@ -152,8 +63,9 @@ export function register(program: Command, ctx: CliContext) {
         endpointUuid,
         timeoutSeconds,
       });
-      console.log(
-        `Endpoint "${name}" started (pid ${r.pid}), endpoint id ${r.endpointId ?? "unknown"}`,
-      );
+      console.log(startedMessage(name, r));
     });
 }
+
+export { checkUuid, preflight } from "./preflight.ts";
+export { startEndpoint, type StartOptions } from "./launch.ts";

@@ -3,7 +3,7 @@
  * full CLI, which still reports bad input with its usual one-line errors.
  */
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
-import { daemonArgsOf, managerFlagsOf } from "../../src/cli/fast.ts";
+import { daemonArgsOf, managerFlagsOf, startArgsOf } from "../../src/cli/fast.ts";
 import { runCli, tempHome } from "../helpers/cli.ts";
 
 const REQUIRED = [
@@ -60,6 +60,41 @@ Deno.test("fast path: daemonArgsOf takes only the daemon's own command line", ()
   );
 });
 
+Deno.test("fast path: startArgsOf takes the user's detached start, nothing else", () => {
+  const U = "12345678-9ABC-def0-1234-56789abcdef0";
+  assertEquals(startArgsOf(["start"]), {
+    name: "default",
+    endpointUuid: undefined,
+    timeoutSeconds: 60,
+    debug: false,
+  });
+  assertEquals(startArgsOf(["-d", "start", "hpc", "--timeout", "120", "--endpoint-uuid", U]), {
+    name: "hpc",
+    endpointUuid: U.toLowerCase(),
+    timeoutSeconds: 120,
+    debug: true,
+  });
+  assertEquals(startArgsOf(["start", "--timeout", "5"])?.name, "default");
+  // for the full CLI: its own flags, help, bad values (it prints the error), repeats
+  for (
+    const argv of [
+      ["start", "ep", "--foreground"],
+      ["start", "ep", "--foreground", "--daemon"],
+      ["start", "--help"],
+      ["start", "ep", "--timeout", "0"],
+      ["start", "ep", "--timeout", "soon"],
+      ["start", "ep", "--timeout=5"],
+      ["start", "ep", "--timeout"],
+      ["start", "ep", "--timeout", "5", "--timeout", "6"],
+      ["start", "ep", "--endpoint-uuid", "x"],
+      ["start", "a/b"],
+      ["start", "ep", "extra"],
+      ["-c", "/tmp/x", "start"],
+      ["stop", "ep"],
+    ]
+  ) assertEquals(startArgsOf(argv), undefined, argv.join(" "));
+});
+
 Deno.test("fast path: bad manager flags still get the CLI's one-line errors", async () => {
   const home = tempHome();
   try {
@@ -76,6 +111,13 @@ Deno.test("fast path: bad manager flags still get the CLI's one-line errors", as
     const daemon = await runCli(home, ["start", "a/b", "--foreground", "--daemon"]);
     assertEquals(daemon.code, 1);
     assertMatch(daemon.stderr, /^funcx-endpoint: endpoint name "a\/b" must not contain/);
+    // the user's start, taken by the fast path: the same one-line errors as the full CLI
+    const unconfigured = await runCli(home, ["start", "nope"]);
+    assertEquals(unconfigured.code, 1);
+    assertMatch(unconfigured.stderr, /^funcx-endpoint: .*"nope".*\n$/);
+    const badTimeout = await runCli(home, ["start", "nope", "--timeout", "0"]);
+    assertEquals(badTimeout.code, 1);
+    assertMatch(badTimeout.stderr, /^funcx-endpoint: --timeout: "0" is not a positive number/);
   } finally {
     Deno.removeSync(home, { recursive: true });
   }
