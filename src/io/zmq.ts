@@ -23,8 +23,24 @@
  * 0.8 % of steady-state receives too, not only after connection events), every
  * {@linkcode RESCUE_IDLE_MS} ms after a second without any. A missed wake-up thus costs at
  * most that interval, and nothing ever blocks.
- * Closing the socket ends its loop: the pending receive is rejected by zeromq.js and the
- * loop returns without touching the closed socket again.
+ * Closing the socket ends its loop without touching the closed socket again.
+ *
+ * **Closing safely.** Deno's shim runs each `uv_poll_start` as a thread that polls ZMQ_FD in
+ * 10 ms slices and, once the descriptor turns readable, queues zeromq.js' poll callback to the
+ * JavaScript thread. That callback reads the socket's poller: a socket closed after the
+ * callback was queued but before it ran is freed memory, a segfault in
+ * `zmq::Poller::Callback`. A peer closing makes the descriptor readable, so "peer closes, then
+ * we do" hits it; deferring our close by one macrotask (~2 ms) still crashed 6 test runs in 20
+ * with both cores busy (the poll thread is descheduled between seeing the edge and queuing the
+ * callback). So a close — {@linkcode closeSocket} or a plain `close()` of any socket this
+ * module received on — stops watching, rescues a message already there and waits
+ * {@linkcode CLOSE_DRAIN_MS} before the real close: a poll thread that saw an edge has queued
+ * its callback and it ran on a live poller (it fires once per start; zeromq.js starts none
+ * while its receive still waits). Real closes happen one at a time, that long apart: two
+ * peers in one process closed together would otherwise still crash (1 run in 20), the edge
+ * from one close landing on the other just before its own. (zeromq.js' receive timeout cannot
+ * bound the wait instead: Deno's `uv_timer_init` clears the handle's `data`, and the timeout
+ * callback then crashes.)
  *
  * Sockets used here must have `sendTimeout: 0` (see {@linkcode SOCKET_OPTIONS}); sends
  * never wait inside libzmq (that wait has the same poll problem). A send that meets a full
@@ -58,6 +74,8 @@ export const SOCKET_OPTIONS = { linger: 0, sendTimeout: 0 } as const;
 export const RESCUE_BUSY_MS = 5;
 /** How often (ms) a waiting receive is re-checked after a second without messages. */
 export const RESCUE_IDLE_MS = 20;
+/** How long (ms) a closing socket rests before the real close (see the module doc). */
+export const CLOSE_DRAIN_MS = 50;
 
 /** What this module needs of a zeromq.js socket (every Router/Dealer/Pair has it). */
 export interface ZmqSocket {
@@ -92,6 +110,8 @@ export interface ReceiveLoopOptions {
 
 /** @internal sockets with a receive waiting, for the shared rescue timer */
 const _waiting = new Set<ZmqSocket>();
+/** @internal sockets this module has received on (their close is made safe) */
+const _used = new WeakSet<object>();
 let _rescueTimer: ReturnType<typeof setTimeout> | undefined;
 /** @internal messages received in this isolate (tells the rescue timer traffic flows) */
 let _received = 0;
@@ -180,33 +200,43 @@ const _closing = new WeakSet<object>();
 const _realClose: (this: object) => void = zmq.Socket.prototype.close;
 
 /**
- * A plain `sock.close()` is made safe while one of our receives waits on the socket (callers
- * outside this module close sockets directly; zeromq.js sockets are sealed, so this is done
- * once on `Socket.prototype`): such a close ends the loop at once and does the real close one
- * macrotask later, like {@linkcode closeSocket}. Any other close happens immediately.
+ * A plain `sock.close()` of a socket this module received on is made safe (callers outside
+ * this module close sockets directly; zeromq.js sockets are sealed, so this is done once on
+ * `Socket.prototype`): such a close ends the loop at once and does the real close
+ * {@linkcode CLOSE_DRAIN_MS} later, like {@linkcode closeSocket}. Any other close happens
+ * immediately.
  */
 zmq.Socket.prototype.close = function (this: zmq.Socket): void {
   const sock = this as unknown as ZmqSocket;
-  if (!_waiting.has(sock) || sock.closed) return _realClose.call(this);
+  if (!_used.has(sock) || sock.closed) return _realClose.call(this);
   if (!_closing.has(sock)) void _deferClose(sock);
 };
 
+/** @internal deferred closes in progress, so closeSocket() can wait for one */
+const _closes = new WeakMap<object, Promise<void>>();
+/** @internal the last real close queued: real closes run one at a time, CLOSE_DRAIN_MS apart */
+let _closeChain: Promise<void> = Promise.resolve();
+
 /**
- * Stop watching `sock`, rescue a message already there, and do the real close one macrotask
- * later (any readiness callback queued meanwhile then reaches a live poller).
+ * Stop watching `sock`, rescue a message already there, rest {@linkcode CLOSE_DRAIN_MS} and only
+ * then really close it (see the module doc). Idempotent: a second call returns the first one's
+ * promise.
  */
 function _deferClose(sock: ZmqSocket): Promise<void> {
+  const running = _closes.get(sock);
+  if (running) return running;
   _closing.add(sock);
   _unwatch(sock);
   kick(sock);
-  return new Promise((resolve) =>
-    setTimeout(() => {
-      try {
-        if (!sock.closed) _realClose.call(sock);
-      } catch { /* closed meanwhile */ }
-      resolve();
-    }, 0)
-  );
+  const done = _closeChain.then(async () => {
+    await new Promise((r) => setTimeout(r, CLOSE_DRAIN_MS));
+    try {
+      if (!sock.closed) _realClose.call(sock);
+    } catch { /* closed meanwhile */ }
+  });
+  _closeChain = done;
+  _closes.set(sock, done);
+  return done;
 }
 
 function _checkOptions(sock: ZmqSocket): void {
@@ -215,8 +245,10 @@ function _checkOptions(sock: ZmqSocket): void {
       `zmq socket: sendTimeout is ${sock.sendTimeout}, must be 0 (create it with SOCKET_OPTIONS)`,
     );
   }
-  // a pending receive must wait for the socket (0 would make receive() fail with EAGAIN)
+  // a pending receive must wait for the socket (0 would make receive() fail with EAGAIN; a
+  // timeout crashes, see the module doc)
   if (sock.receiveTimeout !== -1) sock.receiveTimeout = -1;
+  _used.add(sock);
 }
 
 /** Is the socket closed, or its (deferred) close asked for? */

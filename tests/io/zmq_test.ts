@@ -139,9 +139,10 @@ Deno.test(
   "receiveLoop: a plain close() of both peers while receives wait, many times",
   opts,
   async () => {
-    // the pattern that crashed Deno 2.9.6 about once in 1,500 closes (peer closes, then we do,
-    // with a receive waiting): the module defers such a close by one macrotask
-    for (let i = 0; i < 100; i++) {
+    // the pattern that crashed Deno 2.9.6 (peer closes, then we do, with a receive waiting;
+    // 6 runs in 20 with both cores busy when the close was deferred by one macrotask only):
+    // the module closes only after the waiting receive ended and the poll thread is done
+    for (let i = 0; i < 40; i++) {
       const router = new zmq.Router(SOCKET_OPTIONS);
       await router.bind("tcp://127.0.0.1:0");
       const dealer = new zmq.Dealer(SOCKET_OPTIONS);
