@@ -34,6 +34,7 @@ import { isTerminal, type JobState, type Provider } from "./provider.ts";
 import { decide, submitBackoffMs } from "./strategy.ts";
 import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
+import { ByteSlab } from "./slab.ts";
 import { closeSocket, receiveLoop, SendQueue, SOCKET_OPTIONS } from "../io/zmq.ts";
 import {
   decodeManagerMessage,
@@ -213,6 +214,8 @@ export class Interchange {
   #address = "";
   #queue: InterchangeTask[] = [];
   #queueHead = 0;
+  /** Holds the bodies of queued tasks (not the submitted frames); see `slab.ts`. */
+  #slab = new ByteSlab();
   /** taskId → manager uid (dispatched) or "" (queued). */
   #tasks = new Map<string, string>();
   #managers = new Map<string, _Manager>();
@@ -294,7 +297,10 @@ export class Interchange {
     this.#tick();
   }
 
-  /** Queue tasks (duplicates of queued or running tasks are ignored). */
+  /**
+   * Queue tasks (duplicates of queued or running tasks are ignored). Small bodies are copied
+   * into the interchange's slab: the caller's buffers are not kept.
+   */
   submit(tasks: InterchangeTask[]): void {
     if (this.#stopping) {
       this.#log.warn(_LOG, "interchange stopping: %d task(s) refused", tasks.length);
@@ -306,7 +312,11 @@ export class Interchange {
         continue;
       }
       this.#tasks.set(t.taskId, "");
-      this.#queue.push(t);
+      this.#queue.push({
+        taskId: t.taskId,
+        containerId: t.containerId,
+        body: this.#slab.copy(t.body),
+      });
     }
     this.#dispatch();
   }
@@ -614,6 +624,7 @@ export class Interchange {
     }
     for (const [m, tasks] of batches) {
       for (const t of tasks) {
+        t.body = this.#slab.detach(t.body);
         m.inflight.set(t.taskId, t);
         this.#tasks.set(t.taskId, m.uid);
       }
