@@ -48,6 +48,40 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o60
 }
 
 /**
+ * Like {@linkcode atomicWrite}, for text produced piece by piece: each chunk is encoded and
+ * written as it comes, so a large file never exists as one string or one buffer.
+ *
+ * @example
+ * ```ts
+ * atomicWriteChunks("/tmp/x.json", ["{", '"a":1', "}\n"], 0o600);
+ * ```
+ */
+export function atomicWriteChunks(path: string, chunks: Iterable<string>, mode = 0o600): void {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode });
+    try {
+      for (const chunk of chunks) _writeAll(f, _enc.encode(chunk));
+    } finally {
+      f.close();
+    }
+    Deno.chmodSync(tmp, mode);
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* never created */ }
+    throw e;
+  }
+}
+
+const _enc = new TextEncoder();
+
+function _writeAll(f: Deno.FsFile, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.byteLength;) off += f.writeSync(bytes.subarray(off));
+}
+
+/**
  * `endpoint.json` exists but is unusable; the message says how to recover.
  *
  * @example

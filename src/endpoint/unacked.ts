@@ -2,9 +2,19 @@
  * The store of results sent to the forwarder but not yet acknowledged (`ResultsAck`),
  * persisted to `unacked_results.json` as `{task_id: base64(pickled result)}`.
  *
- * Changes are written in batches (debounced, at most every `debounceMs`) and on
- * {@linkcode UnackedStore.flush}; nothing touches the disk per result. A corrupt file is
- * moved aside (never deleted) and reported once.
+ * Changes are written in batches (debounced: at most every `debounceMs`, or every 10 × the
+ * time the last write took when that is longer) and on {@linkcode UnackedStore.flush};
+ * nothing touches the disk per result. A corrupt file is moved aside (never deleted) and
+ * reported once.
+ *
+ * Results are normally acked within milliseconds, but a 20,000-task burst holds up to ~10,000
+ * at once (acks queue behind the tasks on the tasks channel), and writing that many took
+ * 50–130 ms as one multi-MB string, every 200 ms. So: a stored result is a copy packed into a
+ * shared slab (`workers/slab.ts`), not the ZeroMQ frame it came in; its base64 form exists only
+ * while the file is written, in ~64 KiB pieces; a slow write delays the next one. Measured
+ * back to back (bench endpoint-only, 20,000 tasks): daemon peak RSS ~146 → ~129 MB, daemon
+ * CPU per task −25 %. A result still unacknowledged at its second write gets its own buffer,
+ * so a straggler never pins a whole slab chunk.
  *
  * @example
  * ```ts
@@ -18,16 +28,18 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { atomicWrite } from "./files.ts";
+import { ByteSlab } from "../workers/slab.ts";
+import { atomicWriteChunks } from "./files.ts";
 
 interface _Entry {
   bytes: Uint8Array;
-  b64?: string;
+  /** Already in a written file (then it no longer shares a slab chunk). */
+  written?: boolean;
 }
 
 /** Options of {@linkcode UnackedStore}. */
 export interface UnackedStoreOptions {
-  /** Delay before a change batch is written (ms), default 200. */
+  /** Delay before a change batch is written (ms), default 200 (longer for a slow write). */
   debounceMs?: number;
   /** Reports a problem (corrupt file moved aside, write failed) once per occurrence. */
   onError?: (message: string) => void;
@@ -36,11 +48,14 @@ export interface UnackedStoreOptions {
 /** Unacknowledged results, in insertion order. */
 export class UnackedStore {
   #map = new Map<string, _Entry>();
+  #slab = new ByteSlab();
   #dirty = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #debounceMs: number;
   #onError: (m: string) => void;
   #lastWriteError = "";
+  /** How long the last write took (ms). */
+  #writeMs = 0;
 
   /** @param path the JSON file, @param opts debounce and error reporting */
   constructor(readonly path: string, opts: UnackedStoreOptions = {}) {
@@ -83,7 +98,7 @@ export class UnackedStore {
         bad++;
         continue;
       }
-      this.#map.set(k, { bytes: new Uint8Array(Buffer.from(v, "base64")), b64: v });
+      this.#map.set(k, { bytes: new Uint8Array(Buffer.from(v, "base64")) });
     }
     if (bad) {
       this.#onError(
@@ -109,9 +124,9 @@ export class UnackedStore {
     return this.#map.get(taskId)?.bytes;
   }
 
-  /** Remember a sent result. */
+  /** Remember a sent result (a copy of `bytes`; the caller's buffer is not kept). */
   put(taskId: string, bytes: Uint8Array): void {
-    this.#map.set(taskId, { bytes });
+    this.#map.set(taskId, { bytes: this.#slab.copy(bytes) });
     this.#touch();
   }
 
@@ -132,15 +147,10 @@ export class UnackedStore {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (!this.#dirty) return;
-    const parts: string[] = [];
-    for (const [k, e] of this.#map) {
-      e.b64 ??= Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength).toString(
-        "base64",
-      );
-      parts.push(`${JSON.stringify(k)}:"${e.b64}"`);
-    }
+    const t0 = performance.now();
     try {
-      atomicWrite(this.path, `{${parts.join(",\n")}}\n`, 0o600);
+      atomicWriteChunks(this.path, this.#json(), 0o600);
+      this.#writeMs = performance.now() - t0;
       this.#dirty = false;
       this.#lastWriteError = "";
     } catch (e) {
@@ -158,9 +168,31 @@ export class UnackedStore {
     this.#timer = undefined;
   }
 
+  /**
+   * The file's text in ~64 KiB pieces. An entry already written once stops sharing its slab
+   * chunk (see the module doc).
+   */
+  *#json(): Generator<string> {
+    let chunk = "{";
+    let sep = "";
+    for (const [k, e] of this.#map) {
+      if (e.written) e.bytes = this.#slab.detach(e.bytes);
+      e.written = true;
+      chunk += `${sep}${JSON.stringify(k)}:"${e.bytes.toBase64()}"`;
+      sep = ",\n";
+      if (chunk.length >= 65536) {
+        yield chunk;
+        chunk = "";
+      }
+    }
+    yield `${chunk}}\n`;
+  }
+
   #touch(): void {
     this.#dirty = true;
-    this.#schedule(this.#debounceMs);
+    // a large store (thousands of results during a burst) takes tens of ms to write: writing
+    // it at most every 10 × that keeps the writes under ~10 % of the daemon's time
+    this.#schedule(Math.max(this.#debounceMs, 10 * this.#writeMs));
   }
 
   #schedule(ms: number): void {

@@ -1,7 +1,11 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../auth/_assert.ts";
 import { UnackedStore } from "../../src/endpoint/unacked.ts";
-import { EndpointJsonError, readEndpointJson } from "../../src/endpoint/files.ts";
+import {
+  atomicWriteChunks,
+  EndpointJsonError,
+  readEndpointJson,
+} from "../../src/endpoint/files.ts";
 
 function tmp(): string {
   return Deno.makeTempDirSync({ prefix: "fx-unacked-" });
@@ -114,6 +118,44 @@ Deno.test("endpoint.json: corrupt content is an error that says how to recover",
     }
     Deno.writeTextFileSync(p, '{"endpoint_id": "4b116d3c-1703-4f8f-9f6f-39921e5864df"}');
     assertEquals(readEndpointJson(p)?.endpoint_id, "4b116d3c-1703-4f8f-9f6f-39921e5864df");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("unacked store: keeps a copy, not the caller's buffer; a straggler gets its own bytes", () => {
+  const dir = tmp();
+  try {
+    const s = new UnackedStore(join(dir, "unacked_results.json"));
+    const frame = new Uint8Array([128, 4, 1]);
+    s.put("a", frame);
+    s.put("b", new Uint8Array([128, 4, 2]));
+    frame[2] = 9;
+    assertEquals([...s.get("a")!], [128, 4, 1]);
+    // packed together while fresh
+    assert(s.get("a")!.buffer === s.get("b")!.buffer);
+    s.flush();
+    s.put("c", new Uint8Array([128, 4, 3]));
+    s.flush(); // a and b were already written once: they stop sharing the chunk
+    assertEquals([...s.get("a")!], [128, 4, 1]);
+    assertEquals(s.get("a")!.buffer.byteLength, 3);
+    assert(s.get("a")!.buffer !== s.get("c")!.buffer);
+    s.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("atomicWriteChunks: the chunks end up in the file, 0600, no temporary left", () => {
+  const dir = tmp();
+  try {
+    const path = join(dir, "x.json");
+    Deno.writeTextFileSync(path, "old");
+    const big = "é".repeat(100_000);
+    atomicWriteChunks(path, ["{", `"a":"${big}"`, "}\n"], 0o600);
+    assertEquals(Deno.readTextFileSync(path), `{"a":"${big}"}\n`);
+    assertEquals(Deno.statSync(path).mode! & 0o777, 0o600);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["x.json"]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
