@@ -38,6 +38,7 @@ Deno.test("fast path: daemonArgsOf takes only the daemon's own command line", ()
     name: "ep",
     endpointUuid: undefined,
     debug: false,
+    daemon: true,
   });
   assertEquals(
     daemonArgsOf(["--debug", "start", "ep", "--foreground", "--daemon", "--endpoint-uuid", U]),
@@ -45,9 +46,9 @@ Deno.test("fast path: daemonArgsOf takes only the daemon's own command line", ()
       name: "ep",
       endpointUuid: U.toLowerCase(),
       debug: true,
+      daemon: true,
     },
   );
-  assertEquals(daemonArgsOf(["start", "ep", "--foreground"]), undefined);
   assertEquals(daemonArgsOf(["start", "ep"]), undefined);
   assertEquals(daemonArgsOf(["start", "a/b", "--foreground", "--daemon"]), undefined);
   assertEquals(
@@ -93,6 +94,25 @@ Deno.test("fast path: startArgsOf takes the user's detached start, nothing else"
       ["stop", "ep"],
     ]
   ) assertEquals(startArgsOf(argv), undefined, argv.join(" "));
+});
+
+Deno.test("fast path: daemonArgsOf takes `start NAME --foreground` as typed (systemd)", () => {
+  const U = "12345678-9abc-def0-1234-56789abcdef0";
+  assertEquals(daemonArgsOf(["start", "ep", "--foreground"]), {
+    name: "ep",
+    endpointUuid: undefined,
+    debug: false,
+    daemon: false,
+  });
+  assertEquals(daemonArgsOf(["start", "ep", "--foreground", "--endpoint-uuid", U]), {
+    name: "ep",
+    endpointUuid: U,
+    debug: false,
+    daemon: false,
+  });
+  assertEquals(daemonArgsOf(["start", "ep", "--foreground", "--timeout", "5"]), undefined);
+  assertEquals(daemonArgsOf(["start", "ep", "--foreground", "--endpoint-uuid"]), undefined);
+  assertEquals(daemonArgsOf(["start", "ep", "--daemon", "--foreground"]), undefined);
 });
 
 Deno.test("fast path: bad manager flags still get the CLI's one-line errors", async () => {
