@@ -31,11 +31,6 @@ export const COMPILE_FLAGS: readonly string[] = [
   // GCs): the daemon's peak RSS with 20,000 queued tasks after a busy run fell from ~180-220
   // to ~140-150 MB with no measurable loss of throughput (bench, back to back).
   "--v8-flags=--optimize-for-size",
-  // No V8 code cache: the cache is an SQLite file mapped into every process and it brings in
-  // bytecode compiled eagerly when the cache was made, where V8 otherwise compiles lazily
-  // what runs. Idle daemon RSS ~79 → ~77 MB (1.3 MB file-backed, 0.8 MB anonymous); daemon
-  // start-up CPU (~0.8 s) and `list` CPU unchanged (bench, back to back).
-  "--no-code-cache",
 ];
 
 /** Programs the sandboxed program may start (besides itself). */
