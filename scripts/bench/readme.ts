@@ -28,9 +28,8 @@ const _HOW = [
   "(6) VmRSS / VmHWM from `/proc/<pid>/status`. Timings live only in the benchmark, never in",
   "tests. Figures depend heavily on other load on the machine: the load average is recorded.",
   "",
-  "The targets are not met yet. Where the time goes (small dispatch window, fixed flush",
-  "timers and polling receive loops on every hop, a full pickle decode per result in the",
-  "manager), with measured effects of each fix, is written up in `bench/FINDINGS.md`.",
+  "Where the time goes, what each change measured back to back, and what was tried and not",
+  "kept, is written up in `bench/FINDINGS.md`.",
 ].join("\n");
 
 /**
