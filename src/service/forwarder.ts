@@ -126,6 +126,8 @@ export class Forwarder {
   #pendingStatus = new Map<string, TaskStatus>();
   #pendingReports: { uuid: string; ts: number; info: unknown }[] = [];
   #flushQueued = false;
+  /** When the last store of results ended (monotonic ms). */
+  #lastFlush = Number.NEGATIVE_INFINITY;
   #heartbeatTimer?: ReturnType<typeof setInterval>;
   #closed = false;
   #loops: ReceiveLoop[] = [];
@@ -609,19 +611,29 @@ export class Forwarder {
 
   #scheduleFlush() {
     if (this.#flushQueued || this.#closed) return;
-    // next macrotask turn (~25 µs, a timer would be ≥ 2 ms): every result received meanwhile
-    // is stored in one transaction
+    // A result after a quiet spell is stored (and its long poll answered) at once, before the
+    // receive loop waits again; in a burst, on the next macrotask turn (~25 µs, a timer would
+    // be ≥ 2 ms), so every result received meanwhile is stored in one transaction.
+    if (performance.now() - this.#lastFlush > _QUIET_MS) {
+      this.#flushGuarded();
+      return;
+    }
     this.#flushQueued = true;
     setImmediate(() => {
       this.#flushQueued = false;
-      if (this.#closed) return;
-      try {
-        this.#flushNow();
-      } catch (e) {
-        this.#log.error("forwarder", "storing results failed (will retry): %s", e);
-        setTimeout(() => this.#scheduleFlush(), 100);
-      }
+      if (!this.#closed) this.#flushGuarded();
     });
+  }
+
+  #flushGuarded() {
+    try {
+      this.#flushNow();
+    } catch (e) {
+      this.#log.error("forwarder", "storing results failed (will retry): %s", e);
+      setTimeout(() => this.#scheduleFlush(), 100);
+    } finally {
+      this.#lastFlush = performance.now();
+    }
   }
 
   #flushNow() {
@@ -711,6 +723,9 @@ export class Forwarder {
     }
   }
 }
+
+/** A result this long (ms) after the last store is stored at once (see `#scheduleFlush`). */
+const _QUIET_MS = 1;
 
 /** A routing id as a map key (latin1: one char per byte, lossless). */
 function _ridKey(frame: Uint8Array): string {
