@@ -3,9 +3,10 @@
  * user's `[--debug] start [NAME] [--endpoint-uuid U] [--timeout S]`, the detached daemon's
  * `[--debug] start NAME --foreground --daemon [--endpoint-uuid U]` (started by `start`; also
  * without `--daemon`: a foreground endpoint started by hand or by systemd) and a block's
- * `manager ...` (started by providers). Well formed, they run without loading
- * commander or the other commands (~0.1 s less per process on a 2-core machine). Anything else (help, a flag it does not know, a missing or invalid value)
- * returns `undefined` and the full CLI handles it, with its usual messages.
+ * `manager ...` (started by providers). Well formed, they run without loading commander or the
+ * other commands (~0.1 s less per process on a 2-core machine). Anything else (help, a flag it
+ * does not know, a missing or invalid value) returns `undefined` and the full CLI handles it,
+ * with its usual messages.
  *
  * @example
  * ```ts
