@@ -15,7 +15,6 @@ import { homePaths } from "../config/paths.ts";
 import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
 import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
 import { requireConfigured } from "./common.ts";
-export { checkUuid } from "./common.ts";
 import { CliError } from "./context.ts";
 
 /**

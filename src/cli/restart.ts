@@ -8,9 +8,10 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { endpointName } from "./common.ts";
+import { checkUuid, endpointName } from "./common.ts";
 import type { CliContext } from "./context.ts";
-import { checkUuid, preflight, startEndpoint } from "./start.ts";
+import { startEndpoint } from "./launch.ts";
+import { preflight } from "./preflight.ts";
 import { parseTimeout, stopEndpoint } from "./stop.ts";
 
 /**

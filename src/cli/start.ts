@@ -13,8 +13,7 @@
  */
 import { Option } from "@commander-js/extra-typings";
 import type { Command } from "@commander-js/extra-typings";
-import { endpointName } from "./common.ts";
-import { checkUuid } from "./preflight.ts";
+import { checkUuid, endpointName } from "./common.ts";
 import { type CliContext, CliError } from "./context.ts";
 import { startedMessage, startEndpoint } from "./launch.ts";
 
@@ -66,6 +65,3 @@ export function register(program: Command, ctx: CliContext) {
       console.log(startedMessage(name, r));
     });
 }
-
-export { checkUuid, preflight } from "./preflight.ts";
-export { startEndpoint, type StartOptions } from "./launch.ts";
