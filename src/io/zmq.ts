@@ -194,8 +194,6 @@ function _unwatch(sock: ZmqSocket): void {
   }
 }
 
-/** @internal sockets whose close() was asked for while a receive waited (close is deferred) */
-const _closing = new WeakSet<object>();
 /** @internal zeromq.js' own `Socket.prototype.close` */
 const _realClose: (this: object) => void = zmq.Socket.prototype.close;
 
@@ -209,10 +207,10 @@ const _realClose: (this: object) => void = zmq.Socket.prototype.close;
 zmq.Socket.prototype.close = function (this: zmq.Socket): void {
   const sock = this as unknown as ZmqSocket;
   if (!_used.has(sock) || sock.closed) return _realClose.call(this);
-  if (!_closing.has(sock)) void _deferClose(sock);
+  void _deferClose(sock);
 };
 
-/** @internal deferred closes in progress, so closeSocket() can wait for one */
+/** @internal the deferred close of each socket whose close was asked for */
 const _closes = new WeakMap<object, Promise<void>>();
 /** @internal the last real close queued: real closes run one at a time, CLOSE_DRAIN_MS apart */
 let _closeChain: Promise<void> = Promise.resolve();
@@ -225,9 +223,6 @@ let _closeChain: Promise<void> = Promise.resolve();
 function _deferClose(sock: ZmqSocket): Promise<void> {
   const running = _closes.get(sock);
   if (running) return running;
-  _closing.add(sock);
-  _unwatch(sock);
-  kick(sock);
   const done = _closeChain.then(async () => {
     await new Promise((r) => setTimeout(r, CLOSE_DRAIN_MS));
     try {
@@ -235,7 +230,9 @@ function _deferClose(sock: ZmqSocket): Promise<void> {
     } catch { /* closed meanwhile */ }
   });
   _closeChain = done;
-  _closes.set(sock, done);
+  _closes.set(sock, done); // the socket counts as gone from here on (see _gone)
+  _unwatch(sock);
+  kick(sock);
   return done;
 }
 
@@ -253,7 +250,7 @@ function _checkOptions(sock: ZmqSocket): void {
 
 /** Is the socket closed, or its (deferred) close asked for? */
 function _gone(sock: ZmqSocket): boolean {
-  return sock.closed || _closing.has(sock);
+  return sock.closed || _closes.has(sock);
 }
 
 /**
