@@ -33,18 +33,10 @@ export function isUuid(s: unknown): s is string {
  * ```
  */
 export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  try {
+  _replaceWith(path, mode, (tmp) => {
     if (typeof data === "string") Deno.writeTextFileSync(tmp, data, { mode });
     else Deno.writeFileSync(tmp, data, { mode });
-    Deno.chmodSync(tmp, mode);
-    Deno.renameSync(tmp, path);
-  } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* never created */ }
-    throw e;
-  }
+  });
 }
 
 /**
@@ -57,14 +49,24 @@ export function atomicWrite(path: string, data: string | Uint8Array, mode = 0o60
  * ```
  */
 export function atomicWriteChunks(path: string, chunks: Iterable<string>, mode = 0o600): void {
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  try {
+  _replaceWith(path, mode, (tmp) => {
     const f = Deno.openSync(tmp, { write: true, create: true, truncate: true, mode });
     try {
       for (const chunk of chunks) _writeAll(f, _enc.encode(chunk));
     } finally {
       f.close();
     }
+  });
+}
+
+/**
+ * `write` fills a temporary file beside `path`; it then gets `mode` and replaces `path` by a
+ * rename. On any failure the temporary file is removed and the error rethrown.
+ */
+function _replaceWith(path: string, mode: number, write: (tmp: string) => void): void {
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    write(tmp);
     Deno.chmodSync(tmp, mode);
     Deno.renameSync(tmp, path);
   } catch (e) {
