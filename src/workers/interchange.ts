@@ -312,11 +312,7 @@ export class Interchange {
         continue;
       }
       this.#tasks.set(t.taskId, "");
-      this.#queue.push({
-        taskId: t.taskId,
-        containerId: t.containerId,
-        body: this.#slab.copy(t.body),
-      });
+      this.#queue.push({ ...t, body: this.#slab.copy(t.body) });
     }
     this.#dispatch();
   }
