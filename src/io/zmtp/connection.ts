@@ -1,0 +1,415 @@
+/**
+ * One ZMTP 3.1 connection over a Deno TCP stream: greeting, the mechanism's handshake,
+ * then multipart messages both ways, PING/PONG, a message size limit, and a write queue
+ * whose length the socket uses for its high-water mark. Sockets (`socket.ts`) own
+ * connections; nothing here knows about routing.
+ *
+ * @example
+ * ```ts ignore
+ * import { Connection } from "./connection.ts";
+ * const conn = new Connection(tcp, mechanism, options, hooks);
+ * conn.start();
+ * conn.write([new TextEncoder().encode("hello")]);
+ * ```
+ * @module
+ */
+import {
+  checkSignature,
+  decodeCommand,
+  encodeCommand,
+  encodeFrame,
+  encodeGreeting,
+  FrameDecoder,
+  frameHeaderSize,
+  GREETING_SIZE,
+  parseGreeting,
+  writeFrameHeader,
+  ZmtpProtocolError,
+} from "./codec.ts";
+import { errorReason, HandshakeError, type Mechanism } from "./mechanism.ts";
+
+/** Limits and timers of a connection. */
+export interface ConnectionOptions {
+  /** Largest message (sum of its parts) accepted from the peer, bytes. */
+  maxMessageSize: number;
+  /** A handshake not done within this many ms fails ("timeout"). */
+  handshakeTimeout: number;
+}
+
+/** What a connection tells its socket. */
+export interface ConnectionHooks {
+  /** The handshake is done; messages may flow. */
+  ready(conn: Connection): void;
+  /** A whole message; a returned promise pauses reading from this peer until it settles. */
+  message(conn: Connection, frames: Uint8Array[]): void | Promise<void>;
+  /** Some queued writes reached the kernel (room below the high-water mark). */
+  drained(conn: Connection): void;
+  /** Closed (once). `handshake` is set when it never became ready. */
+  closed(conn: Connection, reason: string, handshake?: HandshakeError): void;
+}
+
+let _nextId = 1;
+const _PING = "PING";
+
+/** The write batch size: queued parts are copied together up to this many bytes. */
+const _BATCH = 256 * 1024;
+
+/** A ZMTP connection (see the module doc). */
+export class Connection {
+  /** Unique in this process. */
+  readonly id = _nextId++;
+  /** The peer's `host:port`. */
+  readonly address: string;
+  /** The mechanism (its peer metadata and key are set once ready). */
+  readonly mechanism: Mechanism;
+  /** Monotonic ms of the last bytes received. */
+  lastReceived: number;
+  /** Monotonic ms of the last bytes queued for the peer. */
+  lastSent: number;
+  /** The peer's PING time-to-live in ms (0: none asked). */
+  peerTtl = 0;
+  #tcp: Deno.Conn;
+  #opts: ConnectionOptions;
+  #hooks: ConnectionHooks;
+  #clock: () => number;
+  #state: "greeting" | "handshake" | "ready" | "closed" = "greeting";
+  #decoder: FrameDecoder;
+  #out: Uint8Array[] = [];
+  /** Per chunk of #out: 1 when it ends a message (for the high-water mark count). */
+  #outEnds: number[] = [];
+  #outBytes = 0;
+  /** Messages queued and not yet handed to the kernel. */
+  #queuedMsgs = 0;
+  #writing = false;
+  #flushScheduled = false;
+  #parts: Uint8Array[] = [];
+  #partsSize = 0;
+  #handshakeTimer?: ReturnType<typeof setTimeout>;
+  #drainWaiters: (() => void)[] = [];
+  #closedPromise: Promise<void>;
+  #resolveClosed!: () => void;
+  #handshakeDone = false;
+
+  constructor(
+    tcp: Deno.Conn,
+    mechanism: Mechanism,
+    opts: ConnectionOptions,
+    hooks: ConnectionHooks,
+    clock: () => number = () => performance.now(),
+  ) {
+    this.#tcp = tcp;
+    this.mechanism = mechanism;
+    this.#opts = opts;
+    this.#hooks = hooks;
+    this.#clock = clock;
+    const a = tcp.remoteAddr as Deno.NetAddr;
+    this.address = a.hostname?.includes(":")
+      ? `[${a.hostname}]:${a.port}`
+      : `${a.hostname}:${a.port}`;
+    this.#decoder = new FrameDecoder(64 * 1024);
+    this.lastReceived = this.lastSent = clock();
+    this.#closedPromise = new Promise((r) => this.#resolveClosed = r);
+  }
+
+  /** Is the handshake done and the connection open? */
+  get ready(): boolean {
+    return this.#state === "ready";
+  }
+
+  /** Has it closed? */
+  get isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  /** Messages waiting to be handed to the kernel. */
+  get queued(): number {
+    return this.#queuedMsgs;
+  }
+
+  /** Resolves once closed. */
+  get done(): Promise<void> {
+    return this.#closedPromise;
+  }
+
+  /** Send the greeting and run the read loop (returns at once). */
+  start(): void {
+    this.#handshakeTimer = setTimeout(() => {
+      this.#fail(
+        new HandshakeError(
+          "timeout",
+          `no complete handshake within ${this.#opts.handshakeTimeout} ms`,
+        ),
+      );
+    }, this.#opts.handshakeTimeout);
+    this.#queueRaw(encodeGreeting(this.mechanism.name, this.mechanism.asServer));
+    void this.#readLoop();
+  }
+
+  /**
+   * Queue one multipart message. The caller checks {@linkcode Connection.ready} and the
+   * high-water mark; this never refuses.
+   */
+  write(frames: Uint8Array[]): void {
+    if (this.#state !== "ready") return;
+    const last = frames.length - 1;
+    if (this.mechanism.plain) {
+      for (let i = 0; i <= last; i++) {
+        const body = frames[i];
+        const head = new Uint8Array(frameHeaderSize(body.length));
+        writeFrameHeader(head, 0, body.length, i < last, false);
+        this.#out.push(head, body);
+        this.#outEnds.push(0, i === last ? 1 : 0);
+        this.#outBytes += head.length + body.length;
+      }
+    } else {
+      for (let i = 0; i <= last; i++) {
+        const wire = this.mechanism.encode(frames[i], i < last, false);
+        this.#out.push(wire);
+        this.#outEnds.push(i === last ? 1 : 0);
+        this.#outBytes += wire.length;
+      }
+    }
+    this.#queuedMsgs++;
+    this.lastSent = this.#clock();
+    this.#scheduleFlush();
+  }
+
+  /** Send a PING (ZMTP 3.1) asking the peer to consider us gone after `ttlMs`. */
+  ping(ttlMs: number): void {
+    if (this.#state !== "ready") return;
+    const ttl = Math.min(0xffff, Math.round(ttlMs / 100));
+    this.#command(encodeCommand(_PING, new Uint8Array([ttl >> 8, ttl & 0xff])));
+  }
+
+  /** Resolves when the write queue is empty (or the connection closed). */
+  flushed(): Promise<void> {
+    if (this.#out.length === 0 && !this.#writing || this.#state === "closed") {
+      return Promise.resolve();
+    }
+    return new Promise((r) => this.#drainWaiters.push(r));
+  }
+
+  /** Close now (queued writes are dropped); `reason` goes to the socket's events. */
+  close(reason = "closed"): void {
+    if (this.isClosed) return;
+    const wasReady = this.#state === "ready";
+    this.#state = "closed";
+    clearTimeout(this.#handshakeTimer);
+    try {
+      this.#tcp.close();
+    } catch { /* already closed */ }
+    this.#out = [];
+    this.#outEnds = [];
+    this.#outBytes = 0;
+    this.#queuedMsgs = 0;
+    for (const w of this.#drainWaiters.splice(0)) w();
+    this.#resolveClosed();
+    if (wasReady || this.#handshakeDone) this.#hooks.closed(this, reason);
+    else {
+      this.#hooks.closed(
+        this,
+        reason,
+        this.#pendingFailure ??
+          new HandshakeError("closed", `connection closed during the handshake (${reason})`),
+      );
+    }
+  }
+
+  #pendingFailure?: HandshakeError;
+
+  #fail(e: HandshakeError) {
+    this.#pendingFailure ??= e;
+    this.close(e.message);
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  #command(body: Uint8Array) {
+    const wire = this.mechanism.plain || this.#state !== "ready"
+      ? encodeFrame(body, false, true)
+      : this.mechanism.encode(body, false, true);
+    this.#queueRaw(wire);
+  }
+
+  #queueRaw(bytes: Uint8Array) {
+    this.#out.push(bytes);
+    this.#outEnds.push(0);
+    this.#outBytes += bytes.length;
+    this.lastSent = this.#clock();
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush() {
+    if (this.#flushScheduled || this.#writing) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush() {
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#out.length > 0 && this.#state !== "closed") {
+        // take whole queued messages' parts up to the batch size (at least one chunk)
+        let size = 0;
+        let n = 0;
+        while (n < this.#out.length && (n === 0 || size + this.#out[n].length <= _BATCH)) {
+          size += this.#out[n].length;
+          n++;
+        }
+        const chunks = this.#out.splice(0, n);
+        let msgs = 0;
+        for (const e of this.#outEnds.splice(0, n)) msgs += e;
+        this.#outBytes -= size;
+        let buf: Uint8Array;
+        if (chunks.length === 1) buf = chunks[0];
+        else {
+          buf = new Uint8Array(size);
+          let at = 0;
+          for (const c of chunks) {
+            buf.set(c, at);
+            at += c.length;
+          }
+        }
+        let off = 0;
+        while (off < buf.length) off += await this.#tcp.write(off === 0 ? buf : buf.subarray(off));
+        if (msgs > 0) {
+          this.#queuedMsgs -= msgs;
+          this.#hooks.drained(this);
+        }
+      }
+    } catch (e) {
+      this.close(`write failed: ${(e as Error).message}`);
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#out.length === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
+    else if (this.#state !== "closed") this.#scheduleFlush();
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  async #readLoop() {
+    const buf = new Uint8Array(64 * 1024);
+    let greeting: Uint8Array | undefined = new Uint8Array(GREETING_SIZE);
+    let greetingLen = 0;
+    try {
+      while (this.#state !== "closed") {
+        const n = await this.#tcp.read(buf);
+        if (n === null) {
+          this.#closedByPeer();
+          return;
+        }
+        this.lastReceived = this.#clock();
+        let chunk = buf.subarray(0, n);
+        if (greeting) {
+          const take = Math.min(GREETING_SIZE - greetingLen, chunk.length);
+          greeting.set(chunk.subarray(0, take), greetingLen);
+          const before = greetingLen;
+          greetingLen += take;
+          chunk = chunk.subarray(take);
+          if (before < 10 && greetingLen >= 10) checkSignature(greeting);
+          if (greetingLen < GREETING_SIZE) continue;
+          this.#onGreeting(greeting);
+          greeting = undefined;
+          if (this.isClosed) return;
+        }
+        if (chunk.length === 0) continue;
+        const frames = this.#decoder.push(chunk);
+        for (const f of frames) {
+          if (this.isClosed) return;
+          if (this.#state === "handshake") {
+            if (!f.command) {
+              throw new ZmtpProtocolError("a message frame before the handshake ended");
+            }
+            await this.#onHandshakeCommand(f.body);
+            continue;
+          }
+          let body = f.body, more = f.more, command = f.command;
+          if (!this.mechanism.plain) ({ body, more, command } = this.mechanism.decode(f.body));
+          if (command) {
+            this.#onCommand(body);
+            continue;
+          }
+          this.#partsSize += body.length;
+          if (this.#partsSize > this.#opts.maxMessageSize) {
+            throw new ZmtpProtocolError(
+              `a message of more than ${this.#opts.maxMessageSize} bytes (maxMessageSize)`,
+            );
+          }
+          this.#parts.push(body);
+          if (more) continue;
+          const parts = this.#parts;
+          this.#parts = [];
+          this.#partsSize = 0;
+          const r = this.#hooks.message(this, parts);
+          if (r) await r;
+        }
+      }
+    } catch (e) {
+      if (this.isClosed) return;
+      if (e instanceof HandshakeError) this.#fail(e);
+      else if (e instanceof ZmtpProtocolError) {
+        if (this.#state === "ready") this.close(`protocol error: ${e.message}`);
+        else this.#fail(new HandshakeError("protocol", e.message));
+      } else this.close(`read failed: ${(e as Error).message}`);
+    }
+  }
+
+  #closedByPeer() {
+    if (this.#state === "ready") return this.close("closed by the peer");
+    const m = this.mechanism as Mechanism & { closedError?: () => HandshakeError };
+    if (this.#state === "handshake" && m.closedError) return this.#fail(m.closedError());
+    this.#fail(new HandshakeError("closed", "the peer closed the connection during the handshake"));
+  }
+
+  #onGreeting(g: Uint8Array) {
+    const peer = parseGreeting(g);
+    if (peer.mechanism !== this.mechanism.name) {
+      throw new HandshakeError(
+        "mechanism-mismatch",
+        `security mechanism mismatch: the peer uses ${
+          peer.mechanism || "(none)"
+        }, we use ${this.mechanism.name}`,
+      );
+    }
+    // the as-server bit is not checked: libzmq does not set it reliably (4.3 sends 0 from a
+    // CURVE server); each side's mechanism knows its role
+    this.#state = "handshake";
+    for (const c of this.mechanism.start()) this.#queueRaw(encodeFrame(c, false, true));
+  }
+
+  async #onHandshakeCommand(body: Uint8Array) {
+    const step = await this.mechanism.onCommand(body);
+    if (this.isClosed) return;
+    for (const c of step.send) this.#queueRaw(encodeFrame(c, false, true));
+    if (step.fail) {
+      // let the ERROR reach the peer before closing
+      await this.flushed();
+      return this.#fail(step.fail);
+    }
+    if (step.done) {
+      clearTimeout(this.#handshakeTimer);
+      this.#handshakeDone = true;
+      this.#state = "ready";
+      this.#decoder.maxFrame = this.#opts.maxMessageSize + 64;
+      this.#hooks.ready(this);
+    }
+  }
+
+  #onCommand(body: Uint8Array) {
+    const cmd = decodeCommand(body);
+    if (cmd.name === _PING) {
+      if (cmd.data.length < 2) throw new ZmtpProtocolError("malformed PING");
+      this.peerTtl = ((cmd.data[0] << 8) | cmd.data[1]) * 100;
+      const context = cmd.data.subarray(2, 18);
+      this.#command(encodeCommand("PONG", context));
+    } else if (cmd.name === "ERROR") {
+      this.close(`the peer sent ERROR: ${errorReason(cmd.data)}`);
+    }
+    // PONG and unknown commands: nothing to do (the bytes already count as traffic)
+  }
+}
