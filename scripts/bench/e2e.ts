@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../../src/io/zmtp/mod.ts";
 import { ENDPOINT_VERSION } from "../../src/config/types.ts";
 import { WebServiceClient } from "../../src/registration/client.ts";
 import { FuncXClient } from "../../src/sdk/client.ts";
@@ -121,7 +121,7 @@ export async function measureEndToEnd(opts: {
         endpoint_name: BENCH_ENDPOINT,
         endpoint_uuid: endpointId,
         version: ENDPOINT_VERSION,
-        endpoint_pubkey: zmq.curveKeyPair().publicKey,
+        endpoint_pubkey: curveKeyPairZ85().publicKey,
       }, { maxAttempts: 1 });
     const serviceIdleKb = readRss(svc.pid)?.rssKb ?? 0;
     ep = await startEndpointProcess({

@@ -16,11 +16,10 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
 import { decodePickle, isPlainDict } from "../../src/protocol/pickle.ts";
 import { packHeartbeat, packResultsAck, packTask } from "../../src/protocol/messages.ts";
 import { formatCertificate } from "../../src/protocol/zpl.ts";
-import { closeSocket, type ReceiveLoop, receiveLoop } from "../../src/io/zmq.ts";
+import { curveKeyPairZ85, Router } from "../../src/io/zmtp/mod.ts";
 
 /** Outcome of {@linkcode BenchForwarder.run}. */
 export interface RunResult {
@@ -43,22 +42,18 @@ export class BenchForwarder {
   /** Web service base URL (`http://127.0.0.1:PORT/v2`). */
   readonly serviceUrl: string;
   #server: Deno.HttpServer<Deno.NetAddr>;
-  #socks: { tasks: zmq.Router; results: zmq.Router; commands: zmq.Router };
+  #socks: { tasks: Router; results: Router; commands: Router };
   /** Endpoint id → its routing identity, once registered on the tasks socket. */
   #identities = new Map<string, Uint8Array>();
   #waiting = new Map<string, PromiseWithResolvers<void>>();
   /** Task id → the run waiting for its result. */
   #pending = new Map<string, (ok: boolean, error?: string) => void>();
   #closed = false;
-  #zap: zmq.Router | undefined;
-  #polls: ReceiveLoop[] = [];
-  #queue: Uint8Array[][] = [];
-  #pumping = false;
 
   private constructor(
     serviceUrl: string,
     server: Deno.HttpServer<Deno.NetAddr>,
-    socks: { tasks: zmq.Router; results: zmq.Router; commands: zmq.Router },
+    socks: { tasks: Router; results: Router; commands: Router },
   ) {
     this.serviceUrl = serviceUrl;
     this.#server = server;
@@ -74,22 +69,14 @@ export class BenchForwarder {
    * ```
    */
   static async start(): Promise<BenchForwarder> {
-    const keys = zmq.curveKeyPair();
-    const context = new zmq.Context();
-    // libzmq only runs the CURVE handshake to completion with a ZAP handler present
-    const zap = new zmq.Router({ context, linger: 0, sendTimeout: 0 });
-    await zap.bind("inproc://zeromq.zap.01");
+    const keys = curveKeyPairZ85();
     const mk = () =>
-      new zmq.Router({
-        context,
-        zapDomain: "bench",
+      new Router({
         curveServer: true,
         curvePublicKey: keys.publicKey,
         curveSecretKey: keys.secretKey,
         sendHighWaterMark: 0,
         receiveHighWaterMark: 0,
-        linger: 0,
-        sendTimeout: 0,
         mandatory: false,
       });
     const socks = { tasks: mk(), results: mk(), commands: mk() };
@@ -130,14 +117,9 @@ export class BenchForwarder {
     });
     const addr = await listening.promise;
     const fwd = new BenchForwarder(`http://127.0.0.1:${addr.port}/v2`, server, socks);
-    fwd.#zap = zap;
-    // src/io/zmq.ts: woken by the socket, with the Deno missed-wake-up repair
-    fwd.#polls.push(
-      receiveLoop(socks.tasks, (f) => fwd.#onTasksMessage(f)),
-      receiveLoop(socks.results, (f) => fwd.#onResultsMessage(f)),
-      receiveLoop(socks.commands, () => {}),
-      receiveLoop(zap, (f) => fwd.#onZap(f)),
-    );
+    socks.tasks.setHandler((f) => fwd.#onTasksMessage(f));
+    socks.results.setHandler((f) => fwd.#onResultsMessage(f));
+    socks.commands.setHandler(() => {});
     return fwd;
   }
 
@@ -182,8 +164,7 @@ export class BenchForwarder {
       timeoutMs,
     );
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) this.#queue.push([identity, msgs[i]]);
-    this.#pump();
+    for (let i = 0; i < n; i++) this.#send([identity, msgs[i]]);
     try {
       await all.promise;
     } finally {
@@ -205,10 +186,11 @@ export class BenchForwarder {
   async push(endpointId: string, n: number, body: string): Promise<void> {
     const identity = this.#identity(endpointId);
     const bodyBytes = _enc.encode(body);
+    let last: Promise<void> = Promise.resolve();
     for (let i = 0; i < n; i++) {
-      this.#queue.push([identity, packTask(crypto.randomUUID(), "RAW", bodyBytes)]);
+      last = this.#socks.tasks.send([identity, packTask(crypto.randomUUID(), "RAW", bodyBytes)]);
     }
-    await this.#pump();
+    await last;
   }
 
   /**
@@ -244,43 +226,14 @@ export class BenchForwarder {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled(this.#polls.map((p) => p.stop()));
-    await Promise.all(Object.values(this.#socks).map((s) => closeSocket(s)));
-    if (this.#zap) await closeSocket(this.#zap);
+    await Promise.all(Object.values(this.#socks).map((s) => s.close()));
     await this.#server.shutdown();
   }
 
   #send(frames: Uint8Array[]): void {
-    this.#queue.push(frames);
-    this.#pump();
-  }
-
-  /** One sender for the tasks socket (zeromq.js allows one pending send per socket). */
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    const sock = this.#socks.tasks;
-    try {
-      let i = 0;
-      while (!this.#closed && i < this.#queue.length) {
-        await sock.send(this.#queue[i++]);
-        if (i >= 4096) {
-          this.#queue.splice(0, i);
-          i = 0;
-        }
-      }
-      this.#queue.splice(0, i);
-    } catch (e) {
-      if (!this.#closed) throw e;
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  /** ZAP (over a ROUTER): admit every CURVE client — the benchmark has one peer. */
-  #onZap(frames: Uint8Array[]): Promise<void> {
-    const [peer, empty, version, requestId] = frames;
-    return this.#zap!.send([peer, empty, version, requestId, "200", "OK", "bench", ""]);
+    this.#socks.tasks.send(frames).catch((e) => {
+      if (!this.#closed) console.error(`bench forwarder: send failed: ${e}`);
+    });
   }
 
   #onTasksMessage(frames: Uint8Array[]): void {

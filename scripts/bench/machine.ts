@@ -9,7 +9,6 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
 
 /** What {@linkcode machineInfo} reports. */
 export interface MachineInfo {
@@ -49,7 +48,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     kernel,
     deno: Deno.version.deno,
     python: py.replace(/^Python\s+/, "") || "unknown",
-    libzmq: zmq.version,
+    libzmq: "none (ZMTP 3.1 in TypeScript, src/io/zmtp)",
     loadavg: Deno.loadavg(),
   };
 }

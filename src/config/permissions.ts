@@ -25,7 +25,6 @@ export const COMPILE_FLAGS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-run",
-  "--allow-ffi",
   "--unstable-worker-options",
   // V8 sizes its heap for memory rather than peak speed (a smaller young generation, earlier
   // GCs): the daemon's peak RSS with 20,000 queued tasks after a busy run fell from ~180-220
@@ -70,20 +69,16 @@ export interface SandboxInput {
  * ```
  */
 export function workerPermissions(input: SandboxInput): Deno.PermissionOptionsObject {
-  const read = [input.home, "/etc/alpine-release", "/proc", input.execPath];
-  const ffi: string[] = [];
-  if (input.nodeModules) {
-    read.push(input.nodeModules);
-    ffi.push(input.nodeModules);
-  }
+  const read = [input.home, "/proc", input.execPath];
+  if (input.nodeModules) read.push(input.nodeModules);
   return {
     read,
     write: [input.home],
     net: true,
     env: true,
     sys: true,
-    // A compiled binary unpacks its native addon to a location only known at run time.
-    ffi: input.compiled ? true : ffi,
+    // no native code: the transport is TypeScript on Deno's own sockets (src/io/zmtp/)
+    ffi: false,
     run: [...ALLOWED_PROGRAMS, input.execPath],
   };
 }

@@ -64,7 +64,6 @@ export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.ar
     Deno.exit(1);
   }
   parkLoaderEnv();
-  trimMallocPeriodically();
   const permissions = workerPermissions({
     home,
     execPath: Deno.execPath(),
@@ -87,40 +86,7 @@ export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.ar
   };
   worker.postMessage({ type: "start", argv: [...argv], home });
   const code = await done.promise;
-  // Exit without `worker.terminate()`: tearing down a worker that still holds zeromq.js
-  // native objects can crash in their finalizers (seen as exit 139 after a clean stop).
   Deno.exit(code);
-}
-
-/**
- * glibc keeps memory freed by native code (ZeroMQ message buffers, Deno's I/O, V8 off-heap
- * data) in its arenas, so a burst of 20,000 tasks left the daemon ~100 MB larger for good.
- * Every `everyMs` the bootstrap (which has FFI permission; the sandboxed worker has not)
- * calls `malloc_trim(0)` to give free pages back (~0.5 ms a call), and caps malloc arenas
- * at `arenas` (fewer, fuller arenas fragment less). Nothing happens where glibc is not
- * present (musl, macOS). Returns whether trimming is active.
- *
- * @example
- * ```ts
- * trimMallocPeriodically(); // in the bootstrap, before the worker starts
- * ```
- */
-export function trimMallocPeriodically(everyMs = 1000, arenas = 2): boolean {
-  if (Deno.build.os !== "linux") return false;
-  let lib;
-  try {
-    lib = Deno.dlopen("libc.so.6", {
-      malloc_trim: { parameters: ["usize"], result: "i32" },
-      mallopt: { parameters: ["i32", "i32"], result: "i32" },
-    });
-  } catch {
-    return false; // not glibc
-  }
-  const M_ARENA_MAX = -8;
-  if (arenas > 0) lib.symbols.mallopt(M_ARENA_MAX, arenas);
-  const timer = setInterval(() => lib.symbols.malloc_trim(0n), everyMs);
-  Deno.unrefTimer(timer);
-  return true;
 }
 
 /**

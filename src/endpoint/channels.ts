@@ -17,10 +17,9 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
 import { MessageType, packHeartbeat, unpackMessage } from "../protocol/messages.ts";
-import { closeSocket, receiveLoop, SendQueue, sendWhenReady } from "../io/zmq.ts";
+import { Dealer, SocketClosedError } from "../io/zmtp/mod.ts";
 
 /** Channel names. */
 export type Channel = "tasks" | "results" | "commands";
@@ -61,83 +60,79 @@ const _MAX_MESSAGE = 256 * 1024 * 1024;
 
 /** One connected set of the three sockets. Create with {@linkcode ForwarderChannels.open}. */
 export class ForwarderChannels {
-  #socks: Record<Channel, zmq.Dealer>;
+  #socks: Record<Channel, Dealer>;
   #opts: ChannelOptions;
-  #out: SendQueue;
   #closed = false;
-  #loops: Promise<void>[] = [];
 
-  private constructor(opts: ChannelOptions, socks: Record<Channel, zmq.Dealer>) {
+  private constructor(opts: ChannelOptions, socks: Record<Channel, Dealer>) {
     this.#opts = opts;
     this.#socks = socks;
-    // results leave in order without an await per message; nothing is given up while open
-    this.#out = new SendQueue(socks.results, {
-      giveUpMs: Number.POSITIVE_INFINITY,
-      onDrop: (why) => {
-        if (this.#closed) return; // LINGER 0: callers keep what was not acknowledged
-        opts.log.warn("forwarder", "sending on the results channel failed: %s", why);
-        opts.handlers.onDisconnect("results", `send failed: ${why}`);
-      },
-    });
   }
 
   /**
-   * Create the sockets, connect them and queue the registration messages.
+   * Create the sockets, connect them and queue the registration messages (they leave
+   * first once each connection's handshake is done).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const ch = await ForwarderChannels.open(opts);
    * ```
    */
-  static async open(opts: ChannelOptions): Promise<ForwarderChannels> {
+  static open(opts: ChannelOptions): Promise<ForwarderChannels> {
     const host = opts.host.includes(":") && !opts.host.startsWith("[")
       ? `[${opts.host}]`
       : opts.host;
-    const socks = {} as Record<Channel, zmq.Dealer>;
+    const socks = {} as Record<Channel, Dealer>;
     const names: Channel[] = ["tasks", "results", "commands"];
     try {
       for (const ch of names) {
-        const s = new zmq.Dealer({
+        socks[ch] = new Dealer({
           routingId: opts.endpointId,
           curveServerKey: opts.serverKey,
           curvePublicKey: opts.keys.publicKey,
           curveSecretKey: opts.keys.secretKey,
-          linger: 0,
-          // sends never wait inside libzmq; receives wake on the socket (see src/io/zmq.ts)
-          sendTimeout: 0,
           sendHighWaterMark: 0,
           receiveHighWaterMark: 0,
           maxMessageSize: _MAX_MESSAGE,
         });
-        socks[ch] = s;
-        s.connect(`tcp://${host}:${opts.ports[ch]}`);
       }
     } catch (e) {
-      for (const s of Object.values(socks)) s.close();
-      throw new Error(`cannot open the forwarder channels to ${host}: ${(e as Error).message}`);
+      for (const s of Object.values(socks)) void s.close();
+      return Promise.reject(
+        new Error(`cannot open the forwarder channels to ${host}: ${(e as Error).message}`),
+      );
     }
     const c = new ForwarderChannels(opts, socks);
     for (const ch of names) {
-      const ev = socks[ch].events;
-      const report = (name: string) => () => {
-        if (!c.#closed) opts.handlers.onDisconnect(ch, name);
-      };
-      ev.on("disconnect", report("disconnect"));
-      ev.on("handshake:error:auth", report("handshake refused (CURVE key not accepted)"));
-      ev.on("handshake:error:protocol", report("handshake protocol error"));
+      const s = socks[ch];
+      s.on("disconnect", (_peer, reason) => c.#lost(ch, `disconnected (${reason})`));
+      s.on("handshakeFailed", (_addr, e) => c.#lost(ch, `handshake failed: ${e.message}`));
+      s.on("connectFailed", (addr, e, retry) => {
+        if (!c.#closed) {
+          opts.log.debug(
+            "forwarder",
+            "%s channel: cannot reach %s (%s); retrying in %d ms",
+            ch,
+            addr,
+            e.message,
+            retry,
+          );
+        }
+      });
+      // registration first on every socket (queued until the handshake is done)
+      c.#send(ch, opts.registration[ch]);
     }
-    // Registration first, on every socket.
-    await sendWhenReady(socks.tasks, [opts.registration.tasks]);
-    await sendWhenReady(socks.commands, [opts.registration.commands]);
-    c.#out.send([opts.registration.results]);
-    c.#loops.push(c.#tasksLoop(), c.#commandsLoop());
-    return c;
+    socks.tasks.setHandler((frames) => c.#onTasks(frames));
+    socks.commands.setHandler((frames) => c.#onCommand(frames));
+    socks.results.setHandler(() => {});
+    for (const ch of names) socks[ch].connect(`tcp://${host}:${opts.ports[ch]}`);
+    return Promise.resolve(c);
   }
 
   /** Queue pickled results (or status reports) on the results channel, in order. */
   sendResults(messages: Uint8Array[]): void {
     if (this.#closed) return;
-    for (const m of messages) this.#out.send([m]);
+    for (const m of messages) this.#send("results", m);
   }
 
   /** Send `b"HEARTBEAT"` on the results channel. */
@@ -145,89 +140,74 @@ export class ForwarderChannels {
     this.sendResults([_HEARTBEAT_LITERAL]);
   }
 
-  /** Messages queued but not yet handed to ZeroMQ. */
+  /** Messages waiting for the results connection (not yet handed to it). */
   get backlog(): number {
-    return this.#out.pendingSends;
+    return this.#socks.results.waitingSends;
   }
 
-  /** Close the sockets (LINGER 0: queued messages are dropped; callers keep them). */
+  /** Close the sockets (queued messages are dropped; callers keep what was not acknowledged). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all(Object.values(this.#socks).map((s) => closeSocket(s)));
-    await Promise.allSettled(this.#loops);
+    await Promise.all(Object.values(this.#socks).map((s) => s.close()));
   }
 
-  async #tasksLoop(): Promise<void> {
+  #send(ch: Channel, body: Uint8Array) {
+    this.#socks[ch].send([body]).catch((e) => {
+      if (this.#closed || e instanceof SocketClosedError) return;
+      this.#opts.log.warn("forwarder", "sending on the %s channel failed: %s", ch, e);
+      this.#lost(ch, `send failed: ${(e as Error).message}`);
+    });
+  }
+
+  #lost(ch: Channel, why: string) {
+    if (!this.#closed) this.#opts.handlers.onDisconnect(ch, why);
+  }
+
+  #onTasks(frames: Uint8Array[]): void {
     const h = this.#opts.handlers;
+    h.onTraffic();
+    if (frames.length !== 1) {
+      h.onBadMessage("tasks", `${frames.length} frames, expected 1`);
+      return;
+    }
+    let m;
     try {
-      await this.#loop(this.#socks.tasks, (frames) => {
-        h.onTraffic();
-        if (frames.length !== 1) {
-          h.onBadMessage("tasks", `${frames.length} frames, expected 1`);
-          return;
-        }
-        let m;
-        try {
-          m = unpackMessage(frames[0]);
-        } catch (e) {
-          h.onBadMessage("tasks", (e as Error).message);
-          return;
-        }
-        switch (m.type) {
-          case MessageType.TASK:
-            h.onTask(m.taskId, m.containerId, m.raw);
-            break;
-          case MessageType.RESULTS_ACK:
-            h.onAck(m.taskId);
-            break;
-          case MessageType.HEARTBEAT:
-            h.onHeartbeat(m.endpointId);
-            break;
-          default:
-            h.onBadMessage("tasks", `unexpected message type ${m.type}`);
-        }
-      });
+      m = unpackMessage(frames[0]);
     } catch (e) {
-      if (!this.#closed) h.onDisconnect("tasks", `receive failed: ${(e as Error).message}`);
+      h.onBadMessage("tasks", (e as Error).message);
+      return;
+    }
+    switch (m.type) {
+      case MessageType.TASK:
+        h.onTask(m.taskId, m.containerId, m.raw);
+        break;
+      case MessageType.RESULTS_ACK:
+        h.onAck(m.taskId);
+        break;
+      case MessageType.HEARTBEAT:
+        h.onHeartbeat(m.endpointId);
+        break;
+      default:
+        h.onBadMessage("tasks", `unexpected message type ${m.type}`);
     }
   }
 
-  async #commandsLoop(): Promise<void> {
+  #onCommand(frames: Uint8Array[]): void {
     const h = this.#opts.handlers;
-    const sock = this.#socks.commands;
+    let m;
     try {
-      await this.#loop(sock, async (frames) => {
-        let m;
-        try {
-          m = unpackMessage(frames[0] ?? new Uint8Array());
-        } catch (e) {
-          h.onBadMessage("commands", (e as Error).message);
-          await sendWhenReady(sock, [new Uint8Array()], { cancelled: () => this.#closed });
-          return;
-        }
-        if (m.type === MessageType.HEARTBEAT_REQ) {
-          await sendWhenReady(sock, [packHeartbeat(this.#opts.endpointId)], {
-            cancelled: () => this.#closed,
-          });
-        } else {
-          h.onBadMessage("commands", `unsupported command type ${m.type}`);
-          await sendWhenReady(sock, [new Uint8Array()], { cancelled: () => this.#closed });
-        }
-      });
+      m = unpackMessage(frames[0] ?? new Uint8Array());
     } catch (e) {
-      if (!this.#closed) h.onDisconnect("commands", `receive failed: ${(e as Error).message}`);
+      h.onBadMessage("commands", (e as Error).message);
+      this.#send("commands", new Uint8Array());
+      return;
     }
-  }
-
-  /** Receive on `sock` until it is closed; a receive error rejects (reported by the caller). */
-  async #loop(
-    sock: zmq.Dealer,
-    onMessage: (frames: Uint8Array[]) => void | Promise<void>,
-  ): Promise<void> {
-    let failure: unknown;
-    const loop = receiveLoop(sock, onMessage, { onError: (e) => failure = e });
-    await loop.done;
-    if (failure !== undefined) throw failure;
+    if (m.type === MessageType.HEARTBEAT_REQ) {
+      this.#send("commands", packHeartbeat(this.#opts.endpointId));
+    } else {
+      h.onBadMessage("commands", `unsupported command type ${m.type}`);
+      this.#send("commands", new Uint8Array());
+    }
   }
 }

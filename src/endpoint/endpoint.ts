@@ -19,7 +19,7 @@
  * @module
  */
 import { clearImmediate, setImmediate } from "node:timers";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../io/zmtp/mod.ts";
 import { tokenProvider } from "../auth/access.ts";
 import { endpointPaths } from "../config/paths.ts";
 import { effectiveServiceAddress } from "../config/schema.ts";
@@ -170,7 +170,7 @@ export class Endpoint {
     Deno.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
     const saved = readEndpointJson(p.endpointJson);
     const id = saved?.endpoint_id ?? opts.endpointUuid ?? crypto.randomUUID();
-    const keys = zmq.curveKeyPair();
+    const keys = curveKeyPairZ85();
     Deno.mkdirSync(p.certificates, { recursive: true, mode: 0o700 });
     Deno.chmodSync(p.certificates, 0o700);
     atomicWrite(p.endpointKey, formatCertificate({ publicKey: keys.publicKey }), 0o600);
@@ -410,7 +410,7 @@ export class Endpoint {
     const platform: Record<string, PyValue> = {
       parsl_v: "n/a",
       python_v: "n/a",
-      libzmq_v: zmq.version,
+      libzmq_v: "n/a (ZMTP 3.1 in TypeScript)",
       pyzmq_v: "n/a",
       os: Deno.build.os,
       hname: Deno.hostname(),

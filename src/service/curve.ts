@@ -1,7 +1,6 @@
 /**
  * The forwarder's stable CURVE keypair, kept as pyzmq-style ZPL certificates in
- * `service/curve/server.key` (public) and `server.key_secret` (secret, 0600), plus a Z85
- * encoder for the raw 32-byte keys the ZAP handler receives.
+ * `service/curve/server.key` (public) and `server.key_secret` (secret, 0600).
  *
  * @example
  * ```ts
@@ -12,34 +11,12 @@
  * @module
  */
 import { join } from "node:path";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../io/zmtp/mod.ts";
+import { z85Encode } from "../protocol/z85.ts";
 import { formatCertificate, parseCertificate } from "../protocol/zpl.ts";
 
-const _Z85 =
-  "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-/**
- * Z85-encode bytes (length a multiple of 4), as libzmq's `zmq_z85_encode`.
- *
- * @example
- * ```ts
- * z85Encode(new Uint8Array([0x86, 0x4f, 0xd2, 0x6f, 0xb5, 0x59, 0xf7, 0x5b])); // "HelloWorld"
- * ```
- */
-export function z85Encode(bytes: Uint8Array): string {
-  if (bytes.length % 4 !== 0) throw new Error("z85: length must be a multiple of 4");
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 4) {
-    let v = ((bytes[i] << 24) >>> 0) + (bytes[i + 1] << 16) + (bytes[i + 2] << 8) + bytes[i + 3];
-    const chunk = new Array<string>(5);
-    for (let j = 4; j >= 0; j--) {
-      chunk[j] = _Z85[v % 85];
-      v = Math.floor(v / 85);
-    }
-    out += chunk.join("");
-  }
-  return out;
-}
+/** Z85-encode bytes (re-exported for the forwarder's log lines). */
+export { z85Encode };
 
 /** The server keypair. */
 export interface ServerKeys {
@@ -74,7 +51,7 @@ export async function loadOrCreateServerKeys(dir: string): Promise<ServerKeys> {
   }
   if (secretText === undefined) {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const kp = zmq.curveKeyPair();
+    const kp = curveKeyPairZ85();
     await Deno.writeTextFile(`${secFile}.tmp`, _zpl(kp.publicKey, kp.secretKey), { mode: 0o600 });
     await Deno.rename(`${secFile}.tmp`, secFile);
     await _replaceFile(pubFile, _zpl(kp.publicKey));

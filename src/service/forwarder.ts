@@ -6,20 +6,16 @@
  * is away, re-delivered on every new connection), results stored in batches and acked
  * with `ResultsAck`, and task status updates from `EPStatusReport`s.
  *
- * Trust is per connection. A connection is known by its ROUTER routing id (normally the
- * endpoint uuid, which the endpoint sets as its ZeroMQ identity). It is trusted for an
- * endpoint only once its registration message carries that endpoint's `endpoint_secret`
- * (issued at registration), so a registered key cannot speak for another endpoint. The
- * sockets use `ZMQ_ROUTER_NOTIFY`: libzmq delivers an empty message from a routing id when
- * its connection comes up or goes down, in order with that connection's messages, and any
- * such event ends the trust of that routing id. Tasks are only sent to the connection trusted
- * at that moment (sends are synchronous); the others stay unfinished and are re-delivered
- * once the endpoint registers again. With `ROUTER_HANDOVER` off, libzmq only gives a routing id to a new connection
- * after the old connection's last message (its disconnect event) was read, so a connection
- * that takes over a uuid, e.g. an impostor right after the real endpoint dropped, never
- * inherits trust. A reconnecting endpoint whose uuid is still held by its own half-closed
- * old connection gets a libzmq-assigned routing id instead; its registration (which names
- * the endpoint and carries the secret) binds that routing id, so it is served all the same.
+ * Trust is per connection, and bound to the connection's CURVE key. Only CURVE client keys
+ * registered with `POST /endpoints` complete the handshake (the sockets' authorizer). A
+ * connection is trusted for an endpoint only once its registration message carries that
+ * endpoint's `endpoint_secret` (issued at registration) *and* the connection's own CURVE key
+ * is the one registered for that endpoint, so a registered key cannot speak for another
+ * endpoint. Trust belongs to the connection object, not to its routing id: it ends when that
+ * connection ends (the transport's `disconnect` event, after its last message), and tasks
+ * are sent on the trusted connection itself, so a new connection that presents the same
+ * routing id (an impostor right after the real endpoint dropped, or the endpoint's own
+ * reconnect) never inherits trust before it registers.
  *
  * @example
  * ```ts
@@ -30,7 +26,6 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
 import type { Logger } from "../daemon/log.ts";
 import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
 import { toJsonable } from "../protocol/jsonable.ts";
@@ -45,8 +40,9 @@ import {
 import { isUuid } from "./errors.ts";
 import { safeEqual, sha256Hex } from "./secrets.ts";
 import type { NewResult, ServiceStore, TaskStatus } from "./store.ts";
-import { loadOrCreateServerKeys, z85Encode } from "./curve.ts";
-import { closeSocket, kick, type ReceiveLoop, receiveLoop } from "../io/zmq.ts";
+import { loadOrCreateServerKeys } from "./curve.ts";
+import { z85Encode } from "../protocol/z85.ts";
+import { type Peer, Router } from "../io/zmtp/mod.ts";
 
 /** Options of {@linkcode Forwarder.start}. */
 export interface ForwarderOptions {
@@ -75,31 +71,17 @@ const _HEARTBEAT_LITERAL = "HEARTBEAT";
 const _MAX_FRAME = 64 * 1024 * 1024;
 
 type _Channel = "tasks" | "results" | "commands";
+const _CHANNELS: _Channel[] = ["tasks", "results", "commands"];
 
 /** Per-endpoint connection state (in memory). */
 interface _Conn {
-  /** Per channel: routing id of the connection that proved the endpoint_secret (latin1 key). */
-  route: Partial<Record<_Channel, string>>;
+  /** Per channel: the connection that proved the endpoint_secret with the registered key. */
+  route: Partial<Record<_Channel, Peer>>;
   /** Connected (a trusted tasks connection, last send succeeded). */
   connected: boolean;
   lastSeen: number;
   /** Upstream ≥0.3.3 registration (has funcx_endpoint_version) wants ResultsAck. */
   wantsAcks: boolean;
-}
-
-/** `ZMQ_ROUTER_NOTIFY` (libzmq ≥ 4.3, draft API) and its flags: connect | disconnect. */
-const _ZMQ_ROUTER_NOTIFY = 97;
-const _NOTIFY_CONNECT_AND_DISCONNECT = 3;
-
-/**
- * Turn on connection events on a ROUTER socket (see the module doc). zeromq.js has no typed
- * option for it; its native `setInt32Option` sets any integer option.
- */
-function _enableRouterNotify(sock: zmq.Router): void {
-  (sock as unknown as { setInt32Option(o: number, v: number): void }).setInt32Option(
-    _ZMQ_ROUTER_NOTIFY,
-    _NOTIFY_CONNECT_AND_DISCONNECT,
-  );
 }
 
 /** The forwarder. */
@@ -108,14 +90,12 @@ export class Forwarder {
   readonly ports: { tasks: number; results: number; commands: number };
   /** ZPL text of the server's public certificate (sent to endpoints at registration). */
   readonly publicCertificate: string;
-  #ctx: zmq.Context;
-  #socks: Record<_Channel, zmq.Router>;
-  #zap: zmq.Router;
+  #socks: Record<_Channel, Router>;
   #store: ServiceStore;
   #log: Logger;
   #conns = new Map<string, _Conn>();
-  /** Per channel: trusted routing id (latin1 key) → endpoint uuid. */
-  #routes: Record<_Channel, Map<string, string>> = {
+  /** Per channel: trusted connection (peer id) → endpoint uuid. */
+  #routes: Record<_Channel, Map<number, string>> = {
     tasks: new Map(),
     results: new Map(),
     commands: new Map(),
@@ -130,70 +110,60 @@ export class Forwarder {
   #lastFlush = Number.NEGATIVE_INFINITY;
   #heartbeatTimer?: ReturnType<typeof setInterval>;
   #closed = false;
-  #loops: ReceiveLoop[] = [];
   #warned = new Set<string>();
   #heartbeatPeriod: number;
   /** Task id → callers of {@linkcode Forwarder.resultStored} waiting for its result. */
   #resultWaiters = new Map<string, (() => void)[]>();
-  /** Re-checks the results socket while a client waits (see {@linkcode Forwarder.resultStored}). */
-  #waitKicker?: ReturnType<typeof setInterval>;
 
   private constructor(
     opts: ForwarderOptions,
-    ctx: zmq.Context,
-    socks: Record<_Channel, zmq.Router>,
-    zap: zmq.Router,
-    ports: { tasks: number; results: number; commands: number },
-    publicCertificate: string,
+    keys: { secretKey: string; publicKey: string; publicCertificate: string },
   ) {
     this.#store = opts.store;
     this.#log = opts.log;
-    this.#ctx = ctx;
-    this.#socks = socks;
-    this.#zap = zap;
-    this.ports = ports;
-    this.publicCertificate = publicCertificate;
+    this.ports = { tasks: 0, results: 0, commands: 0 };
+    this.publicCertificate = keys.publicCertificate;
     this.#heartbeatPeriod = opts.heartbeatPeriod;
     for (const ep of this.#store.listEndpoints()) this.#keys.set(ep.pubkey, ep.uuid);
+    const socks = {} as Record<_Channel, Router>;
+    for (const ch of _CHANNELS) {
+      const sock = new Router({
+        mandatory: true,
+        handover: false,
+        // ZMTP heartbeats tear down dead (half-open) connections
+        heartbeatInterval: 5000,
+        heartbeatTimeout: 15000,
+        curveServer: true,
+        curveSecretKey: keys.secretKey,
+        curvePublicKey: keys.publicKey,
+        authorize: (req) => this.#authorize(req.clientKey!, req.address),
+        sendHighWaterMark: 0,
+        receiveHighWaterMark: 0,
+        maxMessageSize: _MAX_FRAME,
+      });
+      sock.setHandler((frames, peer) => this.#onFrames(ch, frames, peer));
+      sock.on("disconnect", (peer, reason) => this.#onDisconnect(ch, peer, reason));
+      sock.on("handshakeFailed", (address, e) => {
+        if (e.failure !== "unauthorized") {
+          this.#log.debug("forwarder", "%s handshake from %s failed: %s", ch, address, e.message);
+        }
+      });
+      socks[ch] = sock;
+    }
+    this.#socks = socks;
   }
 
-  /** Load/create the keypair, start the ZAP handler, bind the three sockets. */
+  /** Load/create the keypair and bind the three sockets. */
   static async start(opts: ForwarderOptions): Promise<Forwarder> {
     const keys = await loadOrCreateServerKeys(opts.curveDir);
-    const ctx = new zmq.Context();
-    const zap = new zmq.Router({ context: ctx, linger: 0, sendTimeout: 0 });
-    await zap.bind("inproc://zeromq.zap.01");
-    const socks = {} as Record<_Channel, zmq.Router>;
-    const ports = { tasks: 0, results: 0, commands: 0 };
-    const channels: _Channel[] = ["tasks", "results", "commands"];
+    const fwd = new Forwarder(opts, keys);
     try {
-      for (const [i, ch] of channels.entries()) {
-        const sock = new zmq.Router({
-          context: ctx,
-          mandatory: true,
-          handover: false,
-          // never wait inside libzmq (see src/io/zmq.ts): a send that cannot be queued
-          // right now fails, and the endpoint is treated as disconnected
-          sendTimeout: 0,
-          // ZMTP heartbeats tear down dead (half-open) connections, so a stale pipe cannot
-          // hold an endpoint's identity for long (ROUTER_HANDOVER is off)
-          heartbeatInterval: 5000,
-          heartbeatTimeout: 15000,
-          curveServer: true,
-          curveSecretKey: keys.secretKey,
-          curvePublicKey: keys.publicKey,
-          zapDomain: "funcx",
-          sendHighWaterMark: 0,
-          receiveHighWaterMark: 0,
-          linger: ch === "tasks" ? 2000 : 0,
-          maxMessageSize: _MAX_FRAME,
-        });
-        socks[ch] = sock;
-        _enableRouterNotify(sock);
+      for (const [i, ch] of _CHANNELS.entries()) {
         const port = opts.basePort === 0 ? "*" : String(opts.basePort + i);
         const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+        let bound: string;
         try {
-          await sock.bind(`tcp://${host}:${port}`);
+          bound = await fwd.#socks[ch].bind(`tcp://${host}:${port}`);
         } catch (e) {
           throw new Error(
             `cannot bind the forwarder ${ch} socket on ${opts.host}:${port}: ${
@@ -201,22 +171,12 @@ export class Forwarder {
             }`,
           );
         }
-        const m = /:(\d+)$/.exec(sock.lastEndpoint ?? "");
-        ports[ch] = m ? Number(m[1]) : 0;
+        const m = /:(\d+)$/.exec(bound);
+        fwd.ports[ch] = m ? Number(m[1]) : 0;
       }
     } catch (e) {
-      for (const s of Object.values(socks)) s.close();
-      zap.close();
+      await Promise.all(Object.values(fwd.#socks).map((s) => s.close()));
       throw e;
-    }
-    const fwd = new Forwarder(opts, ctx, socks, zap, ports, keys.publicCertificate);
-    const onError = (what: string) => (e: unknown) =>
-      fwd.#closed || fwd.#log.error("forwarder", "%s socket stopped: %s", what, e);
-    fwd.#loops.push(receiveLoop(zap, (f) => fwd.#onZap(f), { onError: onError("ZAP") }));
-    for (const ch of channels) {
-      fwd.#loops.push(
-        receiveLoop(socks[ch], (frames) => fwd.#onFrames(ch, frames), { onError: onError(ch) }),
-      );
     }
     fwd.#heartbeatTimer = setInterval(() => fwd.#heartbeat(), opts.heartbeatPeriod * 1000);
     return fwd;
@@ -240,7 +200,10 @@ export class Forwarder {
     if (this.#keys.get(pubkey) === uuid) this.#keys.delete(pubkey);
     const c = this.#conns.get(uuid);
     if (c) {
-      for (const [ch, rid] of Object.entries(c.route)) this.#routes[ch as _Channel].delete(rid);
+      for (const [ch, peer] of Object.entries(c.route)) {
+        this.#routes[ch as _Channel].delete(peer.id);
+        peer.close("endpoint deleted");
+      }
     }
     this.#conns.delete(uuid);
   }
@@ -279,15 +242,6 @@ export class Forwarder {
       }, ms);
       list.push(done);
       this.#resultWaiters.set(taskId, list);
-      // A client is waiting on this result: re-check the results socket at the timer's pace
-      // (≈ 2 ms) instead of the general missed-wake-up rescue (src/io/zmq.ts, 5 ms), only
-      // while someone waits.
-      this.#waitKicker ??= setInterval(() => {
-        if (this.#resultWaiters.size === 0 || this.#closed) {
-          clearInterval(this.#waitKicker);
-          this.#waitKicker = undefined;
-        } else kick(this.#socks.results);
-      }, 1);
     });
   }
 
@@ -309,65 +263,34 @@ export class Forwarder {
   /** Store pending results and send their acks, then close the sockets. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flushNow(); // sends are synchronous: the acks are with libzmq when this returns
+    this.#flushNow(); // sends are synchronous: the acks are queued when this returns
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
-    clearInterval(this.#waitKicker);
-    await Promise.allSettled(this.#loops.map((l) => l.stop()));
-    // closeSocket: never close a socket under a waiting receive (see src/io/zmq.ts)
-    for (const s of Object.values(this.#socks)) await closeSocket(s);
-    await closeSocket(this.#zap);
+    // the acks just queued get up to 2 s to reach their endpoints
+    await Promise.all(
+      _CHANNELS.map((ch) => this.#socks[ch].close({ linger: ch === "tasks" ? 2000 : 0 })),
+    );
   }
 
-  // ------------------------------------------------------------------ ZAP
+  // ------------------------------------------------------------------ admission
 
-  async #onZap(frames: Uint8Array[]): Promise<void> {
-    // ROUTER envelope: [peer, empty, version, request id, domain, address, identity,
-    // mechanism, credentials...]
-    const [peer, empty, version, requestId, _domain, address, _identity, mechanism, key] = frames;
-    let status = "400";
-    let text = "Unknown CURVE key";
-    let userId = "";
-    if (_dec.decode(version ?? new Uint8Array()) !== "1.0") {
-      text = "Unsupported ZAP version";
-    } else if (_dec.decode(mechanism ?? new Uint8Array()) !== "CURVE" || key?.length !== 32) {
-      text = "CURVE required";
-    } else {
-      const z85 = z85Encode(key);
-      const uuid = this.#keys.get(z85);
-      if (uuid) {
-        status = "200";
-        text = "OK";
-        userId = uuid;
-      } else {
-        this.#warnOnce(
-          `zap:${z85}`,
-          "refused a CURVE client key that no endpoint registered (from %s)",
-          _dec.decode(address ?? new Uint8Array()),
-        );
-      }
-    }
-    try {
-      await this.#zap.send([
-        peer,
-        empty ?? new Uint8Array(),
-        "1.0",
-        requestId ?? "",
-        status,
-        text,
-        userId,
-        "",
-      ]);
-    } catch (e) {
-      if (!this.#closed) this.#log.warn("forwarder", "ZAP reply failed: %s", e);
-    }
+  /** The transport's authorizer: only CURVE keys some endpoint registered get in. */
+  #authorize(clientKey: Uint8Array, address: string): true | string {
+    const z85 = z85Encode(clientKey);
+    if (this.#keys.has(z85)) return true;
+    this.#warnOnce(
+      `zap:${z85}`,
+      "refused a CURVE client key that no endpoint registered (from %s)",
+      address,
+    );
+    return "unknown CURVE client key";
   }
 
   // ------------------------------------------------------------------ receive
 
-  #onFrames(ch: _Channel, frames: Uint8Array[]): void {
+  #onFrames(ch: _Channel, frames: Uint8Array[], peer: Peer): void {
     try {
-      this.#onMessage(ch, frames);
+      this.#onMessage(ch, frames, peer);
     } catch (e) {
       this.#warnOnce(`${ch}:exception`, "error handling a %s message: %s", ch, e);
     }
@@ -383,17 +306,13 @@ export class Forwarder {
     this.#log.warn("forwarder", msg, ...args);
   }
 
-  #onMessage(ch: _Channel, frames: Uint8Array[]): void {
+  #onMessage(ch: _Channel, frames: Uint8Array[], peer: Peer): void {
     const rid = _ridKey(frames[0]);
-    if (frames.length === 2 && frames[1].length === 0) {
-      this.#onConnectionEvent(ch, rid);
-      return;
-    }
     if (!isUuid(rid) && !_isAssignedRid(rid)) {
       this.#warnOnce(`${ch}:badid`, "dropped a %s message from a non-uuid identity", ch);
       return;
     }
-    const uuid = this.#routes[ch].get(rid);
+    const uuid = this.#routes[ch].get(peer.id);
     const who = uuid ?? _ridLabel(rid);
     if (frames.length !== 2) {
       this.#warnOnce(
@@ -428,7 +347,7 @@ export class Forwarder {
       return;
     }
     if (isPlainDict(msg) && "registration" in msg) {
-      this.#onRegistration(ch, rid, msg);
+      this.#onRegistration(ch, rid, peer, msg);
       return;
     }
     if (ch !== "results") {
@@ -457,20 +376,17 @@ export class Forwarder {
     }
   }
 
-  /**
-   * A connection came up or went down on `ch` (ROUTER_NOTIFY): whatever connection holds the
-   * routing id now has not proven anything yet.
-   */
-  #onConnectionEvent(ch: _Channel, rid: string) {
-    const uuid = this.#routes[ch].get(rid);
+  /** A connection on `ch` ended: whatever it was trusted for ends with it. */
+  #onDisconnect(ch: _Channel, peer: Peer, reason: string) {
+    const uuid = this.#routes[ch].get(peer.id);
     if (uuid === undefined) return;
-    this.#untrust(ch, rid, uuid, "connection closed");
+    this.#untrust(ch, peer, uuid, reason);
   }
 
-  #untrust(ch: _Channel, rid: string, uuid: string, why: string) {
-    if (this.#routes[ch].get(rid) === uuid) this.#routes[ch].delete(rid);
+  #untrust(ch: _Channel, peer: Peer, uuid: string, why: string) {
+    if (this.#routes[ch].get(peer.id) === uuid) this.#routes[ch].delete(peer.id);
     const c = this.#conns.get(uuid);
-    if (!c || c.route[ch] !== rid) return;
+    if (!c || c.route[ch] !== peer) return;
     delete c.route[ch];
     if (ch === "tasks" && c.connected) {
       c.connected = false;
@@ -485,7 +401,7 @@ export class Forwarder {
     if (c) c.lastSeen = Date.now() / 1000;
   }
 
-  #onRegistration(ch: _Channel, rid: string, msg: Record<string, PyValue>) {
+  #onRegistration(ch: _Channel, rid: string, peer: Peer, msg: Record<string, PyValue>) {
     const named = String(msg.registration).toLowerCase();
     const fromId = _ridLabel(rid);
     const idIsUuid = isUuid(fromId);
@@ -498,8 +414,8 @@ export class Forwarder {
       );
       return;
     }
-    // A uuid-shaped routing id must be the endpoint's own; a libzmq-assigned one (the
-    // endpoint's uuid was still held by its old connection) is bound by the secret alone.
+    // A uuid-shaped routing id must be the endpoint's own; a generated one (the endpoint's
+    // uuid was still held by its old connection) is bound by its key and secret alone.
     if (idIsUuid && fromId.toLowerCase() !== named) {
       this.#warnOnce(
         `reg:${fromId}:mismatch`,
@@ -521,6 +437,16 @@ export class Forwarder {
       );
       return;
     }
+    if (!peer.curveKey || z85Encode(peer.curveKey) !== ep.pubkey) {
+      this.#warnOnce(
+        `reg:${uuid}:${ch}:key`,
+        "refused %s registration of %s from %s: the connection's CURVE key is not the one registered for it",
+        ch,
+        uuid,
+        peer.address,
+      );
+      return;
+    }
     const secret = msg.endpoint_secret;
     if (typeof secret !== "string" || !safeEqual(sha256Hex(secret), ep.secret_hash)) {
       this.#warnOnce(
@@ -537,18 +463,14 @@ export class Forwarder {
       this.#conns.set(uuid, conn);
     }
     const old = conn.route[ch];
-    if (old !== undefined && old !== rid) {
+    if (old !== undefined && old !== peer) {
       this.#untrust(ch, old, uuid, "replaced by a new connection");
+      old.close("replaced by a new connection of the same endpoint");
     }
-    conn.route[ch] = rid;
-    this.#routes[ch].set(rid, uuid);
+    conn.route[ch] = peer;
+    this.#routes[ch].set(peer.id, uuid);
     if (!idIsUuid) {
-      this.#log.info(
-        "forwarder",
-        "endpoint %s registered %s under a libzmq-assigned identity",
-        uuid,
-        ch,
-      );
+      this.#log.info("forwarder", "endpoint %s registered %s under a generated identity", uuid, ch);
     }
     conn.lastSeen = Date.now() / 1000;
     if (ch === "tasks") {
@@ -677,21 +599,15 @@ export class Forwarder {
   // ------------------------------------------------------------------ send
 
   /**
-   * Send on the endpoint's currently trusted tasks connection, now: with `sendTimeout: 0`
-   * zeromq.js queues it in libzmq or fails synchronously (in order, no promise awaited per
-   * message). No trusted connection: nothing is sent (the task is re-delivered on the next
-   * registration). A failed send ends that connection's trust.
+   * Send on the endpoint's currently trusted tasks connection, now (queued in order on that
+   * very connection, no promise per message). No trusted connection: nothing is sent (the
+   * task is re-delivered on the next registration). A connection that cannot take it any
+   * more loses its trust.
    */
   #send(uuid: string, frame: Uint8Array) {
-    const rid = this.#conns.get(uuid)?.route.tasks;
-    if (rid === undefined) return;
-    const failed = (e: unknown) =>
-      this.#untrust("tasks", rid, uuid, (e as { code?: string }).code ?? (e as Error).message);
-    try {
-      this.#socks.tasks.send([_ridBytes(rid), frame]).catch(failed);
-    } catch (e) {
-      failed(e); // closed
-    }
+    const peer = this.#conns.get(uuid)?.route.tasks;
+    if (peer === undefined) return;
+    if (!peer.trySend([frame])) this.#untrust("tasks", peer, uuid, "connection gone");
   }
 
   /** Send every unfinished task (a new trusted tasks connection). */
@@ -734,16 +650,9 @@ function _ridKey(frame: Uint8Array): string {
   return out;
 }
 
-/** A routing id libzmq assigned itself (5 bytes, first 0): peers cannot pick these. */
+/** A routing id the transport generated (5 bytes, first 0): peers cannot pick these. */
 function _isAssignedRid(rid: string): boolean {
   return rid.length === 5 && rid.charCodeAt(0) === 0;
-}
-
-/** The routing id bytes of a map key. */
-function _ridBytes(rid: string): Uint8Array {
-  const out = new Uint8Array(rid.length);
-  for (let i = 0; i < rid.length; i++) out[i] = rid.charCodeAt(i);
-  return out;
 }
 
 /** A routing id for logs: the uuid text, or hex for a libzmq-assigned/binary one. */

@@ -26,7 +26,6 @@
  */
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
-import * as zmq from "zeromq";
 import type { EndpointConfig } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
 import { selfCommand } from "../config/sandbox.ts";
@@ -35,7 +34,7 @@ import { decide, submitBackoffMs } from "./strategy.ts";
 import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
 import { ByteSlab } from "./slab.ts";
-import { closeSocket, receiveLoop, SendQueue, SOCKET_OPTIONS } from "../io/zmq.ts";
+import { HostUnreachableError, Router, SocketClosedError } from "../io/zmtp/mod.ts";
 import {
   decodeManagerMessage,
   encodeBare,
@@ -210,7 +209,7 @@ export class Interchange {
   #opts: InterchangeOptions;
   #log: Logger;
   #provider: Provider;
-  #router: zmq.Router | undefined;
+  #router: Router | undefined;
   #address = "";
   #queue: InterchangeTask[] = [];
   #queueHead = 0;
@@ -236,8 +235,6 @@ export class Interchange {
   #stopping = false;
   #ticking = false;
   #polling = false;
-  #out: SendQueue | undefined;
-  #recvDone: Promise<void> = Promise.resolve();
   #shutdownSent = new Map<string, number>();
   #badPeers = new Set<string>();
   #submits = new Set<Promise<void>>();
@@ -270,12 +267,13 @@ export class Interchange {
     this.#started = true;
     this.#workerScript = this.#opts.workerScript ?? await this.#writeWorker();
     const ex = this.#opts.config.executor;
-    const router = new zmq.Router({ ...SOCKET_OPTIONS });
+    // no per-manager queue limit: the dispatch window bounds what each manager is sent
+    const router = new Router({ sendHighWaterMark: 0, receiveHighWaterMark: 0 });
     const bindHost = ex.address === "*" ? "0.0.0.0" : ex.address;
     try {
-      await router.bind(`tcp://${bindHost}:*`);
+      await router.bind(`tcp://${bindHost.includes(":") ? `[${bindHost}]` : bindHost}:*`);
     } catch (e) {
-      router.close();
+      await router.close();
       throw new Error(
         `executor.address: cannot bind the manager socket on "${ex.address}": ${
           (e as Error).message
@@ -283,14 +281,17 @@ export class Interchange {
       );
     }
     this.#router = router;
-    this.#out = new SendQueue(router, {
-      onDrop: (why) => this.#log.warn(_LOG, "message to a manager dropped: %s", why),
-    });
     const port = new URL(router.lastEndpoint!.replace("tcp://", "http://")).port;
     const connectHost = bindHost === "0.0.0.0" ? Deno.hostname() : bindHost;
     this.#address = `tcp://${connectHost}:${port}`;
     this.#log.info(_LOG, "manager socket on %s (provider %s)", this.#address, this.#provider.label);
-    this.#recvDone = this.#receiveLoop(router);
+    router.setHandler(([identity, ...frames]) => {
+      try {
+        this.#handle(identity, frames);
+      } catch (e) {
+        this.#log.error(_LOG, "handling a manager message failed: %s", (e as Error).message);
+      }
+    });
     const period = this.#opts.strategyPeriodMs ?? 1000;
     this.#timers.push(setInterval(() => this.#tick(), period));
     this.#timers.push(setInterval(() => this.#poll(), this.#opts.pollPeriodMs ?? 2000));
@@ -391,9 +392,8 @@ export class Interchange {
       }
       await this.#waitEnded(ids, 30_000);
     }
-    await Promise.race([this.#out?.flushed(), new Promise((r) => setTimeout(r, 2000))]);
-    if (this.#router) await closeSocket(this.#router);
-    await this.#recvDone;
+    // queued messages (results acks, shutdowns) get up to 2 s to reach the managers
+    await this.#router?.close({ linger: 2000 });
     this.#log.info(_LOG, "stopped");
   }
 
@@ -408,23 +408,6 @@ export class Interchange {
     await Deno.writeTextFile(tmp, PYTHON_WORKER_SOURCE, { mode: 0o600 });
     await Deno.rename(tmp, path);
     return path;
-  }
-
-  async #receiveLoop(router: zmq.Router): Promise<void> {
-    const loop = receiveLoop(router, ([identity, ...frames]) => {
-      try {
-        this.#handle(identity, frames);
-      } catch (e) {
-        this.#log.error(_LOG, "handling a manager message failed: %s", (e as Error).message);
-      }
-    }, {
-      onError: (e) => {
-        if (!this.#stopping) {
-          this.#error("interchange", `manager socket failed: ${(e as Error).message}`);
-        }
-      },
-    });
-    await loop.done;
   }
 
   #handle(identity: Uint8Array, frames: Uint8Array[]): void {
@@ -585,7 +568,12 @@ export class Interchange {
   }
 
   #send(identity: Uint8Array, frames: Uint8Array[]): void {
-    this.#out?.send([identity, ...frames]);
+    this.#router?.send([identity, ...frames]).catch((e) => {
+      if (e instanceof SocketClosedError) return;
+      if (e instanceof HostUnreachableError) {
+        this.#log.debug(_LOG, "message to a disconnected manager dropped: %s", e.message);
+      } else this.#log.warn(_LOG, "message to a manager dropped: %s", e);
+    });
   }
 
   #dispatch(): void {

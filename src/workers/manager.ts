@@ -22,12 +22,11 @@
  */
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
-import * as zmq from "zeromq";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { decodePickle } from "../protocol/pickle.ts";
 import { encodeFrames, FrameReader } from "./frames.ts";
 import { lostTaskResult } from "./lost.ts";
-import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../io/zmq.ts";
+import { Dealer, SocketClosedError } from "../io/zmtp/mod.ts";
 import {
   decodeInterchangeMessage,
   encodeBare,
@@ -198,7 +197,7 @@ class _Manager {
   #o: Required<Omit<ManagerOptions, "log" | "logLevel">>;
   #log: Logger;
   #ownLog: boolean;
-  #sock: zmq.Dealer;
+  #sock: Dealer;
   #workers = new Map<number, _Worker>();
   #nextWorker = 0;
   #queue: _Task[] = [];
@@ -207,7 +206,6 @@ class _Manager {
   #flushQueued = false;
   #badKinds = new Set<string>();
   #capTimer: ReturnType<typeof setTimeout> | undefined;
-  #out: SendQueue;
   #lastHeard = performance.now();
   #lastBeat = -Infinity;
   #done = Promise.withResolvers<string>();
@@ -248,10 +246,8 @@ class _Manager {
     this.#env = workerEnv(Deno.env.toObject());
     this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#o.resultSizeLimit);
     this.#env.FUNCX_WORKER_LOGDIR = this.#o.logdir;
-    this.#sock = new zmq.Dealer({ ...SOCKET_OPTIONS, routingId: uid });
-    this.#out = new SendQueue(this.#sock, {
-      onDrop: (why) => this.#log.warn(_LOG, "message to the interchange dropped: %s", why),
-    });
+    // messages wait (in order) until the interchange is connected; nothing is dropped
+    this.#sock = new Dealer({ routingId: uid, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
   }
 
   async run(): Promise<number> {
@@ -288,7 +284,7 @@ class _Manager {
         cores: navigator.hardwareConcurrency || 1,
       }));
       for (let i = 0; i < o.workers; i++) this.#spawn();
-      const recv = this.#receiveLoop();
+      this.#sock.setHandler((frames) => this.#onMessage(frames));
       const timer = setInterval(
         () => this.#tick(),
         Math.max(100, Math.min(1000, o.hbPeriod * 500)),
@@ -304,16 +300,13 @@ class _Manager {
       // Results of everything that ran are queued before BYE; the interchange re-queues
       // the tasks this manager still held without starting them.
       this.#send(encodeBye(reason));
-      await Promise.race([this.#out.flushed(), new Promise((r) => setTimeout(r, 2000))]);
       // Let the last results and BYE reach the interchange (bounded) before closing.
-      this.#sock.linger = 1000;
-      await closeSocket(this.#sock);
-      await recv;
+      await this.#sock.close({ linger: 2000 });
     } catch (e) {
       this.#log.error(_LOG, "manager failed: %s", (e as Error).message);
       this.#closing = true;
       await this.#killAll();
-      await closeSocket(this.#sock);
+      await this.#sock.close();
       code = 1;
     } finally {
       clearTimeout(this.#capTimer);
@@ -323,52 +316,55 @@ class _Manager {
     return code;
   }
 
-  async #receiveLoop(): Promise<void> {
+  #onMessage(frames: Uint8Array[]): void {
+    this.#lastHeard = performance.now();
+    let msg;
     try {
-      for await (const frames of messages(this.#sock)) {
-        this.#lastHeard = performance.now();
-        let msg;
-        try {
-          msg = decodeInterchangeMessage(frames);
-        } catch (e) {
-          if (!(e instanceof WireError)) throw e;
-          // once per kind of problem at WARN, then at DEBUG (a flood must not fill the disk)
-          const kind = e.message.replace(/".*"|[0-9a-f-]{8,}|\d+/gi, "#").slice(0, 80);
-          const level = this.#badKinds.has(kind) ? "debug" : "warn";
-          this.#badKinds.add(kind);
-          this.#log[level](_LOG, "bad message from the interchange ignored: %s", e.message);
-          continue;
-        }
-        if (msg.type === "SHUTDOWN") {
-          this.#done.resolve("SHUTDOWN from the interchange");
-        } else if (msg.type === "PYTHON") {
-          if (!this.#awaitingPython || this.#closing) continue;
-          this.#awaitingPython = false;
-          this.#o.python = msg.python;
-          this.#log.info(_LOG, "workers run %s (from the interchange)", msg.python);
-          for (let i = 0; i < this.#o.workers; i++) this.#spawn();
-          this.#assign();
-        } else if (msg.type === "TASKS") {
-          if (this.#closing) continue; // BYE tells the interchange to re-queue them
-          for (const t of msg.tasks) {
-            const h = taskHeader(t.body);
-            this.#queue.push({
-              taskId: t.taskId,
-              containerId: h?.containerId ?? "RAW",
-              body: t.body,
-            });
-          }
-          this.#log.debug(_LOG, "received %d task(s)", msg.tasks.length);
-          this.#assign();
-        }
-      }
+      msg = decodeInterchangeMessage(frames);
     } catch (e) {
-      if (!this.#closing) this.#done.resolve(`error: socket failed: ${(e as Error).message}`);
+      if (!(e instanceof WireError)) {
+        if (!this.#closing) {
+          this.#done.resolve(`error: handling a message failed: ${(e as Error).message}`);
+        }
+        return;
+      }
+      // once per kind of problem at WARN, then at DEBUG (a flood must not fill the disk)
+      const kind = e.message.replace(/".*"|[0-9a-f-]{8,}|\d+/gi, "#").slice(0, 80);
+      const level = this.#badKinds.has(kind) ? "debug" : "warn";
+      this.#badKinds.add(kind);
+      this.#log[level](_LOG, "bad message from the interchange ignored: %s", e.message);
+      return;
+    }
+    if (msg.type === "SHUTDOWN") {
+      this.#done.resolve("SHUTDOWN from the interchange");
+    } else if (msg.type === "PYTHON") {
+      if (!this.#awaitingPython || this.#closing) return;
+      this.#awaitingPython = false;
+      this.#o.python = msg.python;
+      this.#log.info(_LOG, "workers run %s (from the interchange)", msg.python);
+      for (let i = 0; i < this.#o.workers; i++) this.#spawn();
+      this.#assign();
+    } else if (msg.type === "TASKS") {
+      if (this.#closing) return; // BYE tells the interchange to re-queue them
+      for (const t of msg.tasks) {
+        const h = taskHeader(t.body);
+        this.#queue.push({
+          taskId: t.taskId,
+          containerId: h?.containerId ?? "RAW",
+          body: t.body,
+        });
+      }
+      this.#log.debug(_LOG, "received %d task(s)", msg.tasks.length);
+      this.#assign();
     }
   }
 
   #send(frames: Uint8Array[]): void {
-    this.#out.send(frames);
+    this.#sock.send(frames).catch((e) => {
+      if (!(e instanceof SocketClosedError)) {
+        this.#log.warn(_LOG, "message to the interchange dropped: %s", e);
+      }
+    });
   }
 
   #tick(): void {

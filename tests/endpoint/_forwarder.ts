@@ -5,8 +5,7 @@
  * real local service instead.
  * @module
  */
-import * as zmq from "zeromq";
-import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
+import { curveKeyPairZ85, Router } from "../../src/io/zmtp/mod.ts";
 import {
   packHeartbeat,
   packHeartbeatReq,
@@ -30,31 +29,23 @@ export class TestForwarder {
   /** When true, no heartbeats are sent. */
   silent = false;
   url = "";
-  #socks!: Record<Channel, zmq.Router>;
+  #socks!: Record<Channel, Router>;
   #http!: Deno.HttpServer<Deno.NetAddr>;
   #timer?: ReturnType<typeof setInterval>;
   #connected = new Set<string>();
-  #loops: Promise<void>[] = [];
   #ports = { tasks: 0, results: 0, commands: 0 };
   #cert = "";
-  #chain: Record<Channel, Promise<void>> = {
-    tasks: Promise.resolve(),
-    results: Promise.resolve(),
-    commands: Promise.resolve(),
-  };
 
   static async start(): Promise<TestForwarder> {
     const f = new TestForwarder();
-    const keys = zmq.curveKeyPair();
+    const keys = curveKeyPairZ85();
     f.#cert = formatCertificate({ publicKey: keys.publicKey });
-    f.#socks = {} as Record<Channel, zmq.Router>;
+    f.#socks = {} as Record<Channel, Router>;
     for (const ch of ["tasks", "results", "commands"] as const) {
-      const s = new zmq.Router({
+      const s = new Router({
         curveServer: true,
         curveSecretKey: keys.secretKey,
         curvePublicKey: keys.publicKey,
-        linger: 0,
-        sendTimeout: 0,
         mandatory: false,
         handover: true,
         sendHighWaterMark: 0,
@@ -63,13 +54,11 @@ export class TestForwarder {
       await s.bind("tcp://127.0.0.1:*");
       f.#ports[ch] = Number(/:(\d+)$/.exec(s.lastEndpoint!)![1]);
       f.#socks[ch] = s;
-      f.#loops.push(
-        receiveLoop(s, ([id, payload]) => {
-          const identity = new TextDecoder().decode(id);
-          f.received[ch].push({ identity, payload: new Uint8Array(payload) });
-          if (ch === "tasks") f.#connected.add(identity);
-        }).done,
-      );
+      s.setHandler(([id, payload]) => {
+        const identity = new TextDecoder().decode(id);
+        f.received[ch].push({ identity, payload: new Uint8Array(payload) });
+        if (ch === "tasks") f.#connected.add(identity);
+      });
     }
     f.#http = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
       const path = new URL(req.url).pathname;
@@ -112,10 +101,9 @@ export class TestForwarder {
     return f;
   }
 
-  /** Queue a message (zeromq.js allows one pending send per socket, so sends are chained). */
+  /** Queue a message (in order; dropped when no peer holds `identity`). */
   send(ch: Channel, identity: string, payload: Uint8Array): void {
-    const sock = this.#socks[ch];
-    this.#chain[ch] = this.#chain[ch].then(() => sock.send([identity, payload])).catch(() => {});
+    this.#socks[ch].send([new TextEncoder().encode(identity), payload]).catch(() => {});
   }
   sendTask(identity: string, taskId: string, body = "1\n0"): void {
     this.send("tasks", identity, packTask(taskId, "RAW", body));
@@ -139,8 +127,7 @@ export class TestForwarder {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    await Promise.all(Object.values(this.#socks).map((s) => closeSocket(s)));
-    await Promise.all(this.#loops);
+    await Promise.all(Object.values(this.#socks).map((s) => s.close()));
     await this.#http.shutdown();
   }
 }

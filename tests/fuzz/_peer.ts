@@ -14,10 +14,12 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
 import { encodeRegistration, MessageType, unpackMessage } from "../../src/protocol/messages.ts";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
-import { closeSocket, receiveLoop, sendWhenReady } from "../../src/io/zmq.ts";
+import { curveKeyPairZ85, Dealer } from "../../src/io/zmtp/mod.ts";
+import { sendWithin } from "../helpers/zmtp.ts";
+
+export { sendWithin };
 
 /** The registration reply of `POST /endpoints` plus the keypair used. */
 export interface Registration {
@@ -45,7 +47,7 @@ export async function registerEndpoint(
   name: string,
   endpointUuid?: string,
 ): Promise<Registration> {
-  const keys = zmq.curveKeyPair();
+  const keys = curveKeyPairZ85();
   const res = await fetch(`${serviceUrl}/endpoints`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -59,27 +61,6 @@ export async function registerEndpoint(
   const body = await res.json();
   if (res.status !== 200) throw new Error(`register ${name}: HTTP ${res.status}: ${body.reason}`);
   return { ...body, keys };
-}
-
-/**
- * Send on a non-blocking socket, retrying while it has no peer yet (EAGAIN), for at most
- * `ms`. Returns false when it could not be sent in time.
- *
- * @example
- * ```ts
- * await sendWithin(peer.results, frame, 2000);
- * ```
- */
-export async function sendWithin(
-  sock: zmq.Dealer,
-  frames: Uint8Array | Uint8Array[],
-  ms = 5000,
-): Promise<boolean> {
-  try {
-    return await sendWhenReady(sock, Array.isArray(frames) ? frames : [frames], { giveUpMs: ms });
-  } catch {
-    return false; // a send error other than "not now"
-  }
 }
 
 /** Options of {@linkcode connectPeer}. */
@@ -96,9 +77,9 @@ export interface PeerOptions {
 
 /** A connected peer. */
 export interface Peer {
-  tasks: zmq.Dealer;
-  results: zmq.Dealer;
-  commands: zmq.Dealer;
+  tasks: Dealer;
+  results: Dealer;
+  commands: Dealer;
   /** Next Task message on the tasks socket within `ms` (heartbeats, acks are skipped). */
   nextTask(ms: number): Promise<{ taskId: string; body: Uint8Array } | undefined>;
   /** Task ids of ResultsAck messages seen by {@linkcode Peer.nextTask} / {@linkcode Peer.drain}. */
@@ -122,14 +103,11 @@ export async function connectPeer(reg: Registration, opts: PeerOptions): Promise
   const keys = opts.keys ?? reg.keys;
   const serverKey = parseCertificate(reg.forwarder_pubkey, "forwarder_pubkey").publicKey;
   const mk = () =>
-    new zmq.Dealer({
+    new Dealer({
       routingId: opts.identity,
       curveServerKey: serverKey,
       curvePublicKey: keys.publicKey,
       curveSecretKey: keys.secretKey,
-      linger: 0,
-      // zeromq.js under Deno crashes on a send timeout > 0 that expires: non-blocking only
-      sendTimeout: 0,
     });
   const tasks = mk();
   const results = mk();
@@ -152,12 +130,11 @@ export async function connectPeer(reg: Registration, opts: PeerOptions): Promise
     await sendWithin(results, encodeRegistration({ registration: opts.identity, ...secret }));
     await sendWithin(commands, encodeRegistration({ registration: opts.identity, ...secret }));
   }
-  // one reader loop per socket (zeromq.js allows one pending receive); nextTask waits on it
+  // nextTask waits on what the handler collects
   const inbox: Uint8Array[][] = [];
   let wake: (() => void) | undefined;
   let closed = false;
-  // src/io/zmq.ts: a plain for-await receive can stall under Deno (see that module)
-  const reader = receiveLoop(tasks, (frames) => {
+  tasks.setHandler((frames) => {
     inbox.push(frames);
     wake?.();
   });
@@ -205,8 +182,7 @@ export async function connectPeer(reg: Registration, opts: PeerOptions): Promise
     close() {
       closed = true;
       wake?.();
-      void reader.stop();
-      for (const s of [tasks, results, commands]) void closeSocket(s);
+      for (const s of [tasks, results, commands]) void s.close();
     },
   };
   return peer;

@@ -9,7 +9,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../../src/io/zmtp/mod.ts";
 import {
   encodeEPStatusReport,
   encodeRegistration,
@@ -53,7 +53,7 @@ Deno.test({
       peers.push(odd);
       const stranger = await connectPeer(regA, {
         identity: crypto.randomUUID(),
-        keys: zmq.curveKeyPair(),
+        keys: curveKeyPairZ85(),
         register: false,
       });
       peers.push(stranger);

@@ -7,7 +7,7 @@
  * function and task survive untouched.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../../src/io/zmtp/mod.ts";
 import { join } from "node:path";
 import { FuncXClient } from "../../src/sdk/client.ts";
 import { addUser, loginViaForm, startService } from "../helpers/service.ts";
@@ -23,7 +23,7 @@ interface Route {
 }
 
 function routes(ids: { ep: string; fn: string; task: string; group: string }): Route[] {
-  const pub = zmq.curveKeyPair().publicKey;
+  const pub = curveKeyPairZ85().publicKey;
   return [
     { method: "GET", path: "/version?service=all" },
     { method: "GET", path: "/authenticate" },
@@ -95,7 +95,7 @@ Deno.test({
         body: JSON.stringify({
           endpoint_name: "bob-ep",
           version: "0.3.4",
-          endpoint_pubkey: zmq.curveKeyPair().publicKey,
+          endpoint_pubkey: curveKeyPairZ85().publicKey,
         }),
       });
       assertEquals(reg.status, 200);

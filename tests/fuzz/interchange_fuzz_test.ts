@@ -7,7 +7,6 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import * as zmq from "zeromq";
 import {
   encodeBare,
   encodeCapacity,
@@ -16,7 +15,7 @@ import {
 } from "../../src/workers/wire.ts";
 import { createWorld, fastEndpointConfig, PY } from "../e2e/_world.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
-import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
+import { Dealer } from "../../src/io/zmtp/mod.ts";
 import { sendWithin } from "./_peer.ts";
 
 const SEED = fuzzSeed(424242);
@@ -29,7 +28,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const w = await createWorld();
-    const socks: zmq.Dealer[] = [];
+    const socks: Dealer[] = [];
     try {
       w.configure("ep", fastEndpointConfig());
       const ep = await w.startEndpoint("ep");
@@ -40,10 +39,10 @@ Deno.test({
       const inbox: Uint8Array[][] = [];
       for (let i = 0; i < 3; i++) {
         const uid = i === 0 ? "fuzz-manager" : rand.text(10) || "x";
-        const s = new zmq.Dealer({ routingId: uid, linger: 0, sendTimeout: 0 });
+        const s = new Dealer({ routingId: uid });
         s.connect(m[1]);
         socks.push(s);
-        receiveLoop(s, (frames) => {
+        s.setHandler((frames) => {
           inbox.push(frames);
         });
       }
@@ -114,7 +113,7 @@ Deno.test({
       assert(warns.length < 100, `${warns.length} warnings for ${sent} frames: log is flooded`);
       assertEquals(await ep.stop(), 0);
     } finally {
-      for (const s of socks) await closeSocket(s);
+      for (const s of socks) await s.close();
       await w.close().catch(() => {});
     }
   },

@@ -6,7 +6,6 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import * as zmq from "zeromq";
 import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { packTask } from "../../src/protocol/messages.ts";
 import { decodePickle, isPlainDict } from "../../src/protocol/pickle.ts";
@@ -20,7 +19,7 @@ import {
 import { PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
 import { decodeManagerMessage, encodeBare, encodeTasks } from "../../src/workers/wire.ts";
 import { MAIN_TS } from "../helpers/cli.ts";
-import { closeSocket, receiveLoop } from "../../src/io/zmq.ts";
+import { Router } from "../../src/io/zmtp/mod.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
 
 const SEED = fuzzSeed(99_001);
@@ -48,13 +47,13 @@ Deno.test({
     const home = Deno.makeTempDirSync({ prefix: "fx-fuzz-mgr-" });
     const script = join(home, "funcx_worker.py");
     Deno.writeTextFileSync(script, PYTHON_WORKER_SOURCE);
-    const router = new zmq.Router({ linger: 0, sendTimeout: 0, mandatory: false });
+    const router = new Router({ mandatory: false });
     await router.bind("tcp://127.0.0.1:*");
     const url = router.lastEndpoint!;
     const inbox: Uint8Array[][] = [];
-    const reader = receiveLoop(router, (frames) => {
+    router.setHandler((frames) => {
       inbox.push(frames);
-    }).done;
+    });
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -235,8 +234,7 @@ Deno.test({
       } catch { /* gone */ }
       await child.status;
       await drained;
-      await closeSocket(router);
-      await reader;
+      await router.close();
       Deno.removeSync(home, { recursive: true });
     }
   },

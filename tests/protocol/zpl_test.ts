@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { curveKeyPair } from "zeromq";
+import { curveKeyPairZ85 as curveKeyPair } from "../../src/io/zmtp/mod.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import { formatCertificate, isZ85Key, parseCertificate } from "../../src/protocol/zpl.ts";
 import { runPython } from "./_python.ts";

@@ -7,7 +7,7 @@
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../../src/io/zmtp/mod.ts";
 import { encodeResult } from "../../src/protocol/messages.ts";
 import { serializeData } from "../../src/protocol/serialize.ts";
 import { FuncXClient } from "../../src/sdk/client.ts";
@@ -62,7 +62,7 @@ Deno.test({
         await w.peer(w.victim, { identity: id, keys: w.own.keys, secret: w.own.endpoint_secret }),
         await w.peer(w.victim, { identity: id.toUpperCase(), keys: w.own.keys }),
         await w.peer(w.victim, { identity: id, keys: w.own.keys, secret: "fxs_guess" }),
-        await w.peer(w.victim, { identity: id, keys: zmq.curveKeyPair() }),
+        await w.peer(w.victim, { identity: id, keys: curveKeyPairZ85() }),
       ];
       const t1 = await w.submit();
       for (const imp of impostors) {
@@ -81,8 +81,7 @@ Deno.test({
       for (const imp of impostors) imp.close();
 
       // the real endpoint connects and gets the task; its result is stored
-      // (like the real endpoint, it reconnects when nothing arrives: with ROUTER_HANDOVER off,
-      // an identity still held by a closing impostor connection refuses the first attempt)
+      // (like the real endpoint, it reconnects when nothing arrives)
       let real = await w.peer(w.victim, { identity: id, secret: w.victim.endpoint_secret });
       let got: string | undefined;
       for (let attempt = 0; attempt < 6 && got !== t1; attempt++) {
@@ -106,8 +105,7 @@ Deno.test({
       while (got2 !== t2 && Date.now() < until2) got2 = (await real.nextTask(500))?.taskId;
       assertEquals(got2, t2);
       assertEquals(await late.drain(500), []);
-      // like the real endpoint's ack watchdog: a results connection that libzmq parked behind a
-      // closing connection with the same identity is never heard, so reconnect and resend
+      // like the real endpoint's ack watchdog: reconnect and resend until the result is stored
       let stored: unknown;
       for (let attempt = 0; attempt < 6 && stored !== 1; attempt++) {
         if (attempt > 0) {
@@ -122,7 +120,8 @@ Deno.test({
 
       const log = w.log();
       assert(
-        /refused tasks registration from [0-9a-f-]+: missing or wrong endpoint_secret/.test(log),
+        /refused tasks registration (from [0-9a-f-]+: missing or wrong endpoint_secret|of [0-9a-f-]+ from \S+: the connection's CURVE key is not the one registered)/
+          .test(log),
         "the refusal is logged",
       );
       assert(/refused a CURVE client key/.test(log), "the unknown key is logged");
@@ -134,7 +133,7 @@ Deno.test({
 
 Deno.test({
   name: "security: an impostor cannot slip in right after the real endpoint drops its connection",
-  // Trust is bound to the connection with ZMQ_ROUTER_NOTIFY (src/service/forwarder.ts).
+  // Trust is bound to the connection object and its CURVE key (src/service/forwarder.ts).
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

@@ -5,7 +5,7 @@
  * delivers one result); Bob then tries every route with Alice's ids.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../../src/io/zmtp/mod.ts";
 import { encodeResult } from "../../src/protocol/messages.ts";
 import { serializeData } from "../../src/protocol/serialize.ts";
 import { FuncXClient } from "../../src/sdk/client.ts";
@@ -92,7 +92,7 @@ Deno.test({
     try {
       const d = await setup(svc, home);
       const base = svc.url.replace(/\/v2$/, "");
-      const bobPub = zmq.curveKeyPair().publicKey;
+      const bobPub = curveKeyPairZ85().publicKey;
       const attempts: { method: string; path: string; body?: unknown }[] = [
         { method: "GET", path: `/endpoints/${d.ep}/status` },
         { method: "DELETE", path: `/endpoints/${d.ep}` },

@@ -12,7 +12,6 @@
  * ```
  * @module
  */
-import * as zmq from "zeromq";
 import {
   encodeEPStatusReport,
   encodeRegistration,
@@ -22,23 +21,18 @@ import {
   unpackMessage,
 } from "../../src/protocol/messages.ts";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
-import {
-  closeSocket,
-  type ReceiveLoop,
-  receiveLoop,
-  sendWhenReady,
-  type ZmqSocket,
-} from "../../src/io/zmq.ts";
+import { curveKeyPairZ85, Dealer, type Router } from "../../src/io/zmtp/mod.ts";
+import { sendWithin } from "../helpers/zmtp.ts";
 
-/** Send on a `sendTimeout: 0` socket, retrying while its pipe is full; throws if closed or timed out. */
+/** Send, waiting while the socket cannot take it yet; throws if closed or timed out. */
 export async function pollSend(
-  sock: ZmqSocket,
+  sock: Dealer | Router,
   frames: Uint8Array[] | Uint8Array | string,
-  timeoutMs = Number.POSITIVE_INFINITY,
+  timeoutMs = 60_000,
 ): Promise<void> {
   const parts = Array.isArray(frames) ? frames : [frames];
   const bytes = parts.map((f) => typeof f === "string" ? new TextEncoder().encode(f) : f);
-  if (!await sendWhenReady(sock, bytes, { giveUpMs: timeoutMs })) {
+  if (!await sendWithin(sock, bytes, timeoutMs)) {
     throw new Error(
       sock.closed ? "socket is closed" : `socket not writable within ${timeoutMs} ms`,
     );
@@ -69,7 +63,7 @@ export async function registerEndpoint(
   token: string,
   name: string,
   uuid?: string,
-  keys = zmq.curveKeyPair(),
+  keys = curveKeyPairZ85(),
 ): Promise<{ reply: RegistrationReply; keys: { publicKey: string; secretKey: string } }> {
   const res = await fetch(`${url}/endpoints`, {
     method: "POST",
@@ -88,23 +82,19 @@ export async function registerEndpoint(
 
 const _open = new Set<TestEndpoint>();
 
-/**
- * Close every test endpoint still open (zeromq.js under Deno may crash the process at exit
- * or on GC when sockets are left open, e.g. after a failed assertion).
- */
+/** Close every test endpoint still open (e.g. after a failed assertion). */
 export async function closeAllEndpoints(): Promise<void> {
   for (const ep of [..._open]) await ep.close();
 }
 
 /** The test endpoint. */
 export class TestEndpoint {
-  tasks!: zmq.Dealer;
-  results!: zmq.Dealer;
-  commands!: zmq.Dealer;
+  tasks!: Dealer;
+  results!: Dealer;
+  commands!: Dealer;
   /** Messages received on the tasks socket, in order. */
   readonly received: Message[] = [];
   #waiters: (() => void)[] = [];
-  #loop?: ReceiveLoop;
 
   constructor(
     readonly reply: RegistrationReply,
@@ -132,21 +122,19 @@ export class TestEndpoint {
       curveServerKey: server,
       curvePublicKey: this.keys.publicKey,
       curveSecretKey: this.keys.secretKey,
-      linger: 0,
-      sendTimeout: 0,
       sendHighWaterMark: 0,
       receiveHighWaterMark: 0,
     };
     _open.add(this);
-    this.tasks = new zmq.Dealer(opts);
-    this.results = new zmq.Dealer(opts);
-    this.commands = new zmq.Dealer(opts);
+    this.tasks = new Dealer(opts);
+    this.results = new Dealer(opts);
+    this.commands = new Dealer(opts);
     const host = this.reply.public_ip;
     this.tasks.connect(`tcp://${host}:${this.reply.tasks_port}`);
     this.results.connect(`tcp://${host}:${this.reply.results_port}`);
     this.commands.connect(`tcp://${host}:${this.reply.commands_port}`);
     const extra: Record<string, string> = secret === null ? {} : { endpoint_secret: secret };
-    this.#loop = receiveLoop(this.tasks, ([frame]) => {
+    this.tasks.setHandler(([frame]) => {
       this.received.push(unpackMessage(frame));
       for (const w of this.#waiters.splice(0)) w();
     });
@@ -157,17 +145,23 @@ export class TestEndpoint {
       os: "Linux",
       ...extra,
     });
-    await pollSend(this.tasks, tasksReg);
+    // queued until each handshake is done (never, for a refused key), as the endpoint does
     const reg = encodeRegistration({ registration: this.reply.endpoint_id, ...extra });
-    await pollSend(this.results, reg);
-    await pollSend(this.commands, reg);
+    for (
+      const [sock, body] of [[this.tasks, tasksReg], [this.results, reg], [
+        this.commands,
+        reg,
+      ]] as const
+    ) {
+      sock.send([body]).catch(() => {});
+    }
+    await Promise.resolve();
     this.#registration = { tasks: tasksReg, other: reg };
   }
 
   /**
    * Send the registration messages again on the open sockets (what the real endpoint does
-   * when the forwarder stops trusting its connection, e.g. after it sent an empty message,
-   * which ROUTER_NOTIFY makes indistinguishable from a reconnect).
+   * when the forwarder stops trusting its connection).
    */
   async reRegister(): Promise<void> {
     if (!this.#registration) throw new Error("connect() first");
@@ -199,9 +193,8 @@ export class TestEndpoint {
   }
 
   /**
-   * Connect and wait for the forwarder's heartbeat; when none comes (libzmq refuses a
-   * connection whose identity is still held by a connection being torn down), close and
-   * connect again, as a real endpoint does after its heartbeat threshold.
+   * Connect and wait for the forwarder's heartbeat; when none comes, close and connect
+   * again, as a real endpoint does after its heartbeat threshold.
    */
   async connectUntilAccepted(attempts = 5, timeoutMs = 3000): Promise<void> {
     for (let i = 1;; i++) {
@@ -267,9 +260,8 @@ export class TestEndpoint {
   /** Close the sockets. */
   async close(): Promise<void> {
     _open.delete(this);
-    await this.#loop?.stop();
     await Promise.all(
-      [this.tasks, this.results, this.commands].filter((s) => s).map((s) => closeSocket(s)),
+      [this.tasks, this.results, this.commands].filter((s) => s).map((s) => s.close()),
     );
   }
 }

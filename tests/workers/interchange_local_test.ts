@@ -1,8 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { PyValue } from "../../src/protocol/pickle.ts";
-import * as zmq from "zeromq";
 import { Interchange } from "../../src/workers/interchange.ts";
-import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../../src/io/zmq.ts";
+import { Dealer } from "../../src/io/zmtp/mod.ts";
 import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
 async function setup(over: Parameters<typeof config>[1] = {}, python?: Promise<string>) {
@@ -154,12 +153,12 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const s = await setup();
-    const rogue = new zmq.Dealer({ ...SOCKET_OPTIONS, routingId: "rogue" });
-    const pump = new SendQueue(rogue);
+    const rogue = new Dealer({ routingId: "rogue" });
     const replies: string[] = [];
-    const loop = (async () => {
-      for await (const [type] of messages(rogue)) replies.push(new TextDecoder().decode(type));
-    })();
+    rogue.setHandler(([type]) => {
+      replies.push(new TextDecoder().decode(type));
+    });
+    const pump = { send: (f: Uint8Array[]) => void rogue.send(f).catch(() => {}) };
     try {
       rogue.connect(s.ix.status().address);
       const enc = new TextEncoder();
@@ -199,7 +198,6 @@ Deno.test({
         enc.encode(JSON.stringify([{ task_id: "slow", failed: false }])),
         new Uint8Array([0x80, 0x04, 0x4e, 0x2e]),
       ]);
-      await pump.flushed();
       await s.col.waitFor(() => !!s.col.byId("slow"), "the real result");
       assertEquals(s.col.byId("slow")!.result, "survived");
       s.ix.submit([pyTask("more", "ident", [7])]);
@@ -211,8 +209,7 @@ Deno.test({
       const badLines = log.split("\n").filter((l) => l.includes("peer rogue"));
       assertEquals(badLines.length, 1, badLines.join("\n")); // logged once per peer
     } finally {
-      await closeSocket(rogue);
-      await loop;
+      await rogue.close();
       await teardown(s);
     }
   },

@@ -2,7 +2,6 @@
 // the real embedded Python worker.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import * as zmq from "zeromq";
 import type { PyValue } from "../../src/protocol/pickle.ts";
 import { PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
 import { runManager } from "../../src/workers/manager.ts";
@@ -12,35 +11,31 @@ import {
   encodeTasks,
   type ManagerMessage,
 } from "../../src/workers/wire.ts";
-import { closeSocket, messages, SendQueue, SOCKET_OPTIONS } from "../../src/io/zmq.ts";
+import { Router } from "../../src/io/zmtp/mod.ts";
 import { alive, decodeResult, pyTask, tempEndpoint, until } from "./_helpers.ts";
 
 /** The interchange side of the wire, driven by the test. */
 class Peer {
-  sock = new zmq.Router({ ...SOCKET_OPTIONS });
-  pump = new SendQueue(this.sock);
+  sock = new Router({ mandatory: false });
   messages: ManagerMessage[] = [];
   identity: Uint8Array | undefined;
   url = "";
   /** Answer the manager's heartbeats (like the interchange does). */
   answer = true;
-  #loop: Promise<void> = Promise.resolve();
 
   async start() {
     await this.sock.bind("tcp://127.0.0.1:*");
     this.url = this.sock.lastEndpoint!;
-    this.#loop = (async () => {
-      for await (const [id, ...frames] of messages(this.sock)) {
-        this.identity = id;
-        const m = decodeManagerMessage(frames);
-        this.messages.push(m);
-        if (m.type === "HEARTBEAT" && this.answer) this.send(encodeBare("HEARTBEAT"));
-      }
-    })();
+    this.sock.setHandler(([id, ...frames]) => {
+      this.identity = id;
+      const m = decodeManagerMessage(frames);
+      this.messages.push(m);
+      if (m.type === "HEARTBEAT" && this.answer) this.send(encodeBare("HEARTBEAT"));
+    });
   }
 
   send(frames: Uint8Array[]) {
-    this.pump.send([this.identity!, ...frames]);
+    this.sock.send([this.identity!, ...frames]).catch(() => {});
   }
 
   results() {
@@ -50,8 +45,7 @@ class Peer {
   }
 
   async close() {
-    await closeSocket(this.sock);
-    await this.#loop;
+    await this.sock.close();
   }
 }
 

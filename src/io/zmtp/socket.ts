@@ -234,7 +234,11 @@ abstract class _Socket {
   #queueHead = 0;
   #receivers: { resolve: (f: Uint8Array[]) => void; reject: (e: Error) => void }[] = [];
   #handler?: (frames: Uint8Array[], peer: Peer) => void | Promise<void>;
-  #roomWaiters: (() => void)[] = [];
+  #waitingSends: {
+    frames: Uint8Array[];
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   #readPaused: (() => void)[] = [];
   #heartbeatTimer?: ReturnType<typeof setInterval>;
   #closed = false;
@@ -392,13 +396,24 @@ abstract class _Socket {
 
   /**
    * Send `frames`, waiting while it cannot be queued (no peer yet, or the peer at its
-   * high-water mark). Rejects on a closed socket (and, ROUTER, an unknown routing id).
+   * high-water mark). Sends complete in the order they were made. Rejects on a closed
+   * socket (and, ROUTER, for a routing id no peer holds).
    */
-  async send(frames: Uint8Array[]): Promise<void> {
-    while (!this.trySend(frames)) {
-      if (this.#closed) throw new SocketClosedError("send on a closed socket");
-      await new Promise<void>((r) => this.#roomWaiters.push(r));
+  send(frames: Uint8Array[]): Promise<void> {
+    if (this.#waitingSends.length === 0) {
+      try {
+        if (this.trySend(frames)) return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
+    if (this.#closed) return Promise.reject(new SocketClosedError("send on a closed socket"));
+    return new Promise((resolve, reject) => this.#waitingSends.push({ frames, resolve, reject }));
+  }
+
+  /** Messages given to {@linkcode _Socket.send} that are still waiting for room. */
+  get waitingSends(): number {
+    return this.#waitingSends.length;
   }
 
   /**
@@ -426,7 +441,9 @@ abstract class _Socket {
     }
     for (const c of [...this.#conns]) c.close("socket closed");
     for (const r of this.#receivers.splice(0)) r.reject(new SocketClosedError("socket closed"));
-    for (const w of this.#roomWaiters.splice(0)) w();
+    for (const w of this.#waitingSends.splice(0)) {
+      w.reject(new SocketClosedError("socket closed before the message could be sent"));
+    }
     for (const r of this.#readPaused.splice(0)) r();
     await Promise.allSettled(this.#connecting);
   }
@@ -447,7 +464,17 @@ abstract class _Socket {
   protected abstract detach(peer: _Peer): void;
   /** Room may have appeared (a peer drained or connected). */
   protected wakeSenders(): void {
-    for (const w of this.#roomWaiters.splice(0)) w();
+    while (this.#waitingSends.length > 0) {
+      const w = this.#waitingSends[0];
+      try {
+        if (!this.trySend(w.frames)) return;
+        this.#waitingSends.shift();
+        w.resolve();
+      } catch (e) {
+        this.#waitingSends.shift();
+        w.reject(e as Error);
+      }
+    }
   }
   /** The frames a received message is delivered as. */
   protected abstract incoming(peer: _Peer, frames: Uint8Array[]): Uint8Array[];
