@@ -123,6 +123,12 @@ Deno.test({
       // results until the new service acks them, the client reconnects by itself
       await submit(sleepy, Array.from({ length: 100 }, (_, i) => ["sl", [0.05, `s${i}`]]));
       assert.equal(await w.svc.stop(), 0);
+      // results made while the service is down wait, unacknowledged, at the endpoint
+      const until = Date.now() + 60_000;
+      while (!((ep.status()?.unacked_results ?? 0) > 0)) {
+        assert.ok(Date.now() < until, "no result finished while the service was down");
+        await new Promise((res) => setTimeout(res, 50));
+      }
       await client.waitFor(
         (e) => e.some((x) => x.ev === "closed" && x.by === "service"),
         "service closed the socket",

@@ -80,7 +80,12 @@ const SRC = [
   "        return json.loads('{')",
   "    if x == 4:",
   "        raise OSError(2, 'No such file', '/nope')",
+  "    if x == 6:",
+  "        return deep(0)",
   "    return 1 / 0",
+  "",
+  "def deep(n):",
+  "    return deep(n + 1)",
   "",
   "def boom(x):",
   "    return inner(x)",
@@ -100,9 +105,9 @@ for (
     const results = await runWorker(
       python,
       [...flags],
-      [1, 2, 3, 4, 5].map((x) => ({ id: `t${x}`, fn, args: [x] })),
+      [1, 2, 3, 4, 5, 6].map((x) => ({ id: `t${x}`, fn, args: [x] })),
     );
-    assert.equal(results.length, 5);
+    assert.equal(results.length, 6);
     for (const r of results) assert.equal(r.result, undefined);
     const got = await reraiseInUpstreamClient(results.map((r) => r.exception!));
     const F = "<funcx function boom>";
@@ -129,10 +134,19 @@ for (
       // the remote frames: boom -> inner (-> json's own frames for x == 3)
       assert.deepEqual(g.frames[0].slice(0, 2), [F, "boom"], JSON.stringify(g.frames));
       assert.deepEqual(g.frames[1].slice(0, 2), [F, "inner"], JSON.stringify(g.frames));
-      assert.equal(g.frames[0][2], 18);
+      assert.equal(g.frames[0][2], SRC.split("\n").indexOf("    return inner(x)") + 1);
       assert.ok(g.frames.every(([f]) => !f.includes(PYTHON_WORKER_FILENAME)), "worker frames");
     }
     assert.equal(got[2].frames.at(-1)![1], "raw_decode");
+    // a recursion too deep: the traceback keeps its first and last 50 frames
+    const deep = got[5];
+    assert.deepEqual([deep.type, deep.message], [
+      "RecursionError",
+      "maximum recursion depth exceeded",
+    ]);
+    assert.deepEqual(deep.frames[0].slice(0, 2), [F, "boom"]);
+    assert.equal(deep.frames.length, 100);
+    assert.deepEqual(deep.frames.at(-1)!.slice(0, 2), [F, "deep"]);
     // our readers still see the real names and the formatted traceback
     const mine = decodeRemoteException(results[1].exception!);
     assert.equal(mine.type, "MyError");
