@@ -4,7 +4,7 @@
  * response shapes of funcX SDK 0.3.7 and the web service of that time.
  */
 import assert from "node:assert/strict";
-import * as zmq from "zeromq";
+import { curveKeyPairZ85 } from "../../src/io/zmtp/mod.ts";
 import { functionCodeHash } from "../../src/protocol/function_hash.ts";
 import {
   packBuffers,
@@ -86,7 +86,7 @@ Deno.test(
       const fnCode = packBuffers([G_SER]);
       const G = (await api(`${t.url}/functions`, t.alice, "POST", { function_code: fnCode })).body
         .function_uuid as string;
-      const keys = zmq.curveKeyPair();
+      const keys = curveKeyPairZ85();
       const uuid = crypto.randomUUID();
       const register = (allowed: unknown) =>
         api(`${t.url}/endpoints`, t.alice, "POST", {
