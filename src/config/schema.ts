@@ -74,7 +74,10 @@ const _GLOBAL_RULES: Record<keyof GlobalConfig, _Rule> = {
   },
 };
 
-const _TOP_RULES: Record<Exclude<keyof EndpointConfig, "provider" | "executor">, _Rule> = {
+const _TOP_RULES: Record<
+  Exclude<keyof EndpointConfig, "provider" | "executor" | "allowed_functions">,
+  _Rule
+> = {
   service_address: { kind: "url", nullable: true },
   heartbeat_period: { kind: "number", min: 0, minExclusive: true, max: 86400 },
   heartbeat_threshold: { kind: "number", min: 0, minExclusive: true, max: 7 * 86400 },
@@ -260,7 +263,8 @@ export function parseEndpointConfig(text: string, file: string): EndpointConfig 
     heartbeat_period: DEFAULT_ENDPOINT_CONFIG.heartbeat_period,
     heartbeat_threshold: DEFAULT_ENDPOINT_CONFIG.heartbeat_threshold,
     log_level: DEFAULT_ENDPOINT_CONFIG.log_level,
-  }, ["provider", "executor"]);
+  }, ["provider", "executor", "allowed_functions"]);
+  const allowed = _allowedFunctions(file, raw.allowed_functions);
   const rawProvider = _mapping(file, "provider", raw.provider);
   const provider = _section(
     file,
@@ -316,7 +320,31 @@ export function parseEndpointConfig(text: string, file: string): EndpointConfig 
       );
     }
   }
-  return { ...top, provider, executor };
+  return { ...top, allowed_functions: allowed, provider, executor };
+}
+
+const _UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `allowed_functions`: absent or null (no restriction), or a non-empty list of uuids. */
+function _allowedFunctions(file: string, v: unknown): string[] | null {
+  if (v === undefined || v === null) return null;
+  const expected = "a list of function ids (UUIDs), or null for no restriction";
+  if (!Array.isArray(v) || v.length === 0) {
+    throw new ConfigError(
+      file,
+      "allowed_functions",
+      Array.isArray(v) ? "an empty list allows nothing" : `${_show(v)} is not a list`,
+      expected,
+    );
+  }
+  const out: string[] = [];
+  for (const [i, f] of v.entries()) {
+    if (typeof f !== "string" || !_UUID_RE.test(f)) {
+      throw new ConfigError(file, `allowed_functions[${i}]`, `${_show(f)} is not a UUID`, expected);
+    }
+    if (!out.includes(f.toLowerCase())) out.push(f.toLowerCase());
+  }
+  return out;
 }
 
 /**

@@ -65,6 +65,15 @@ heartbeat_threshold: ${D.heartbeat_threshold}
 # Log level of endpoint.log: debug | info | warn | error (--debug forces debug).
 log_level: ${D.log_level}
 
+# Functions this endpoint may run, by function id; null = any function its owner may use.
+# The list is sent to the service at registration (which then refuses other functions
+# with FunctionNotPermitted), and every task's code is checked here again before it runs.
+# The SDK's add_to_whitelist/delete_from_whitelist change the service's copy until the
+# next start; functions outside this list never run here.
+#   allowed_functions:
+#     - 0b2c4a8e-0a8b-4c43-9b8c-0d1b6f4e9a11
+allowed_functions: null
+
 # Where workers run: blocks of nodes obtained from a provider.
 provider:
   # local: blocks are processes on this machine; slurm: sbatch jobs; pbs: qsub jobs.

@@ -54,6 +54,8 @@ export interface EndpointConfig {
   heartbeat_period: number;
   heartbeat_threshold: number;
   log_level: "debug" | "info" | "warn" | "error";
+  /** Function ids this endpoint runs (null: any the service sends). */
+  allowed_functions: string[] | null;
   provider: ProviderConfig;
   executor: ExecutorConfig;
 }
@@ -79,6 +81,7 @@ export const DEFAULT_ENDPOINT_CONFIG: EndpointConfig = {
   heartbeat_period: 30,
   heartbeat_threshold: 120,
   log_level: "info",
+  allowed_functions: null,
   provider: {
     type: "local",
     init_blocks: 1,

@@ -38,6 +38,7 @@ import { Interchange, type InterchangeResult } from "../workers/interchange.ts";
 import { type Channel, ForwarderChannels } from "./channels.ts";
 import { atomicWrite, readEndpointJson } from "./files.ts";
 import { UnackedStore } from "./unacked.ts";
+import { type AllowedCode, allowedCode, refusedTaskResult, refuseTask } from "./allowlist.ts";
 
 /** Options of {@linkcode Endpoint.start} (DESIGN.md §4.3). */
 export interface EndpointOptions {
@@ -102,6 +103,8 @@ export class Endpoint {
   #errors: { time: string; source: string; message: string }[] = [];
   /** Tasks handed to the interchange whose result has not come back yet. */
   #inflight = new Set<string>();
+  /** config.yaml `allowed_functions` with their code hashes (null: no restriction). */
+  #allowed: AllowedCode | null = null;
   #pendingTasks: { taskId: string; containerId: string; body: Uint8Array }[] = [];
   #taskFlush: ReturnType<typeof setImmediate> | undefined;
   #abort = new AbortController();
@@ -365,7 +368,9 @@ export class Endpoint {
       endpoint_uuid: this.endpointId,
       version: ENDPOINT_VERSION,
       endpoint_pubkey: this.#keys.publicKey,
+      allowed_functions: this.#o.config.allowed_functions,
     }, retry("registration"));
+    this.#allowed = allowedCode(this.#o.config.allowed_functions, reply.allowed_function_hashes);
     if (reply.endpoint_id !== this.endpointId) {
       throw new RegistrationError(
         "POST /endpoints",
@@ -490,6 +495,13 @@ export class Endpoint {
       // finished before; the forwarder did not see the result: send it again, do not rerun
       this.#counts.duplicates++;
       this.#channels?.sendResults([done]);
+      return;
+    }
+    const refusal = refuseTask(raw, this.#allowed);
+    if (refusal !== null) {
+      this.#log.warn(_LOG, "task %s refused: %s", taskId, refusal);
+      const message = refusedTaskResult(taskId, containerId, refusal);
+      this.#onResults([{ taskId, message }]);
       return;
     }
     this.#inflight.add(taskId);

@@ -8,7 +8,8 @@
  * function, args tuple, kwargs dict.
  *
  * Remote exceptions travel as a `00`-serialized pickled
- * `parsl.app.errors.RemoteExceptionWrapper` whose state carries `exception_type`,
+ * `parsl.app.errors.RemoteExceptionWrapper` in parsl 1.1.0's layout (`e_type`/`e_value`
+ * pickles, `e_traceback` a `tblib.Traceback`) whose state also carries `exception_type`,
  * `message` and `formatted_traceback` (see {@linkcode remoteException}).
  *
  * @example
@@ -327,10 +328,49 @@ const _BUILTIN_EXCEPTIONS = new Set([
 ]);
 
 /**
+ * The state of a `tblib.Traceback` (with its `Frame` and `Code`) as a one-frame traceback
+ * `file`/`name`/`line`: what parsl's `RemoteExceptionWrapper.reraise()` turns back into a
+ * real traceback with `as_traceback()` (tblib 1.x–3.x keep these attributes).
+ *
+ * @example
+ * ```ts
+ * import { tblibTraceback } from "./serialize.ts";
+ * tblibTraceback("<funcx-endpoint>", "interchange", 1).cls.toString(); // "tblib.Traceback"
+ * ```
+ */
+export function tblibTraceback(file: string, name: string, line: number): PyObject {
+  const code = new PyObject(new PyGlobal("tblib", "Code"), [], "newobj", {
+    co_filename: file,
+    co_name: name,
+    co_argcount: 0,
+    co_kwonlyargcount: 0,
+    co_varnames: new PyTuple([]),
+    co_nlocals: 0,
+    co_stacksize: 0,
+    co_flags: 64,
+    co_firstlineno: 0,
+  });
+  const frame = new PyObject(new PyGlobal("tblib", "Frame"), [], "newobj", {
+    f_locals: {},
+    f_globals: { __name__: "funcx_endpoint" },
+    f_code: code,
+    f_lineno: line,
+  });
+  return new PyObject(new PyGlobal("tblib", "Traceback"), [], "newobj", {
+    tb_frame: frame,
+    tb_lineno: line,
+    tb_next: null,
+  });
+}
+
+/**
  * The `RemoteExceptionWrapper` object (DESIGN §3) for an exception of Python type
- * `typeName` (e.g. `"ManagerLost"`, `"WorkerLost"`, `"ValueError"`). `e_type` is
- * `builtins.<typeName>` for builtin exception names and `builtins.RuntimeError` otherwise,
- * so any Python can load it; `exception_type` always carries the real name.
+ * `typeName` (e.g. `"ManagerLost"`, `"WorkerLost"`, `"ValueError"`), laid out as parsl
+ * 1.1.0 has it, so upstream's `reraise()` works: `e_type` and `e_value` are pickles
+ * (`dill.loads` reads them) of `builtins.<typeName>` for builtin exception names and of
+ * `builtins.RuntimeError` otherwise, so any Python can load them; `e_traceback` is a
+ * one-frame `tblib.Traceback` naming where the failure was made (`origin`). Our readable
+ * fields ride along: `exception_type` always carries the real name.
  *
  * @example
  * ```ts
@@ -342,6 +382,7 @@ export function remoteExceptionObject(
   typeName: string,
   message: string,
   tracebackText: string,
+  origin = "funcx-endpoint",
 ): PyObject {
   const eType = new PyGlobal(
     "builtins",
@@ -352,9 +393,9 @@ export function remoteExceptionObject(
   );
   const eValue = new PyObject(eType, [message], "reduce");
   return new PyObject(REMOTE_EXCEPTION_WRAPPER, [], "newobj", {
-    e_type: eType,
-    e_value: eValue,
-    e_traceback: null,
+    e_type: encodePickle(eType),
+    e_value: encodePickle(eValue),
+    e_traceback: tblibTraceback(`<${origin}>`, typeName, 1),
     formatted_traceback: tracebackText,
     exception_type: typeName,
     message,
@@ -371,8 +412,13 @@ export function remoteExceptionObject(
  * decodeRemoteException(deserialize(s)).type; // "WorkerLost"
  * ```
  */
-export function remoteException(typeName: string, message: string, tracebackText: string): string {
-  return serializeData(remoteExceptionObject(typeName, message, tracebackText));
+export function remoteException(
+  typeName: string,
+  message: string,
+  tracebackText: string,
+  origin?: string,
+): string {
+  return serializeData(remoteExceptionObject(typeName, message, tracebackText, origin));
 }
 
 /** A remote exception as readers see it. */
@@ -411,6 +457,16 @@ function _stateGet(state: PyValue | undefined, key: string): PyValue | undefined
   return undefined;
 }
 
+/** A wrapper field that is itself a pickle (parsl's `dill.dumps`), decoded; else as is. */
+function _inner(v: PyValue | undefined): PyValue | undefined {
+  if (!(v instanceof Uint8Array)) return v;
+  try {
+    return decodePickle(v);
+  } catch {
+    return undefined; // a dill pickle of something our decoder does not model
+  }
+}
+
 /**
  * Read a remote exception: our `RemoteExceptionWrapper` (any producer following DESIGN §3),
  * a Parsl/funcX one (`e_type`/`e_value` only), or a bare pickled exception. Accepts the
@@ -429,8 +485,8 @@ export function decodeRemoteException(v: PyValue | string): RemoteExceptionInfo 
     throw new ProtocolError("remote exception: value is not a pickled exception object");
   }
   const state = v.state;
-  const eType = _stateGet(state, "e_type");
-  const eValue = _stateGet(state, "e_value");
+  const eType = _inner(_stateGet(state, "e_type"));
+  const eValue = _inner(_stateGet(state, "e_value"));
   const wrapper = eType !== undefined || eValue !== undefined ||
     _stateGet(state, "exception_type") !== undefined;
   if (!wrapper) {

@@ -69,6 +69,8 @@ export interface RegisterRequest {
   endpoint_uuid: string | null;
   version: string;
   endpoint_pubkey: string;
+  /** config.yaml `allowed_functions` (null: not restricted); upstream endpoints omit it. */
+  allowed_functions?: string[] | null;
 }
 
 /** The registration reply (upstream §5.1 plus our `endpoint_secret`). */

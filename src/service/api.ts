@@ -27,6 +27,7 @@ import {
 } from "./store.ts";
 import { endpointGoneException } from "./exceptions.ts";
 import { isZ85Key } from "../protocol/zpl.ts";
+import { allowedFunctionsField, functionCodeHashes } from "./allowlist.ts";
 
 /** Options of {@linkcode ApiServer}. */
 export interface ApiServerOptions {
@@ -71,6 +72,14 @@ export class ApiServer {
     r.add("PUT", "/functions/:id", (req, [id]) => this.#updateFunction(req, id));
     r.add("DELETE", "/functions/:id", (req, [id]) => this.#deleteFunction(req, id));
     r.add("POST", "/submit", (req) => this.#submit(req));
+    r.add("POST", "/submit_batch", (req) => this.#submitBatch(req));
+    r.add("GET", "/endpoints/:id/whitelist", (req, [id]) => this.#getAllowList(req, id));
+    r.add("POST", "/endpoints/:id/whitelist", (req, [id]) => this.#addAllowList(req, id));
+    r.add(
+      "DELETE",
+      "/endpoints/:id/whitelist/:fid",
+      (req, [id, fid]) => this.#deleteAllowList(req, id, fid),
+    );
     r.add("GET", "/tasks/:id", (req, [id]) => this.#getTask(req, id, true));
     r.add("GET", "/tasks/:id/status", (req, [id]) => this.#getTask(req, id));
     r.add("GET", "/:id/status", (req, [id]) => this.#getTask(req, id));
@@ -179,6 +188,7 @@ export class ApiServer {
         ["endpoint_pubkey"],
       );
     }
+    const allowed = allowedFunctionsField(body);
     const secret = newToken("fxs");
     this.#store.upsertEndpoint({
       uuid,
@@ -189,6 +199,9 @@ export class ApiServer {
       secret_hash: sha256Hex(secret),
       ip: "",
     });
+    // ours always send allowed_functions (a list, or null for none); upstream endpoints never
+    // do, and keep what the owner set with the SDK
+    if (allowed !== undefined) this.#store.setAllowedFunctions(uuid, allowed);
     this.#fwd.endpointRegistered(uuid, pubkey, existing?.pubkey);
     this.#log.info("api", "endpoint %s (%s) registered by %s", uuid, name, user.username);
     const ports = this.#fwd.ports;
@@ -202,6 +215,7 @@ export class ApiServer {
       results_port: ports.results,
       commands_port: ports.commands,
       endpoint_secret: secret,
+      ...(allowed ? { allowed_function_hashes: functionCodeHashes(this.#store, allowed) } : {}),
     });
   }
 
@@ -241,6 +255,7 @@ export class ApiServer {
     const ep = this.#ownedEndpoint(user, rawId);
     const failed = this.#store.failPendingTasks(ep.uuid, endpointGoneException(ep.uuid));
     this.#store.deleteEndpoint(ep.uuid);
+    this.#store.setAllowedFunctions(ep.uuid, null);
     this.#fwd.endpointDeleted(ep.uuid, ep.pubkey);
     this.#log.info(
       "api",
@@ -364,6 +379,47 @@ export class ApiServer {
         ["tasks"],
       );
     }
+    const { rows, results } = this.#prepare(user, items, groupId);
+    this.#launch(rows);
+    const anyFailed = rows.length !== items.length;
+    return json(
+      { response: "batch", task_group_id: groupId, results },
+      anyFailed ? 207 : 200,
+    );
+  }
+
+  /**
+   * `POST /submit_batch` (the SDK's `map_run`): `{"endpoints": [id], "func": id, "payload":
+   * [packed args/kwargs, ...]}` → `{"status": "Success", "task_uuids": [...]}`, one task per
+   * payload and endpoint (payload-major). All or nothing: the first refused task's error
+   * record is the answer and nothing is launched.
+   */
+  async #submitBatch(req: Request): Promise<Response> {
+    const user = this.#user(req);
+    const body = await readJsonObject(req);
+    for (const k of ["endpoints", "func", "payload"]) {
+      if (body[k] === undefined) {
+        throw new ApiError(ErrorCode.RequestKeyError, `'${k}' is required`, [k]);
+      }
+    }
+    const endpoints = body.endpoints;
+    if (!Array.isArray(endpoints) || endpoints.length === 0) {
+      throw new ApiError(ErrorCode.RequestMalformed, "endpoints must be a non-empty list of ids");
+    }
+    const payloads = Array.isArray(body.payload) ? body.payload : [body.payload];
+    const items: unknown[] = [];
+    for (const p of payloads) for (const e of endpoints) items.push([body.func, e, p]);
+    const groupId = body.task_group_id === undefined || body.task_group_id === null
+      ? crypto.randomUUID()
+      : checkUuid(body.task_group_id, "task_group_id");
+    const { rows, errors } = this.#prepare(user, items, groupId);
+    if (errors.length > 0) throw errors[0];
+    this.#launch(rows);
+    return json({ status: "Success", task_group_id: groupId, task_uuids: rows.map((r) => r.uuid) });
+  }
+
+  /** Check each `[function_id, endpoint_id, payload]`; the task rows and per-task records. */
+  #prepare(user: TokenInfo, items: unknown[], groupId: string) {
     if (items.length > _MAX_BATCH) {
       throw new ApiError(
         ErrorCode.RequestMalformed,
@@ -375,7 +431,9 @@ export class ApiServer {
     ).map((s) => s.toLowerCase());
     const functions = this.#store.getFunctions(fnIds);
     const endpoints = new Map<string, ReturnType<ServiceStore["getEndpoint"]>>();
+    const allowLists = new Map<string, Set<string> | null>();
     const results: Record<string, unknown>[] = [];
+    const errors: ApiError[] = [];
     const rows: NewTask[] = [];
     for (let i = 0; i < items.length; i++) {
       const t = items[i];
@@ -424,6 +482,17 @@ export class ApiServer {
             [eid],
           );
         }
+        if (!allowLists.has(eid)) {
+          const list = this.#store.allowedFunctions(eid);
+          allowLists.set(eid, list && new Set(list));
+        }
+        if (allowLists.get(eid)?.has(fid) === false) {
+          throw new ApiError(
+            ErrorCode.FunctionNotPermitted,
+            `Function ${fid} not permitted on endpoint ${eid}`,
+            [fid, eid],
+          );
+        }
         rows.push({
           uuid: taskUuid,
           userId: user.userId,
@@ -436,20 +505,68 @@ export class ApiServer {
         results.push({ status: "Success", task_uuid: taskUuid, http_status_code: 200 });
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
+        errors.push(e);
         results.push({ ...e.record(), task_uuid: taskUuid });
       }
     }
+    return { rows, results, errors };
+  }
+
+  #launch(rows: NewTask[]): void {
     // Tasks of connected endpoints are stored as delivered and sent straight from these rows
     // (no re-read, no second transaction); the others wait for their endpoint to connect.
     const online = new Set<string>();
     for (const r of rows) if (this.#fwd.isOnline(r.endpointUuid)) online.add(r.endpointUuid);
     this.#store.insertTasks(rows, online);
     this.#fwd.tasksSubmitted(rows.filter((r) => online.has(r.endpointUuid)));
-    const anyFailed = rows.length !== items.length;
-    return json(
-      { response: "batch", task_group_id: groupId, results },
-      anyFailed ? 207 : 200,
-    );
+  }
+
+  // ---------------------------------------------------------------- allow-lists
+
+  /** `GET /endpoints/<id>/whitelist` → `{"status": "Success", "result": [function ids]}`. */
+  #getAllowList(req: Request, rawId: string): Response {
+    const ep = this.#ownedEndpoint(this.#user(req), rawId);
+    return json({ status: "Success", result: this.#store.allowedFunctions(ep.uuid) ?? [] });
+  }
+
+  /** `POST /endpoints/<id>/whitelist` with `{"func": [function ids]}`: restricts the endpoint. */
+  async #addAllowList(req: Request, rawId: string): Promise<Response> {
+    const user = this.#user(req);
+    const ep = this.#ownedEndpoint(user, rawId);
+    const body = await readJsonObject(req);
+    if (body.func === undefined) {
+      throw new ApiError(ErrorCode.RequestKeyError, "'func' is required: a list of function ids", [
+        "func",
+      ]);
+    }
+    const raw = Array.isArray(body.func) ? body.func : [body.func];
+    const ids = raw.map((f, i) => checkUuid(f, `func[${i}]`));
+    const known = this.#store.getFunctions(ids);
+    for (const id of ids) {
+      if (!known.has(id)) {
+        throw new ApiError(ErrorCode.FunctionNotFound, `Function ${id} could not be found`, [id]);
+      }
+    }
+    this.#store.setAllowedFunctions(ep.uuid, ids, true);
+    this.#log.info("api", "endpoint %s: %s allowed by %s", ep.uuid, ids.join(", "), user.username);
+    return json({
+      status: "Success",
+      reason: `Added functions ${JSON.stringify(ids)} to endpoint ${ep.uuid} whitelist.`,
+    });
+  }
+
+  /** `DELETE /endpoints/<id>/whitelist/<function id>` → `{"status": "Success", "result": id}`. */
+  #deleteAllowList(req: Request, rawId: string, rawFid: string): Response {
+    const ep = this.#ownedEndpoint(this.#user(req), rawId);
+    const fid = checkUuid(rawFid, "function_id");
+    if (!this.#store.removeAllowedFunction(ep.uuid, fid)) {
+      throw new ApiError(
+        ErrorCode.FunctionNotFound,
+        `Function ${fid} is not in the whitelist of endpoint ${ep.uuid}`,
+        [fid],
+      );
+    }
+    return json({ status: "Success", result: fid });
   }
 
   #taskRecord(t: TaskRow): Record<string, unknown> {

@@ -112,6 +112,8 @@ export class Forwarder {
   #closed = false;
   #warned = new Set<string>();
   #heartbeatPeriod: number;
+  /** Called with the ids of the results each store stored (the results WebSocket). */
+  onResultsStored?: (taskIds: ReadonlySet<string>) => void;
   /** Task id → callers of {@linkcode Forwarder.resultStored} waiting for its result. */
   #resultWaiters = new Map<string, (() => void)[]>();
 
@@ -581,6 +583,13 @@ export class Forwarder {
           if (!waiting) continue;
           this.#resultWaiters.delete(id);
           for (const w of waiting) w();
+        }
+      }
+      if (stored.size > 0 && this.onResultsStored) {
+        try {
+          this.onResultsStored(stored);
+        } catch (e) {
+          this.#log.error("forwarder", "results listener failed: %s", (e as Error)?.stack ?? e);
         }
       }
     } catch (e) {

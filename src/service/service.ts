@@ -22,6 +22,7 @@ import { ApiServer } from "./api.ts";
 import { AuthServer } from "./auth.ts";
 import { Forwarder } from "./forwarder.ts";
 import { renderStatusPage } from "./status_page.ts";
+import { RESULTS_WS_PATHS, ResultsSocketHub } from "./websocket.ts";
 
 /** Options of {@linkcode LocalService.start}. */
 export interface ServiceOptions {
@@ -54,6 +55,7 @@ export class LocalService {
   /** Resolves when {@linkcode LocalService.stop} has finished. */
   readonly done: Promise<void>;
   #server: Deno.HttpServer<Deno.NetAddr>;
+  #hub: ResultsSocketHub;
   #log: Logger;
   #resolveDone: () => void;
   #stopping?: Promise<void>;
@@ -63,8 +65,10 @@ export class LocalService {
     store: ServiceStore,
     forwarder: Forwarder,
     server: Deno.HttpServer<Deno.NetAddr>,
+    hub: ResultsSocketHub,
     log: Logger,
   ) {
+    this.#hub = hub;
     this.info = info;
     this.store = store;
     this.forwarder = forwarder;
@@ -97,6 +101,8 @@ export class LocalService {
         log,
       });
       const auth = new AuthServer({ store, tokenLifetime: opts.tokenLifetime ?? 48 * 3600, log });
+      const hub = new ResultsSocketHub({ store, auth, log });
+      forwarder.onResultsStored = (ids) => hub.resultsStored(ids);
       const api = new ApiServer({
         store,
         auth,
@@ -114,7 +120,7 @@ export class LocalService {
             log.error("http", "unhandled error: %s", (e as Error)?.stack ?? e);
             return json(new ApiError(ErrorCode.InternalError, "Internal error").record(), 500);
           },
-        }, (req, info) => _route(req, info, { api, auth, store, forwarder: forwarder! }));
+        }, (req, info) => _route(req, info, { api, auth, store, forwarder: forwarder!, hub }));
       } catch (e) {
         throw new Error(`cannot listen on ${host}:${port} (HTTP): ${(e as Error).message}`);
       }
@@ -140,7 +146,7 @@ export class LocalService {
         info.results_port,
         info.commands_port,
       );
-      return new LocalService(info, store, forwarder, server, log);
+      return new LocalService(info, store, forwarder, server, hub, log);
     } catch (e) {
       await server?.shutdown().catch(() => {});
       await forwarder?.close().catch(() => {});
@@ -153,6 +159,7 @@ export class LocalService {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info("service", "stopping");
+      this.#hub.close();
       await this.#server.shutdown().catch(() => {});
       await this.forwarder.close();
       this.store.close();
@@ -166,10 +173,17 @@ export class LocalService {
 function _route(
   req: Request,
   info: Deno.ServeHandlerInfo,
-  ctx: { api: ApiServer; auth: AuthServer; store: ServiceStore; forwarder: Forwarder },
+  ctx: {
+    api: ApiServer;
+    auth: AuthServer;
+    store: ServiceStore;
+    forwarder: Forwarder;
+    hub: ResultsSocketHub;
+  },
 ): Response | Promise<Response> {
   const url = new URL(req.url);
   const path = url.pathname;
+  if (RESULTS_WS_PATHS.includes(path)) return ctx.hub.handle(req);
   if (path === "/" || path === "/index.html") {
     return renderStatusPage(req, info, ctx.store, ctx.forwarder, ctx.auth);
   }

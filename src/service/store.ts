@@ -283,6 +283,15 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_ep_status ON tasks(endpoint_uuid, status);
 CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created_at);
+CREATE INDEX IF NOT EXISTS tasks_group ON tasks(task_group_id, user_id);
+CREATE TABLE IF NOT EXISTS endpoint_restricted (
+  endpoint_uuid TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS endpoint_allowed_functions (
+  endpoint_uuid TEXT NOT NULL,
+  function_uuid TEXT NOT NULL,
+  PRIMARY KEY (endpoint_uuid, function_uuid)
+);
 `;
 
 const _TASK_COLS =
@@ -878,6 +887,67 @@ export class ServiceStore {
     return this.#all(
       `SELECT ${cols} FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?`,
       n,
+    );
+  }
+
+  // ---------------------------------------------------------------- allow-lists, task groups
+
+  /**
+   * The endpoint's allowed functions, or null when it is not restricted (any function the
+   * user may use runs there).
+   *
+   * @example
+   * ```ts
+   * store.allowedFunctions(endpointUuid); // null, or ["<function uuid>", ...]
+   * ```
+   */
+  allowedFunctions(endpointUuid: string): string[] | null {
+    if (!this.#get("SELECT 1 FROM endpoint_restricted WHERE endpoint_uuid = ?", endpointUuid)) {
+      return null;
+    }
+    return this.#all<{ function_uuid: string }>(
+      "SELECT function_uuid FROM endpoint_allowed_functions WHERE endpoint_uuid = ? ORDER BY rowid",
+      endpointUuid,
+    ).map((r) => r.function_uuid);
+  }
+
+  /**
+   * Replace the allow-list (`null`: not restricted) or, with `add`, add to it (restricting
+   * the endpoint). One transaction.
+   */
+  setAllowedFunctions(endpointUuid: string, functions: string[] | null, add = false): void {
+    this.transaction(() => {
+      if (!add) {
+        this.#run("DELETE FROM endpoint_allowed_functions WHERE endpoint_uuid = ?", endpointUuid);
+        this.#run("DELETE FROM endpoint_restricted WHERE endpoint_uuid = ?", endpointUuid);
+      }
+      if (functions === null) return;
+      this.#run(
+        "INSERT OR IGNORE INTO endpoint_restricted (endpoint_uuid) VALUES (?)",
+        endpointUuid,
+      );
+      const st = this.#stmt(
+        "INSERT OR IGNORE INTO endpoint_allowed_functions (endpoint_uuid, function_uuid) VALUES (?, ?)",
+      );
+      for (const f of functions) st.run(endpointUuid, f);
+    });
+  }
+
+  /** Remove one function from the allow-list (the endpoint stays restricted); was it there? */
+  removeAllowedFunction(endpointUuid: string, functionUuid: string): boolean {
+    return this.#run(
+      "DELETE FROM endpoint_allowed_functions WHERE endpoint_uuid = ? AND function_uuid = ?",
+      endpointUuid,
+      functionUuid,
+    ) > 0;
+  }
+
+  /** The user's finished tasks of a task group, oldest first (for the results WebSocket). */
+  finishedTasksInGroup(userId: number, groupId: string): TaskRow[] {
+    return this.#all<TaskRow>(
+      `SELECT ${_TASK_COLS} FROM tasks WHERE task_group_id = ? AND user_id = ? AND status IN ('success', 'failed') ORDER BY completion_t, rowid`,
+      groupId,
+      userId,
     );
   }
 }

@@ -60,7 +60,6 @@ except Exception:  # pragma: no cover - dill is optional
 DEFAULT_RESULT_SIZE_LIMIT = ${DEFAULT_RESULT_SIZE_LIMIT}
 MAX_TASK_FRAME = ${MAX_TASK_FRAME}
 TASK_TYPE = 5
-WRAPPER_GLOBAL = b"cparsl.app.errors\nRemoteExceptionWrapper\n"
 _FN_CACHE = {}
 _FN_CACHE_MAX = 128
 
@@ -242,41 +241,143 @@ def serialize_data(value):
 _BUILTIN_EXC = {n for n in dir(builtins)
                 if isinstance(getattr(builtins, n), type)
                 and issubclass(getattr(builtins, n), BaseException)}
+_MAX_TB_FRAMES = 100
 
 
-def _wrapper_pickle(state):
-    """Pickle of parsl.app.errors.RemoteExceptionWrapper (NEWOBJ + BUILD) without parsl."""
-    body = pickle.dumps(state, protocol=3)
-    return b"\x80\x03" + WRAPPER_GLOBAL + b")\x81" + body[2:-1] + b"b."
+class _Obj:
+    """An instance of module.name as the default pickling writes it (NEWOBJ + BUILD state),
+    written without importing the module (parsl, tblib: absent on a bare python3)."""
+
+    __slots__ = ("glob", "state")
+
+    def __init__(self, module, name, state):
+        self.glob = ("c%s\n%s\n" % (module, name)).encode("ascii")
+        self.state = state
 
 
-def serialize_exception(type_name, message, formatted, exc=None):
-    fallback = type_name if type_name in _BUILTIN_EXC and "Unicode" not in type_name \
-        else "RuntimeError"
-    base = {"e_traceback": None, "formatted_traceback": formatted,
-            "exception_type": type_name, "message": message}
-    data = None
+def _emit(x, out):
+    if isinstance(x, _Obj):
+        out += x.glob + b")\x81"
+        _emit(x.state, out)
+        out += b"b"
+    elif type(x) is dict and any(isinstance(v, (_Obj, dict)) for v in x.values()):
+        out += b"}("
+        for k, v in x.items():
+            _emit(k, out)
+            _emit(v, out)
+        out += b"u"
+    else:
+        # a standalone protocol-3 fragment: its memo indices are only used inside it
+        out += pickle.dumps(x, protocol=3)[2:-1]
+
+
+def _pickle_obj(obj):
+    out = bytearray(b"\x80\x03")
+    _emit(obj, out)
+    out += b"."
+    return bytes(out)
+
+
+def _tb_entries(tb):
+    """(filename, name, lineno, module name) of the user's frames (the worker's dropped)."""
+    out = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename != __file__:
+            g = tb.tb_frame.f_globals
+            out.append((code.co_filename, code.co_name, int(tb.tb_lineno),
+                        g.get("__name__") if isinstance(g.get("__name__"), str) else None,
+                        g.get("__file__") if isinstance(g.get("__file__"), str) else None))
+        tb = tb.tb_next
+    if len(out) > _MAX_TB_FRAMES:
+        half = _MAX_TB_FRAMES // 2
+        out = out[:half] + out[-half:]
+    return out
+
+
+def _tblib_traceback(entries):
+    """The pickled state a tblib.Traceback (with its Frame and Code) holds, innermost last."""
+    if not entries:
+        entries = [("<funcx-endpoint worker>", "<module>", 1, "funcx_worker", None)]
+    nxt = None
+    for filename, name, lineno, modname, modfile in reversed(entries):
+        code = _Obj("tblib", "Code", {
+            "co_filename": filename, "co_name": name, "co_argcount": 0,
+            "co_kwonlyargcount": 0, "co_varnames": (), "co_nlocals": 0, "co_stacksize": 0,
+            "co_flags": 64, "co_firstlineno": 0})
+        glob = {}
+        if modfile is not None:
+            glob["__file__"] = modfile
+        if modname is not None:
+            glob["__name__"] = modname
+        frame = _Obj("tblib", "Frame", {"f_locals": {}, "f_globals": glob, "f_code": code,
+                                        "f_lineno": lineno})
+        nxt = _Obj("tblib", "Traceback", {"tb_frame": frame, "tb_lineno": lineno,
+                                          "tb_next": nxt})
+    return nxt
+
+
+def _dumps(x):
+    return dill.dumps(x, protocol=3) if dill is not None else pickle.dumps(x, protocol=3)
+
+
+def _loads(b):
+    return dill.loads(b) if dill is not None else pickle.loads(b)
+
+
+def _builtin_base(cls):
+    """The nearest builtin exception class of cls (RuntimeError if none fits)."""
+    for c in getattr(cls, "__mro__", ()):
+        if c.__module__ == "builtins" and c.__name__ in _BUILTIN_EXC \
+                and getattr(builtins, c.__name__) is c and "Unicode" not in c.__name__:
+            return c
+    return RuntimeError
+
+
+def _type_and_value(type_name, message, exc):
+    """dill-loadable pickles of the exception's type and value; builtin stand-ins when the
+    real ones cannot be loaded without the user's code (e.g. a class defined in the
+    function's source)."""
     if exc is not None:
         try:
-            state = dict(base, e_type=type(exc), e_value=exc)
-            data = _wrapper_pickle(state)
-            pickle.loads(body_of(data))  # must load without the user's namespace
+            t, v = _dumps(type(exc)), _dumps(exc)
+            if _loads(t) is type(exc) and type(_loads(v)) is type(exc):
+                return t, v
         except Exception:
-            data = None
-    if data is None:
-        cls = getattr(builtins, fallback)
+            pass
+        cls = _builtin_base(type(exc))
+    else:
+        cls = getattr(builtins, type_name, None) if type_name in _BUILTIN_EXC \
+            and "Unicode" not in type_name else RuntimeError
+    value = None
+    if exc is not None:
+        try:
+            value = cls(*exc.args)  # same args: same str() as the original
+            pickle.loads(pickle.dumps(value, protocol=3))
+        except Exception:
+            value = None
+    if value is None:
         try:
             value = cls(message)
         except Exception:
-            cls = RuntimeError
-            value = RuntimeError(message)
-        data = _wrapper_pickle(dict(base, e_type=cls, e_value=value))
+            cls, value = RuntimeError, RuntimeError(message)
+    return pickle.dumps(cls, protocol=3), pickle.dumps(value, protocol=3)
+
+
+def serialize_exception(type_name, message, formatted, exc=None):
+    """A parsl.app.errors.RemoteExceptionWrapper (parsl 1.1.0 layout: e_type and e_value
+    dill pickles, e_traceback a tblib.Traceback) plus our readable fields."""
+    e_type, e_value = _type_and_value(type_name, message, exc)
+    entries = _tb_entries(exc.__traceback__) if exc is not None else []
+    state = {"e_type": e_type, "e_value": e_value, "e_traceback": _tblib_traceback(entries),
+             "formatted_traceback": formatted, "exception_type": type_name,
+             "message": message}
+    try:
+        data = _pickle_obj(_Obj("parsl.app.errors", "RemoteExceptionWrapper", state))
+    except Exception:
+        state["e_traceback"] = _tblib_traceback([])
+        data = _pickle_obj(_Obj("parsl.app.errors", "RemoteExceptionWrapper", state))
     return "00\n" + base64.encodebytes(data).decode("ascii")
-
-
-def body_of(wrapper_bytes):
-    """The state part of a wrapper pickle, as a standalone pickle (for the load check)."""
-    return b"\x80\x03" + wrapper_bytes[2 + len(WRAPPER_GLOBAL) + 2:-2] + b"."
 
 
 def format_user_traceback(exc):

@@ -23,6 +23,13 @@ function errorOf(text: string): string {
   throw new Error(`accepted: ${JSON.stringify(text)}`);
 }
 
+Deno.test("allowed_functions: a list of function ids, lower-cased and deduplicated", () => {
+  const id = "0B2C4A8E-0A8B-4C43-9B8C-0D1B6F4E9A11";
+  const cfg = parseEndpointConfig(`allowed_functions:\n  - ${id}\n  - ${id.toLowerCase()}\n`, FILE);
+  assertEquals(cfg.allowed_functions, [id.toLowerCase()]);
+  assertEquals(parseEndpointConfig("allowed_functions: null\n", FILE).allowed_functions, null);
+});
+
 Deno.test("templates parse to exactly the defaults", () => {
   assertEquals(parseEndpointConfig(endpointConfigTemplate("x"), FILE), DEFAULT_ENDPOINT_CONFIG);
   assertEquals(parseGlobalConfig(globalConfigTemplate(), FILE), DEFAULT_GLOBAL_CONFIG);
@@ -64,7 +71,15 @@ const BAD: [string, string][] = [
   ["just text", `${FILE}: (top level): "just text" is not a mapping; expected key: value pairs`],
   [
     "foo: 1\n",
-    `${FILE}: foo: unknown key; expected one of service_address, heartbeat_period, heartbeat_threshold, log_level, provider, executor`,
+    `${FILE}: foo: unknown key; expected one of service_address, heartbeat_period, heartbeat_threshold, log_level, provider, executor, allowed_functions`,
+  ],
+  [
+    "allowed_functions: []\n",
+    `${FILE}: allowed_functions: an empty list allows nothing; expected a list of function ids (UUIDs), or null for no restriction`,
+  ],
+  [
+    "allowed_functions:\n  - not-a-uuid\n",
+    `${FILE}: allowed_functions[0]: "not-a-uuid" is not a UUID; expected a list of function ids (UUIDs), or null for no restriction`,
   ],
   [
     "provider:\n  nodes: 2\n",

@@ -28,6 +28,8 @@ export class TestForwarder {
   failNext: { status: number; reason: string }[] = [];
   /** When true, no heartbeats are sent. */
   silent = false;
+  /** Extra fields of the registration reply (e.g. `allowed_function_hashes`). */
+  replyExtra: Record<string, unknown> = {};
   url = "";
   #socks!: Record<Channel, Router>;
   #http!: Deno.HttpServer<Deno.NetAddr>;
@@ -89,6 +91,7 @@ export class TestForwarder {
           results_port: f.#ports.results,
           commands_port: f.#ports.commands,
           endpoint_secret: "fxs_test_secret",
+          ...f.replyExtra,
         });
       }
       return new Response("no", { status: 404 });

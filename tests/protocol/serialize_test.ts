@@ -75,6 +75,12 @@ class RemoteExceptionWrapper:
         self.e_traceback = traceback
 
 fake_module("parsl.app.errors", RemoteExceptionWrapper)
+
+class Traceback: pass
+class Frame: pass
+class Code: pass
+
+fake_module("tblib", Traceback, Frame, Code)
 `;
 
 Deno.test("serialize: MIME base64 framing is byte-identical to codecs.encode(..., 'base64')", async () => {
@@ -190,13 +196,14 @@ Deno.test("serialize: remote exceptions load in Python and decode back", async (
 for line in sys.stdin.read().split("\0"):
     w = deserialize(line)
     assert isinstance(w, RemoteExceptionWrapper), type(w)
-    print(w.exception_type, w.e_type.__name__, type(w.e_value).__name__, repr(str(w.e_value)), repr(w.formatted_traceback), w.e_traceback)
+    t, v, tb = pickle.loads(w.e_type), pickle.loads(w.e_value), w.e_traceback
+    print(w.exception_type, t.__name__, type(v).__name__, repr(str(v)), repr(w.formatted_traceback), tb.tb_frame.f_code.co_filename, tb.tb_lineno)
 `,
     [s, s2].join("\0"),
   );
   assert.deepEqual(out.trim().split("\n"), [
-    "ManagerLost RuntimeError RuntimeError 'manager abc lost (no heartbeat for 30 s)' 'Traceback: none\\n' None",
-    "ZeroDivisionError ZeroDivisionError ZeroDivisionError 'division by zero' 'Traceback (most recent call last):\\n  ...\\n' None",
+    "ManagerLost RuntimeError RuntimeError 'manager abc lost (no heartbeat for 30 s)' 'Traceback: none\\n' <funcx-endpoint> 1",
+    "ZeroDivisionError ZeroDivisionError ZeroDivisionError 'division by zero' 'Traceback (most recent call last):\\n  ...\\n' <funcx-endpoint> 1",
   ]);
   assert.deepEqual(decodeRemoteException(deserialize(s)), {
     type: "ManagerLost",
