@@ -118,7 +118,9 @@ if (import.meta.main) {
   const release = values.release ??
     await _git(root, ["describe", "--tags", "--exact-match", "HEAD"]) ?? "dev";
   const commit = values.commit ?? await _git(root, ["rev-parse", "HEAD"]);
-  if (commit === undefined) fail("cannot tell the commit (git rev-parse HEAD failed); pass --commit");
+  if (commit === undefined) {
+    fail("cannot tell the commit (git rev-parse HEAD failed); pass --commit");
+  }
   let baked: string;
   try {
     baked = buildArg(release, commit);

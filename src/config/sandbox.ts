@@ -14,7 +14,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BuildInfo, buildArgs, buildInfo, setBuild, splitBuildArg } from "./build.ts";
+import { buildArgs, type BuildInfo, buildInfo, setBuild, splitBuildArg } from "./build.ts";
 import { resolveHome } from "./paths.ts";
 import { COMPILE_FLAGS, workerPermissions } from "./permissions.ts";
 

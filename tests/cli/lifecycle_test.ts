@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, tempHome } from "../helpers/cli.ts";
+import { expectedBuild, runCli, tempHome } from "../helpers/cli.ts";
 import {
   addUser,
   loginViaForm,
@@ -100,6 +100,14 @@ Deno.test({
       assertEquals(sj.status, "Running");
       assertEquals(sj.daemon.state, "connected");
       assertEquals(sj.daemon.endpoint_id, epId);
+      const want = expectedBuild();
+      assertEquals(sj.daemon.build.protocol, "0.3.4");
+      if (want) {
+        assertEquals([sj.daemon.build.release, sj.daemon.build.commit], [
+          want.release,
+          want.commit,
+        ]);
+      }
 
       // stop works the first time
       const stop1 = await runCli(home, ["stop", "ep"]);
@@ -232,6 +240,13 @@ Deno.test({
       assertEquals(st.code, 0, st.stderr);
       match(st.stdout, new RegExp(`Status: +Running \\(pid ${pid1}, up `));
       match(st.stdout, /Daemon state: +connected/);
+      const want = expectedBuild();
+      const version = want ? `${want.release} (commit ${want.commit}, funcX protocol 0.3.4)` : "";
+      match(
+        st.stdout,
+        /Version: +\S+ \(commit (?:[0-9a-f]{7,64}|unknown), funcX protocol 0\.3\.4\)/,
+      );
+      assert(st.stdout.includes(`Version:        ${version}`), st.stdout);
       match(st.stdout, /Tasks: +0 queued, 0 running/);
       match(st.stdout, /Blocks \(0\):/);
       match(st.stdout, /Managers \(0\), workers 0/);
