@@ -5,6 +5,7 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { expectedBuild, runCli, tempHome } from "../helpers/cli.ts";
+import { allProcesses, isLiveStat, procStat } from "../../src/daemon/proc.ts";
 import {
   addUser,
   loginViaForm,
@@ -26,13 +27,9 @@ async function list(home: string): Promise<ListRow[]> {
   return JSON.parse(r.stdout);
 }
 
+// /proc on Linux, ps elsewhere (macOS): the program's own portable process reader
 function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) [ZX] /.test(stat);
-  } catch {
-    return false;
-  }
+  return isLiveStat(procStat(pid));
 }
 
 async function waitGone(pid: number, ms = 10_000) {
@@ -291,16 +288,7 @@ Deno.test({
 });
 
 function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(f[2]) === pgid && f[0] !== "Z") out.push(Number(e.name));
-    } catch { /* gone */ }
-  }
-  return out;
+  return allProcesses().filter((p) => p.pgrp === pgid && isLiveStat(p)).map((p) => p.pid);
 }
 
 Deno.test({
