@@ -8,10 +8,15 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 const INSTALL_SH = new URL("../../install.sh", import.meta.url).pathname;
 const LINUX_X64 = "funcx-endpoint-x86_64-unknown-linux-gnu";
+/** The asset for the machine running the tests (what the real `uname` must lead to). */
+const NATIVE = `funcx-endpoint-${Deno.build.arch}-${
+  Deno.build.os === "darwin" ? "apple-darwin" : "unknown-linux-gnu"
+}`;
+const SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin";
 
 function _fakeBinary(release: string): string {
   return `#!/bin/sh\nprintf 'FuncX endpoint version: 0.3.4\\nrelease: ${release}\\ncommit: 0123abc\\n'\n`;
@@ -31,7 +36,7 @@ interface Release {
 /** Serve releases `v1.2.0` (= latest) and `v6.6.6` (its checksum file does not match). */
 function _serve(): Release {
   const files = new Map<string, string>();
-  for (const asset of [LINUX_X64, "funcx-endpoint-aarch64-apple-darwin"]) {
+  for (const asset of new Set([LINUX_X64, "funcx-endpoint-aarch64-apple-darwin", NATIVE])) {
     const good = _fakeBinary("1.2.0");
     for (const dir of ["download/v1.2.0", "latest/download"]) {
       files.set(`/${dir}/${asset}`, good);
@@ -57,10 +62,15 @@ async function _install(
   args: string[],
   o: { home: string; path?: string; env?: Record<string, string> },
 ) {
-  const out = await new Deno.Command("sh", {
+  const out = await new Deno.Command("/bin/sh", {
     args: [INSTALL_SH, ...args],
     clearEnv: true,
-    env: { HOME: o.home, PATH: o.path ?? "/usr/local/bin:/usr/bin:/bin", ...o.env },
+    env: {
+      HOME: o.home,
+      // by default a uname that says Linux x86_64, so the expectations hold on any host
+      PATH: o.path ?? _fakeUname(dirname(o.home), "Linux", "x86_64"),
+      ...o.env,
+    },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -78,7 +88,7 @@ function _fakeUname(dir: string, os: string, arch: string): string {
     `#!/bin/sh\ncase "$1" in -s) echo ${os} ;; -m) echo ${arch} ;; esac\n`,
     { mode: 0o755 },
   );
-  return `${bin}:/usr/local/bin:/usr/bin:/bin`;
+  return `${bin}:${SYSTEM_PATH}`;
 }
 
 function _withServer(name: string, fn: (r: Release, tmp: string) => Promise<void>) {
@@ -95,18 +105,19 @@ function _withServer(name: string, fn: (r: Release, tmp: string) => Promise<void
 }
 
 _withServer(
-  "install.sh: latest release into ~/.local/bin without root, checksum verified, next command printed",
+  "install.sh: latest release for this machine into ~/.local/bin without root, checksum verified, next command printed",
   async (r, tmp) => {
     const home = join(tmp, "home");
     Deno.mkdirSync(home);
-    const res = await _install(["--base-url", r.baseUrl], { home });
+    // the real uname of this machine
+    const res = await _install(["--base-url", r.baseUrl], { home, path: SYSTEM_PATH });
     assertEquals(res.code, 0, res.stderr);
     const bin = join(home, ".local", "bin", "funcx-endpoint");
     assertEquals(Deno.readTextFileSync(bin), _fakeBinary("1.2.0"));
     assertEquals(Deno.statSync(bin).mode! & 0o777, 0o755);
     assertEquals(r.requests, [
-      `/latest/download/${LINUX_X64}`,
-      `/latest/download/${LINUX_X64}.sha256`,
+      `/latest/download/${NATIVE}`,
+      `/latest/download/${NATIVE}.sha256`,
     ]);
     match(
       res.stdout,
@@ -130,7 +141,7 @@ _withServer(
     Deno.mkdirSync(home);
     const res = await _install(["--version", "1.2.0", "--prefix", prefix], {
       home,
-      path: `${prefix}/bin:/usr/bin:/bin`,
+      path: `${prefix}/bin:${_fakeUname(tmp, "Linux", "x86_64")}`,
       env: { FUNCX_ENDPOINT_BASE_URL: r.baseUrl },
     });
     assertEquals(res.code, 0, res.stderr);
@@ -249,3 +260,66 @@ _withServer(
     );
   },
 );
+
+const WGET = ["/usr/bin/wget", "/bin/wget"].find((p) => {
+  try {
+    return Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+});
+
+Deno.test({
+  name: "install.sh: works with wget when curl is missing",
+  ignore: !WGET,
+  fn: async () => {
+    const r = _serve();
+    const tmp = Deno.makeTempDirSync({ prefix: "fx-install-" });
+    try {
+      // a PATH with the tools install.sh needs, wget but no curl
+      const tools = join(tmp, "tools");
+      Deno.mkdirSync(tools);
+      for (
+        const t of [
+          "sha256sum",
+          "mktemp",
+          "cut",
+          "head",
+          "tr",
+          "sed",
+          "chmod",
+          "mkdir",
+          "cp",
+          "mv",
+          "rm",
+        ]
+      ) {
+        const found = ["/usr/bin", "/bin"].map((d) => `${d}/${t}`).find((p) => {
+          try {
+            return Deno.statSync(p).isFile;
+          } catch {
+            return false;
+          }
+        });
+        if (found) Deno.symlinkSync(found, join(tools, t));
+      }
+      Deno.symlinkSync(WGET!, join(tools, "wget"));
+      const home = join(tmp, "home");
+      Deno.mkdirSync(home);
+      const fake = _fakeUname(tmp, "Linux", "x86_64").split(":")[0];
+      const res = await _install(["--base-url", r.baseUrl], { home, path: `${fake}:${tools}` });
+      assertEquals(res.code, 0, res.stderr);
+      assertEquals(r.requests, [
+        `/latest/download/${LINUX_X64}`,
+        `/latest/download/${LINUX_X64}.sha256`,
+      ]);
+      assertEquals(
+        Deno.readTextFileSync(join(home, ".local", "bin", "funcx-endpoint")),
+        _fakeBinary("1.2.0"),
+      );
+    } finally {
+      await r.server.shutdown();
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
