@@ -1,7 +1,13 @@
 /**
- * `deno task compile [--target T] [--output PATH]`: build the single executable
- * `dist/funcx-endpoint` (or `dist/funcx-endpoint-<target>`) with the permission flags of
- * `src/config/permissions.ts` baked in.
+ * `deno task compile [--target T] [--output PATH] [--release V] [--commit C] [--dry-run]`:
+ * build the single executable `dist/funcx-endpoint` (or `dist/funcx-endpoint-<target>`) with
+ * the permission flags of `src/config/permissions.ts` baked in.
+ *
+ * The build's identity is baked in too, as the first script argument
+ * `--funcx-build=<release>@<commit>` (`src/config/build.ts`): `--release` (a tag such as
+ * `v1.2.0`, stored without the `v`; default: the tag on HEAD, else `dev`) and `--commit`
+ * (default: `git rev-parse HEAD`). `--dry-run` prints the `deno compile` arguments as JSON
+ * and builds nothing.
  *
  * The sandboxed CLI is loaded as a Web Worker (`src/cli/entry.ts`), so it is passed to
  * `--include`. `DENORT_BIN` (a local `denort` runtime) is honoured by `deno compile`
@@ -16,6 +22,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { BUILD_FLAG, COMMIT_PATTERN, RELEASE_PATTERN } from "../src/config/build.ts";
 import { COMPILE_FLAGS } from "../src/config/permissions.ts";
 
 /** Targets `deno compile` supports that we release. */
@@ -29,28 +36,76 @@ export const TARGETS = [
 /** Files loaded dynamically at run time that `deno compile` must embed. */
 export const INCLUDES = ["src/cli/entry.ts"];
 
+const USAGE =
+  "usage: deno task compile [--target T] [--output PATH] [--release V] [--commit C] [--dry-run]";
+
+/**
+ * The script argument that bakes the build identity into the binary; throws a one-line
+ * error for a malformed release or commit.
+ *
+ * @example
+ * ```ts
+ * buildArg("v1.2.0", "0123abcd"); // "--funcx-build=1.2.0@0123abcd"
+ * ```
+ */
+export function buildArg(release: string, commit: string): string {
+  const r = release.replace(/^v(?=\d)/, "");
+  if (!RELEASE_PATTERN.test(r)) {
+    throw new Error(
+      `--release: ${JSON.stringify(release)} is not a release; expected a tag like v1.2.0 ` +
+        "(letters, digits and . + _ -)",
+    );
+  }
+  if (!COMMIT_PATTERN.test(commit)) {
+    throw new Error(
+      `--commit: ${JSON.stringify(commit)} is not a commit; expected 7-64 lowercase hex digits`,
+    );
+  }
+  return `${BUILD_FLAG}=${r}@${commit}`;
+}
+
+async function _git(root: string, args: string[]): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("git", { args, cwd: root, stdout: "piped", stderr: "null" })
+      .output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function fail(msg: string): never {
   console.error(`compile: ${msg}`);
   Deno.exit(1);
 }
 
 if (import.meta.main) {
-  let values: { target?: string; output?: string; help?: boolean };
+  let values: {
+    target?: string;
+    output?: string;
+    release?: string;
+    commit?: string;
+    "dry-run"?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: Deno.args,
       options: {
         target: { type: "string" },
         output: { type: "string", short: "o" },
+        release: { type: "string" },
+        commit: { type: "string" },
+        "dry-run": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
   } catch (e) {
-    fail(`${(e as Error).message}; usage: deno task compile [--target T] [--output PATH]`);
+    fail(`${(e as Error).message}; ${USAGE}`);
   }
   if (values.help) {
     console.log(
-      `usage: deno task compile [--target T] [--output PATH]\ntargets: ${TARGETS.join(", ")}`,
+      `${USAGE}\ntargets: ${TARGETS.join(", ")}`,
     );
     Deno.exit(0);
   }
@@ -60,8 +115,20 @@ if (import.meta.main) {
   }
   const root = new URL("..", import.meta.url).pathname;
   const output = values.output ?? `dist/funcx-endpoint${target ? `-${target}` : ""}`;
+  const release = values.release ??
+    await _git(root, ["describe", "--tags", "--exact-match", "HEAD"]) ?? "dev";
+  const commit = values.commit ?? await _git(root, ["rev-parse", "HEAD"]);
+  if (commit === undefined) {
+    fail("cannot tell the commit (git rev-parse HEAD failed); pass --commit");
+  }
+  let baked: string;
+  try {
+    baked = buildArg(release, commit);
+  } catch (e) {
+    fail((e as Error).message);
+  }
   const denort = Deno.env.get("DENORT_BIN");
-  if (denort) {
+  if (denort && !values["dry-run"]) {
     try {
       Deno.statSync(denort);
     } catch {
@@ -76,7 +143,12 @@ if (import.meta.main) {
     "--output",
     output,
     "main.ts",
+    baked,
   ];
+  if (values["dry-run"]) {
+    console.log(JSON.stringify({ args, output, baked }));
+    Deno.exit(0);
+  }
   console.error(`compile: deno ${args.join(" ")}${denort ? ` (DENORT_BIN=${denort})` : ""}`);
   const out = await new Deno.Command(Deno.execPath(), {
     args,
@@ -112,7 +184,7 @@ if (import.meta.main) {
       stderr: "piped",
     }).output();
     const said = new TextDecoder().decode(v.stdout).trim();
-    if (!v.success || !said.startsWith("FuncX endpoint version:")) {
+    if (!v.success || !said.startsWith("FuncX endpoint version:") || !said.includes(commit)) {
       Deno.removeSync(`${root}${output}`);
       fail(
         `the built ${output} does not run as funcx-endpoint (its --version said ${

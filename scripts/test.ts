@@ -1,7 +1,8 @@
 /**
  * `deno task test [extra deno test args]`: the whole check, as CI runs it.
  *
- * 1. `deno fmt --check`, `deno lint`, `deno check` of everything; python3 is installed
+ * 1. `deno fmt --check`, `deno lint`, the workflow lint (`scripts/lint_workflows.ts`),
+ *    `deno check` of everything; python3 is installed
  *    with apt when missing (as root);
  * 2. when running as root, start the one-node local Slurm cluster
  *    (`scripts/local-slurm.sh start`, which installs slurm-wlm + munge if needed) so
@@ -54,6 +55,7 @@ const extra = Deno.args;
 
 await run("format", deno, ["fmt", "--check"]);
 await run("lint", deno, ["lint"]);
+await run("workflow lint", deno, ["run", "-A", "scripts/lint_workflows.ts"]);
 await run("type check", deno, ["check", "main.ts", "src/", "scripts/", "tests/"]);
 
 // The workers run functions with python3 (3.8+, standard library only).

@@ -12,7 +12,7 @@
  * @module
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { ENDPOINT_VERSION } from "../config/types.ts";
+import { buildInfo, formatVersion } from "../config/build.ts";
 import { type CliContext, oneLine, PROGRAM, reportError } from "./context.ts";
 type _Register = (program: Command, ctx: CliContext) => void;
 
@@ -56,7 +56,7 @@ export async function buildProgram(ctx: CliContext, only?: string): Promise<Comm
     .description(
       "funcX endpoint: run functions submitted to a funcX service on this machine or cluster.",
     )
-    .version(`FuncX endpoint version: ${ENDPOINT_VERSION}`, "-v, --version", "show the version")
+    .version(formatVersion(buildInfo()), "-v, --version", "show the version")
     .option("-d, --debug", "debug logging, and stack traces on errors")
     .option(
       "-c, --config-dir <dir>",
@@ -120,7 +120,7 @@ function _normalizeArgv(argv: readonly string[]): string[] {
  *
  * @example
  * ```ts
- * const code = await runCli(["--version"], "/tmp/h"); // prints "FuncX endpoint version: 0.3.4", 0
+ * const code = await runCli(["--version"], "/tmp/h"); // prints "FuncX endpoint version: 0.3.4\nrelease: ...", 0
  * ```
  */
 export async function runCli(argv: string[], home: string): Promise<number> {

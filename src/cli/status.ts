@@ -50,6 +50,11 @@ export function renderStatus(s: EndpointState, now = Date.now()): string {
   if (s.cleaned) out.push(`Note:           cleaned up a stale pid file (${s.cleaned})`);
   if (!f) return out.join("\n");
   out.push(`Daemon state:   ${f.state}`);
+  if (f.build) {
+    out.push(
+      `Version:        ${f.build.release} (commit ${f.build.commit}, funcX protocol ${f.build.protocol})`,
+    );
+  }
   out.push(`Last heartbeat: ${_ago(f.last_heartbeat, now)}`);
   out.push(`Updated:        ${_ago(f.updated_at, now)}`);
   const t = f.tasks;

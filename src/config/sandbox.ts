@@ -14,6 +14,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildArgs, type BuildInfo, buildInfo, setBuild, splitBuildArg } from "./build.ts";
 import { resolveHome } from "./paths.ts";
 import { COMPILE_FLAGS, workerPermissions } from "./permissions.ts";
 
@@ -50,9 +51,12 @@ export function sourceNodeModules(): string | undefined {
  * Start `entry` in a Web Worker with the narrowed permissions and exit with its code.
  * The funcX home is created first so the worker can write to it.
  */
-export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.args) {
+export async function runSandboxed(entry: URL, rawArgv: readonly string[] = Deno.args) {
   let home: string;
+  let argv: string[];
+  let build: BuildInfo | undefined;
   try {
+    ({ build, argv } = splitBuildArg(rawArgv));
     home = resolveHome({
       configDir: configDirFromArgv(argv),
       env: Deno.env.toObject(),
@@ -84,7 +88,7 @@ export async function runSandboxed(entry: URL, argv: readonly string[] = Deno.ar
     console.error(`funcx-endpoint: ${ev.message}`);
     done.resolve(1);
   };
-  worker.postMessage({ type: "start", argv: [...argv], home });
+  worker.postMessage({ type: "start", argv, home, build } satisfies StartMessage);
   const code = await done.promise;
   Deno.exit(code);
 }
@@ -113,6 +117,8 @@ export interface StartMessage {
   type: "start";
   argv: string[];
   home: string;
+  /** Identity baked into the binary (`--funcx-build`), if any. */
+  build?: BuildInfo;
 }
 
 /**
@@ -127,6 +133,7 @@ export function workerMain(fn: (msg: StartMessage) => Promise<number>) {
   scope.onmessage = async (ev: MessageEvent<StartMessage>) => {
     if (ev.data?.type !== "start") return;
     scope.onmessage = null;
+    setBuild(ev.data.build);
     let code = 1;
     try {
       code = await fn(ev.data);
@@ -151,6 +158,6 @@ export function selfCommand(): { cmd: string; args: string[] } {
   // started together, such as the managers of several blocks.
   return {
     cmd: Deno.execPath(),
-    args: ["run", "--node-modules-dir=manual", ...COMPILE_FLAGS, main],
+    args: ["run", "--node-modules-dir=manual", ...COMPILE_FLAGS, main, ...buildArgs(buildInfo())],
   };
 }

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import type { BuildInfo } from "../config/build.ts";
 import { endpointPaths } from "../config/paths.ts";
 import { cleanStalePidFile, type PidFileState } from "./pidfile.ts";
 import { killLeftovers } from "./stop.ts";
@@ -21,6 +22,8 @@ export interface StatusFile {
   pid: number;
   name: string;
   endpoint_id: string | null;
+  /** Release, commit and protocol version of the running daemon (absent in files of older daemons). */
+  build?: BuildInfo;
   state: "starting" | "connected" | "disconnected" | "stopping";
   started_at: string;
   updated_at: string;

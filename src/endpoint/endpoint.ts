@@ -23,6 +23,7 @@ import { curveKeyPairZ85 } from "../io/zmtp/mod.ts";
 import { tokenProvider } from "../auth/access.ts";
 import { endpointPaths } from "../config/paths.ts";
 import { effectiveServiceAddress } from "../config/schema.ts";
+import { buildInfo } from "../config/build.ts";
 import { ENDPOINT_VERSION, type EndpointConfig, type GlobalConfig } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
 import type { StatusFile } from "../daemon/state.ts";
@@ -421,6 +422,8 @@ export class Endpoint {
       hname: Deno.hostname(),
       funcx_sdk_version: ENDPOINT_VERSION,
       funcx_endpoint_version: ENDPOINT_VERSION,
+      funcx_endpoint_release: buildInfo().release,
+      funcx_endpoint_commit: buildInfo().commit,
       registration: this.endpointId,
       dir: this.#paths.dir,
       ...secret,
@@ -688,6 +691,7 @@ export class Endpoint {
       pid: Deno.pid,
       name: this.#o.name,
       endpoint_id: this.endpointId,
+      build: buildInfo(),
       state: this.#state,
       started_at: this.#startedAt,
       updated_at: now,

@@ -1,7 +1,6 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { MAIN_TS, runCli, tempHome } from "../helpers/cli.ts";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
+import { expectedBuild, programCommand, runCli, tempHome } from "../helpers/cli.ts";
 
 const COMMANDS = ["configure", "start", "stop", "restart", "list", "delete", "status", "logs"];
 
@@ -17,7 +16,19 @@ Deno.test("--version and --help list every command and global option", async () 
   const home = tempHome();
   const v = await runCli(home, ["--version"]);
   assertEquals(v.code, 0);
-  assertEquals(v.stdout.trim(), "FuncX endpoint version: 0.3.4");
+  const want = expectedBuild();
+  if (want) {
+    assertEquals(
+      v.stdout,
+      `FuncX endpoint version: 0.3.4\nrelease: ${want.release}\ncommit: ${want.commit}\n`,
+    );
+  } else {
+    // a compiled binary carries the release and commit that scripts/compile.ts baked in
+    match(
+      v.stdout,
+      /^FuncX endpoint version: 0\.3\.4\nrelease: [0-9A-Za-z.+_-]+\ncommit: [0-9a-f]{7,64}\n$/,
+    );
+  }
   const h = await runCli(home, ["--help"]);
   assertEquals(h.code, 0);
   for (const c of COMMANDS) match(h.stdout, new RegExp(`^  ${c}\\b`, "m"));
@@ -169,8 +180,9 @@ Deno.test("logs -n prints the tail; logs -f follows new lines until SIGINT", asy
   Deno.writeTextFileSync(log, Array.from({ length: 10 }, (_, i) => `old ${i}`).join("\n") + "\n");
   const tail = await runCli(home, ["logs", "ep", "-n", "3"]);
   assertEquals(tail.stdout, "old 7\nold 8\nold 9\n");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...COMPILE_FLAGS, MAIN_TS, "logs", "ep", "-f", "-n", "1"],
+  const program = programCommand();
+  const child = new Deno.Command(program.cmd, {
+    args: [...program.args, "logs", "ep", "-f", "-n", "1"],
     env: { FUNCX_HOME: home, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",

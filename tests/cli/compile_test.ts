@@ -37,3 +37,39 @@ Deno.test("compile --help lists the targets", async () => {
   match(r.stdout, /usage: deno task compile \[--target T\] \[--output PATH\]/);
   match(r.stdout, /aarch64-unknown-linux-gnu/);
 });
+
+Deno.test("compile --dry-run: the build identity is baked in after main.ts; bad --release/--commit are one-line errors", async () => {
+  const sha = "0123456789abcdef0123456789abcdef01234567";
+  const [ok, release, commit] = await Promise.all([
+    compile([
+      "--dry-run",
+      "--release",
+      "v1.2.0",
+      "--commit",
+      sha,
+      "--target",
+      "aarch64-apple-darwin",
+    ]),
+    compile(["--dry-run", "--release", "v1.2;rm", "--commit", sha]),
+    compile(["--dry-run", "--release", "v1.2.0", "--commit", "HEAD"]),
+  ]);
+  assertEquals(ok.code, 0, ok.stderr);
+  const { args, output, baked } = JSON.parse(ok.stdout);
+  assertEquals(baked, `--funcx-build=1.2.0@${sha}`);
+  assertEquals(output, "dist/funcx-endpoint-aarch64-apple-darwin");
+  assertEquals(args.slice(-2), ["main.ts", baked]);
+  assertEquals(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
+    "--target",
+    "aarch64-apple-darwin",
+  ]);
+  assertEquals(release.code, 1);
+  assertEquals(
+    release.stderr.trim(),
+    'compile: --release: "v1.2;rm" is not a release; expected a tag like v1.2.0 (letters, digits and . + _ -)',
+  );
+  assertEquals(commit.code, 1);
+  assertEquals(
+    commit.stderr.trim(),
+    'compile: --commit: "HEAD" is not a commit; expected 7-64 lowercase hex digits',
+  );
+});

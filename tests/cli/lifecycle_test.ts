@@ -4,7 +4,8 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, tempHome } from "../helpers/cli.ts";
+import { expectedBuild, runCli, tempHome } from "../helpers/cli.ts";
+import { allProcesses, isLiveStat, procStat } from "../../src/daemon/proc.ts";
 import {
   addUser,
   loginViaForm,
@@ -26,13 +27,9 @@ async function list(home: string): Promise<ListRow[]> {
   return JSON.parse(r.stdout);
 }
 
+// /proc on Linux, ps elsewhere (macOS): the program's own portable process reader
 function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) [ZX] /.test(stat);
-  } catch {
-    return false;
-  }
+  return isLiveStat(procStat(pid));
 }
 
 async function waitGone(pid: number, ms = 10_000) {
@@ -100,6 +97,14 @@ Deno.test({
       assertEquals(sj.status, "Running");
       assertEquals(sj.daemon.state, "connected");
       assertEquals(sj.daemon.endpoint_id, epId);
+      const want = expectedBuild();
+      assertEquals(sj.daemon.build.protocol, "0.3.4");
+      if (want) {
+        assertEquals([sj.daemon.build.release, sj.daemon.build.commit], [
+          want.release,
+          want.commit,
+        ]);
+      }
 
       // stop works the first time
       const stop1 = await runCli(home, ["stop", "ep"]);
@@ -232,6 +237,13 @@ Deno.test({
       assertEquals(st.code, 0, st.stderr);
       match(st.stdout, new RegExp(`Status: +Running \\(pid ${pid1}, up `));
       match(st.stdout, /Daemon state: +connected/);
+      const want = expectedBuild();
+      const version = want ? `${want.release} (commit ${want.commit}, funcX protocol 0.3.4)` : "";
+      match(
+        st.stdout,
+        /Version: +\S+ \(commit (?:[0-9a-f]{7,64}|unknown), funcX protocol 0\.3\.4\)/,
+      );
+      assert(st.stdout.includes(`Version:        ${version}`), st.stdout);
       match(st.stdout, /Tasks: +0 queued, 0 running/);
       match(st.stdout, /Blocks \(0\):/);
       match(st.stdout, /Managers \(0\), workers 0/);
@@ -276,16 +288,7 @@ Deno.test({
 });
 
 function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(f[2]) === pgid && f[0] !== "Z") out.push(Number(e.name));
-    } catch { /* gone */ }
-  }
-  return out;
+  return allProcesses().filter((p) => p.pgrp === pgid && isLiveStat(p)).map((p) => p.pid);
 }
 
 Deno.test({

@@ -6,11 +6,8 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../auth/_assert.ts";
-import { runCli } from "../helpers/cli.ts";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
+import { programCommand, runCli } from "../helpers/cli.ts";
 import { addClient, addUser, startService, writeGlobalConfig } from "../helpers/service.ts";
-
-const MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Play the browser: open the URL, submit the login form, read the code off the page. */
 async function approve(url: string, user: string, password: string): Promise<string> {
@@ -56,8 +53,9 @@ Deno.test({
       assertMatch(none.stderr, /not logged in: run `funcx-endpoint login`/);
 
       // login: read the URL from stdout, "open" it, paste the code on stdin
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", ...COMPILE_FLAGS, MAIN_TS, "login"],
+      const program = programCommand();
+      const child = new Deno.Command(program.cmd, {
+        args: [...program.args, "login"],
         env: { FUNCX_HOME: home, NO_COLOR: "1" },
         stdin: "piped",
         stdout: "piped",

@@ -157,6 +157,9 @@ fwdTest(
     assertEquals(fwd.received.tasks[0].identity, id);
     assertEquals(onTasks.registration, id);
     assertEquals(onTasks.funcx_endpoint_version, "0.3.4");
+    // this process has no baked-in build identity: a source build
+    assertEquals(onTasks.funcx_endpoint_release, "dev");
+    assertEquals(onTasks.funcx_endpoint_commit, "unknown");
     assertEquals(onTasks.endpoint_secret, "fxs_test_secret");
     for (const ch of ["results", "commands"] as const) {
       assertEquals(fwd.received[ch][0].identity, id);
@@ -192,6 +195,7 @@ fwdTest(
     const st = status(s.dir);
     assertEquals(Object.keys(st).sort(), [
       "blocks",
+      "build",
       "endpoint_id",
       "errors",
       "heartbeat_threshold",
@@ -208,6 +212,7 @@ fwdTest(
     assertEquals(st.pid, Deno.pid);
     assertEquals(st.endpoint_id, id);
     assertEquals(st.heartbeat_threshold, 1.5);
+    assertEquals(st.build, { release: "dev", commit: "unknown", protocol: "0.3.4" });
     assertEquals(Object.keys(st.tasks).sort(), ["completed", "failed", "queued", "running"]);
     assert(Date.now() - Date.parse(st.last_heartbeat) < 2000);
     // a heartbeat naming another endpoint is reported, the endpoint keeps going

@@ -1,6 +1,8 @@
 /**
  * Run the CLI from source exactly as the compiled binary would run it:
- * `deno run <COMPILE_FLAGS> main.ts <args>` with `FUNCX_HOME` set.
+ * `deno run <COMPILE_FLAGS> main.ts <args>` with `FUNCX_HOME` set; or, when the environment
+ * variable `FUNCX_TEST_BINARY` names an executable (a `deno compile`d funcx-endpoint), run
+ * that instead, so the same tests check a binary as shipped.
  *
  * @example
  * ```ts
@@ -33,6 +35,59 @@ export interface RunCliOptions {
 /** Absolute path of `main.ts`. */
 export const MAIN_TS = new URL("../../main.ts", import.meta.url).pathname;
 
+/** The executable under test from `FUNCX_TEST_BINARY` (absolute), or `undefined` for source. */
+export const TEST_BINARY: string | undefined = _testBinary(Deno.env.get("FUNCX_TEST_BINARY"));
+
+function _testBinary(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const path = value.startsWith("/") ? value : `${Deno.cwd()}/${value}`;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new Error(`FUNCX_TEST_BINARY=${value}: no such file`);
+  }
+  if (!info.isFile || !((info.mode ?? 0o111) & 0o111)) {
+    throw new Error(`FUNCX_TEST_BINARY=${value}: not an executable file`);
+  }
+  return path;
+}
+
+/**
+ * The build identity the program under test must report: `FUNCX_TEST_BUILD`
+ * (`<release>@<commit>`, set by the release workflow to the tag and commit it built) when
+ * given; `dev`/`unknown` when running from source; `undefined` for a binary without it.
+ *
+ * @example
+ * ```ts
+ * expectedBuild(); // { release: "dev", commit: "unknown" } from source
+ * ```
+ */
+export function expectedBuild(): { release: string; commit: string } | undefined {
+  const want = Deno.env.get("FUNCX_TEST_BUILD");
+  if (want) {
+    const at = want.lastIndexOf("@");
+    return { release: want.slice(0, at).replace(/^v(?=\d)/, ""), commit: want.slice(at + 1) };
+  }
+  return TEST_BINARY ? undefined : { release: "dev", commit: "unknown" };
+}
+
+/**
+ * The command that runs funcx-endpoint: {@linkcode TEST_BINARY} when given, else
+ * `deno run <COMPILE_FLAGS> main.ts`; the CLI arguments follow `args`.
+ *
+ * @example
+ * ```ts
+ * const { cmd, args } = programCommand();
+ * new Deno.Command(cmd, { args: [...args, "list"] });
+ * ```
+ */
+export function programCommand(): { cmd: string; args: string[] } {
+  return TEST_BINARY
+    ? { cmd: TEST_BINARY, args: [] }
+    : { cmd: Deno.execPath(), args: ["run", ...COMPILE_FLAGS, MAIN_TS] };
+}
+
 /**
  * Run `funcx-endpoint <args>` with funcX home `home`.
  *
@@ -47,8 +102,9 @@ export async function runCli(
   opts: RunCliOptions = {},
 ): Promise<CliResult> {
   const env: Record<string, string> = { ...opts.env, FUNCX_HOME: home, NO_COLOR: "1" };
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...COMPILE_FLAGS, MAIN_TS, ...args],
+  const program = programCommand();
+  const child = new Deno.Command(program.cmd, {
+    args: [...program.args, ...args],
     env,
     stdin: "piped",
     stdout: "piped",
@@ -88,7 +144,7 @@ export function tempHome(): string {
   return Deno.makeTempDirSync({ prefix: "fx-home-" });
 }
 
-/** A `main.ts` process started by {@linkcode spawnMain}. */
+/** A funcx-endpoint process started by {@linkcode spawnMain}. */
 export interface SpawnedMain {
   /** The process (stdout ignored, stderr collected). */
   child: Deno.ChildProcess;
@@ -99,7 +155,7 @@ export interface SpawnedMain {
 }
 
 /**
- * Start `main.ts <args>` under the compiled permission flags with `FUNCX_HOME=home`, keeping
+ * Start `funcx-endpoint <args>` ({@linkcode programCommand}) with `FUNCX_HOME=home`, keeping
  * at most `maxStderr` characters of its stderr (the newest half when it overflows).
  *
  * @example
@@ -110,8 +166,9 @@ export interface SpawnedMain {
  * ```
  */
 export function spawnMain(home: string, args: string[], maxStderr: number): SpawnedMain {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...COMPILE_FLAGS, MAIN_TS, ...args],
+  const program = programCommand();
+  const child = new Deno.Command(program.cmd, {
+    args: [...program.args, ...args],
     env: { FUNCX_HOME: home, NO_COLOR: "1" },
     stdin: "null",
     stdout: "null",
