@@ -65,6 +65,13 @@ heartbeat_threshold: ${D.heartbeat_threshold}
 # Log level of endpoint.log: debug | info | warn | error (--debug forces debug).
 log_level: ${D.log_level}
 
+# Who besides you may submit tasks to this endpoint (sent to the service at every
+# registration, so a restart applies changes). Tasks of other users run under your
+# account here. public: true lets anyone with a funcX login use it.
+public: ${D.public}
+# Names (or ids) of groups of the funcX service whose members may use it, e.g. [lab].
+allowed_groups: []
+
 # Where workers run: blocks of nodes obtained from a provider.
 provider:
   # local: blocks are processes on this machine; slurm: sbatch jobs; pbs: qsub jobs.

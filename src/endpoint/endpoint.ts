@@ -365,6 +365,8 @@ export class Endpoint {
       endpoint_uuid: this.endpointId,
       version: ENDPOINT_VERSION,
       endpoint_pubkey: this.#keys.publicKey,
+      public: this.#o.config.public,
+      allowed_groups: this.#o.config.allowed_groups,
     }, retry("registration"));
     if (reply.endpoint_id !== this.endpointId) {
       throw new RegistrationError(

@@ -69,6 +69,10 @@ export interface RegisterRequest {
   endpoint_uuid: string | null;
   version: string;
   endpoint_pubkey: string;
+  /** Anyone may use the endpoint (from config.yaml). */
+  public?: boolean;
+  /** Groups whose members may use it (from config.yaml). */
+  allowed_groups?: string[];
 }
 
 /** The registration reply (upstream §5.1 plus our `endpoint_secret`). */
