@@ -64,7 +64,19 @@ const BAD: [string, string][] = [
   ["just text", `${FILE}: (top level): "just text" is not a mapping; expected key: value pairs`],
   [
     "foo: 1\n",
-    `${FILE}: foo: unknown key; expected one of service_address, heartbeat_period, heartbeat_threshold, log_level, provider, executor`,
+    `${FILE}: foo: unknown key; expected one of service_address, heartbeat_period, heartbeat_threshold, log_level, public, allowed_groups, provider, executor`,
+  ],
+  [
+    "public: yes please\n",
+    `${FILE}: public: "yes please" is not true or false; expected true or false`,
+  ],
+  [
+    "allowed_groups: lab\n",
+    `${FILE}: allowed_groups: "lab" is not a list; expected a list of at most 64 group names or ids of the funcX service`,
+  ],
+  [
+    "allowed_groups: [lab, 'a b']\n",
+    `${FILE}: allowed_groups[1]: "a b" is not valid; expected a list of at most 64 group names or ids of the funcX service`,
   ],
   [
     "provider:\n  nodes: 2\n",
@@ -201,4 +213,9 @@ Deno.test("missing endpoint config and missing global config", () => {
   });
   assertEquals(loadGlobalConfig(join(dir, "config.yaml")), DEFAULT_GLOBAL_CONFIG);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("endpoint config: public and allowed_groups (deduplicated)", () => {
+  const c = parseEndpointConfig("public: true\nallowed_groups: [lab, lab, ops]\n", FILE);
+  assertEquals([c.public, c.allowed_groups], [true, ["lab", "ops"]]);
 });
