@@ -177,6 +177,17 @@ Deno.test({
       );
       const stCarol = await api(`${t.url}/endpoints/${epShared}/status`, tok.carol);
       assertEquals([stCarol.status, stCarol.body.code], [403, 9]);
+      // the status page lists shared endpoints to those who may use them, and says who may
+      const pageOf = async (who: string) =>
+        await (await fetch(`${t.url.replace(/\/v2$/, "")}/`, {
+          headers: { authorization: `Bearer ${tok[who]}` },
+        })).text();
+      const bobPage = await pageOf("bob");
+      assert(bobPage.includes(epShared) && !bobPage.includes(epPrivate));
+      match(bobPage, /<td class="shared-with">alice and members of lab<\/td>/);
+      match(await pageOf("alice"), /<td class="shared-with">alice only<\/td>/);
+      match(await pageOf("carol"), /<td class="shared-with">anyone \(public\)<\/td>/);
+      assert(!(await pageOf("carol")).includes(epShared));
       // only the owner deletes
       assertEquals((await api(`${t.url}/endpoints/${epShared}`, tok.bob, "DELETE")).status, 403);
 
