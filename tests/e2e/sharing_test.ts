@@ -154,6 +154,13 @@ Deno.test({
         assertMatch(lines[0], /logged in as bob <bob@example\.org> \(stored login tokens\)/);
         assertMatch(lines[0], /funcx-endpoint login/);
         assertMatch(lines[0], /funcx-endpoint configure/);
+        // restart as another identity: refused before the running daemon would be stopped
+        const re = await runCli(home, ["restart", "main"]);
+        assert(re.code !== 0);
+        assertMatch(
+          re.stderr,
+          /registered to alice <alice@example\.org>, but you are logged in as bob/,
+        );
         // an endpoint.json without the owner (older registration): the service refuses the
         // daemon (code 11) and start still says it in one line
         const file = join(home, "main", "endpoint.json");
