@@ -78,7 +78,12 @@ export class ApiServer {
     r.add("GET", "/:id/status", (req, [id]) => this.#getTask(req, id));
     r.add("POST", "/batch_status", (req) => this.#batchStatus(req));
     r.add("GET", "/task_groups/:id", (req, [id]) => this.#taskGroup(req, id));
-    new GroupsApi(this.#store.sharing, (req) => this.#user(req)).mount(r);
+    new GroupsApi(
+      this.#store.sharing,
+      (req) => this.#user(req),
+      (user, action, detail) =>
+        this.#log.info("api", "%s by %s: %s", action, user, JSON.stringify(detail)),
+    ).mount(r);
   }
 
   /** Handle `sub` (the path below the version prefix). */

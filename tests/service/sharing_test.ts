@@ -164,6 +164,14 @@ Deno.test({
       assertEquals((await submit(t.url, tok.carol, fPublic, epShared)).code, 9);
       assertEquals((await submit(t.url, tok.carol, fPublic, epCarol)).code, undefined);
       assertEquals((await submit(t.url, tok.carol, fPublic, epPublic)).code, undefined);
+      // memberships come from the service, never from the request
+      const sayso = await api(`${t.url}/submit`, tok.carol, "POST", {
+        tasks: [[fGroup, epShared, PAYLOAD]],
+        groups: [lab.id],
+        group: lab.id,
+        user_groups: ["lab"],
+      });
+      assertEquals((sayso.body.results as { code: number }[])[0].code, 8);
       // the owner: everything of hers
       assertEquals((await submit(t.url, tok.alice, fPrivate, epPrivate)).code, undefined);
 
@@ -201,6 +209,20 @@ Deno.test({
         "Failed",
       );
       assertEquals((await api(`${t.url}/tasks/${bobTask}`, tok.bob)).status, 200);
+
+      // the owner un-shares a function (PUT group: null), and shares it again
+      const fTmp = (await registerFn(t.url, tok.alice, { group: "lab" })).body.function_uuid;
+      assertEquals((await submit(t.url, tok.bob, fTmp as string, epShared)).code, undefined);
+      assertEquals(
+        (await api(`${t.url}/functions/${fTmp}`, tok.alice, "PUT", { group: null }))
+          .status,
+        200,
+      );
+      assertEquals((await submit(t.url, tok.bob, fTmp as string, epShared)).code, 8);
+      // only the owner changes sharing
+      const bobShares = await api(`${t.url}/functions/${fTmp}`, tok.bob, "PUT", { public: true });
+      assertEquals([bobShares.status, bobShares.body.code], [403, 8]);
+      assert(/group.add-member by alice/.test(t.log()), "membership changes are logged");
 
       // --- through the SDK
       const sdk = (n: string) => new FuncXClient({ serviceAddress: t.url, token: tok[n] });
