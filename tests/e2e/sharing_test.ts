@@ -82,6 +82,16 @@ Deno.test({
       const bob = new FuncXClient({ serviceAddress: w.svc.url, token: bobTokens.access_token });
       const carol = new FuncXClient({ serviceAddress: w.svc.url, token: carolTok });
 
+      await t.step(
+        "an unknown group in allowed_groups fails start with a clear error",
+        async () => {
+          w.configure("typo", fastEndpointConfig("allowed_groups: [lab, labb]"));
+          const r = await runCli(home, ["start", "typo"]);
+          assert(r.code !== 0);
+          assertMatch(r.stderr, /Group "labb" not found \(code 7\)/);
+        },
+      );
+
       w.configure("main", fastEndpointConfig("allowed_groups: [lab]"));
       let ep = await w.startEndpoint("main");
       const fn = await w.client.registerFunction(PY.add, "add", { group: "lab" });
