@@ -1,6 +1,9 @@
 /**
  * Access tokens for the funcX web service: stored login tokens refreshed silently, or the
  * client-credentials grant when `FUNCX_SDK_CLIENT_ID` and `FUNCX_SDK_CLIENT_SECRET` are set.
+ * Credentials in the environment take precedence over stored login tokens (as upstream); their
+ * tokens are cached in the token file under a key of their own, so they never replace or get
+ * mistaken for the login of another identity.
  *
  * @example
  * ```ts
@@ -12,7 +15,8 @@
  */
 import type { GlobalConfig } from "../config/types.ts";
 import { AuthError, type ClientAuth, funcxRecord, LOGIN_SCOPES, tokenRequest } from "./oauth.ts";
-import { type TokenRecord, TokenStore } from "./tokens.ts";
+import { FUNCX_RESOURCE_SERVER, type TokenRecord, TokenStore } from "./tokens.ts";
+import { GROUPS_SCOPE } from "../config/types.ts";
 
 /** Refresh when fewer than this many seconds of validity are left. */
 export const REFRESH_MARGIN_SECONDS = 60;
@@ -43,6 +47,34 @@ export function envClientCredentials(
   return undefined;
 }
 
+/** Where the identity used by this process comes from. */
+export type IdentitySource =
+  | { kind: "environment"; clientId: string }
+  | { kind: "login"; tokenFile: string };
+
+/**
+ * Where the identity comes from: the environment's client credentials when both variables
+ * are set, else the stored login tokens.
+ *
+ * @example
+ * ```ts
+ * identitySource("/home/u/.funcx", {}).kind; // "login"
+ * ```
+ */
+export function identitySource(
+  home: string,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): IdentitySource {
+  const cc = envClientCredentials(env);
+  if (cc) return { kind: "environment", clientId: cc.clientId };
+  return { kind: "login", tokenFile: new TokenStore(home).path };
+}
+
+/** Token-file key of the cached client-credentials token of `clientId`. */
+export function clientCredentialsKey(clientId: string): string {
+  return `${FUNCX_RESOURCE_SERVER}:client:${clientId}`;
+}
+
 const _inflight = new Map<string, Promise<string>>();
 
 function _valid(rec: TokenRecord | undefined, now: number): rec is TokenRecord {
@@ -54,9 +86,10 @@ async function _obtain(home: string, global: GlobalConfig, force: boolean): Prom
   const now = Math.floor(Date.now() / 1000);
   const cc = envClientCredentials();
   if (cc) {
+    const key = clientCredentialsKey(cc.clientId);
     let cached: TokenRecord | undefined;
     try {
-      cached = store.get();
+      cached = store.get(key);
     } catch { /* corrupt file: replaced below */ }
     if (!force && _valid(cached, now) && cached.refresh_token === null) {
       return cached.access_token;
@@ -64,10 +97,11 @@ async function _obtain(home: string, global: GlobalConfig, force: boolean): Prom
     const client: ClientAuth = { kind: "confidential", ...cc };
     const reply = await tokenRequest(global.auth_address, client, {
       grant_type: "client_credentials",
-      scope: LOGIN_SCOPES[0],
+      scope: [LOGIN_SCOPES[0], "openid", "email", GROUPS_SCOPE].join(" "),
     });
     const rec = funcxRecord(reply, now);
     rec.refresh_token = null;
+    rec.resource_server = key;
     store.set(rec);
     return rec.access_token;
   }
@@ -116,7 +150,7 @@ export function getAccessToken(
   global: GlobalConfig,
   opts: { force?: boolean } = {},
 ): Promise<string> {
-  const key = `${home}\0${opts.force ? 1 : 0}`;
+  const key = `${home}\0${opts.force ? 1 : 0}\0${envClientCredentials()?.clientId ?? ""}`;
   const running = _inflight.get(key);
   if (running) return running;
   const p = _obtain(home, global, !!opts.force).finally(() => _inflight.delete(key));

@@ -11,7 +11,7 @@
  * @module
  */
 import type { GlobalConfig } from "../config/types.ts";
-import { getAccessToken } from "./access.ts";
+import { getAccessToken, type IdentitySource, identitySource } from "./access.ts";
 import {
   AuthError,
   authorizeUrl,
@@ -199,5 +199,45 @@ export async function whoami(
       );
     }
     throw e;
+  }
+}
+
+/** The identity behind the credentials, its groups and where it comes from. */
+export interface IdentityReport {
+  /** The userinfo reply (`preferred_username`, `email`, `sub`, `scope`). */
+  info: Record<string, unknown>;
+  /** The user's groups, or null when they cannot be read (see `groupsError`). */
+  groups: { id: string; name: string; role: string }[] | null;
+  /** Why the groups could not be read. */
+  groupsError?: string;
+  /** Environment client credentials or the stored login. */
+  source: IdentitySource;
+}
+
+/**
+ * {@linkcode whoami} plus the identity's groups (`GET {service_address}/groups`, which needs
+ * the groups scope) and where the identity comes from.
+ *
+ * @example
+ * ```ts
+ * const r = await identityReport(home, global);
+ * r.source.kind; // "login" or "environment"
+ * ```
+ */
+export async function identityReport(home: string, global: GlobalConfig): Promise<IdentityReport> {
+  const info = await whoami(home, global);
+  const source = identitySource(home);
+  const token = await getAccessToken(home, global);
+  try {
+    const res = await fetch(`${global.service_address.replace(/\/+$/, "")}/groups`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = await res.json().catch(() => null);
+    if (res.ok && Array.isArray(body?.groups)) return { info, groups: body.groups, source };
+    const why = typeof body?.reason === "string" ? body.reason : `HTTP ${res.status}`;
+    return { info, groups: null, groupsError: why, source };
+  } catch (e) {
+    return { info, groups: null, groupsError: (e as Error).message, source };
   }
 }

@@ -13,14 +13,19 @@
  * ```
  * @module
  */
-import { FUNCX_SCOPE } from "../config/types.ts";
+import { FUNCX_SCOPE, GROUPS_SCOPE } from "../config/types.ts";
 import { FUNCX_RESOURCE_SERVER, type TokenRecord } from "./tokens.ts";
 
-/** Scopes the login asks for (upstream list). */
+/**
+ * Scopes the login asks for: upstream's list (funcX, search, openid) plus the identity's
+ * email and its groups, which sharing needs.
+ */
 export const LOGIN_SCOPES: readonly string[] = [
   FUNCX_SCOPE,
   "urn:globus:auth:scope:search.api.globus.org:all",
   "openid",
+  "email",
+  GROUPS_SCOPE,
 ];
 
 /**

@@ -18,6 +18,7 @@ import { requireConfigured } from "./common.ts";
 import { preflight } from "./preflight.ts";
 import { CliError } from "./context.ts";
 import { logTail } from "./logs.ts";
+import { checkOwner, ownerMismatchFromLog } from "./owner.ts";
 
 /** Options of {@linkcode startEndpoint}. */
 export interface StartOptions {
@@ -51,7 +52,8 @@ export async function startEndpoint(
 ): Promise<{ pid: number; endpointId: string | null }> {
   const { home, name } = opts;
   const p = requireConfigured(home, name);
-  await preflight(home, name);
+  const { global } = await preflight(home, name);
+  await checkOwner(home, name, global);
   const pid = cleanStalePidFile(p.pidFile);
   if (pid.state === "running") {
     throw new CliError(`endpoint "${name}" is already running (pid ${pid.pid})`);
@@ -81,6 +83,8 @@ export async function startEndpoint(
       await new Promise((r) => setTimeout(r, 25));
       if (exit) {
         const tail = logTail(p.log, 30, logOffset);
+        const owner = ownerMismatchFromLog(home, name, tail ?? "");
+        if (owner) throw new CliError(owner);
         if (tail) console.error(tail);
         const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
         throw new CliError(`endpoint "${name}" failed to start (${how}); see ${p.log}`);

@@ -12,6 +12,7 @@ import { checkUuid, endpointName } from "./common.ts";
 import type { CliContext } from "./context.ts";
 import { startEndpoint } from "./launch.ts";
 import { preflight } from "./preflight.ts";
+import { checkOwner } from "./owner.ts";
 import { parseTimeout, stopEndpoint } from "./stop.ts";
 
 /**
@@ -33,8 +34,10 @@ export function register(program: Command, ctx: CliContext) {
       const name = endpointName(nameArg);
       const endpointUuid = checkUuid(opts.endpointUuid);
       const timeout = parseTimeout(opts.timeout);
-      // Check config and credentials first, so a broken config does not stop a running daemon.
-      await preflight(ctx.home, name);
+      // Check config, credentials and ownership first, so that a broken config or another
+      // identity does not stop a running daemon.
+      const { global } = await preflight(ctx.home, name);
+      await checkOwner(ctx.home, name, global);
       console.log(await stopEndpoint(ctx.home, name, timeout));
       const r = await startEndpoint({
         home: ctx.home,

@@ -19,6 +19,8 @@ import { authUrl, readServiceInfo, serviceUrl } from "../service/info.ts";
 import { LocalService } from "../service/service.ts";
 import { ServiceStore, StoreError } from "../service/store.ts";
 import { type CliContext, CliError } from "./context.ts";
+import { registerGroupCommands } from "./groups.ts";
+import { checkEmail } from "../service/groups.ts";
 
 /** Parsed `service start` options. */
 export interface ServiceStartOptions {
@@ -347,20 +349,31 @@ export function register(program: Command, ctx: CliContext) {
     .description("create a user of the local auth server")
     .argument("<name>", "user name")
     .option("--password-stdin", "read the password from stdin instead of prompting")
+    .option("--email <address>", "the user's email address (shown by whoami and to group admins)")
     .action(async (name, o) => {
+      if (o.email !== undefined) {
+        try {
+          checkEmail(o.email);
+        } catch (e) {
+          throw new CliError(`--email: ${(e as Error).message}`);
+        }
+      }
       const password = await _readPassword(!!o.passwordStdin);
       if (!password) throw new CliError("password must not be empty");
       const store = _openStore(ctx.home);
       try {
-        store.addUser(name, password);
+        const user = store.addUser(name, password);
+        if (o.email !== undefined) store.sharing.setEmail(user.id, o.email);
       } catch (e) {
         if (e instanceof StoreError) throw new CliError(e.message);
         throw e;
       } finally {
         store.close();
       }
-      console.log(`User "${name}" created.`);
+      console.log(`User "${name}"${o.email ? ` <${o.email}>` : ""} created.`);
     });
+
+  registerGroupCommands(service, ctx, () => _openStore(ctx.home));
 
   service
     .command("add-client")

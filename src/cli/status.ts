@@ -14,6 +14,9 @@ import type { Command } from "@commander-js/extra-typings";
 import Table from "cli-table3";
 import { type EndpointState, endpointState, formatUptime } from "../daemon/state.ts";
 import { endpointName, requireConfigured } from "./common.ts";
+import { endpointPaths } from "../config/paths.ts";
+import { loadEndpointConfig } from "../config/schema.ts";
+import { describeSharing } from "../service/sharing.ts";
 import type { CliContext } from "./context.ts";
 
 function _ago(iso: string | null | undefined, now: number): string {
@@ -37,7 +40,7 @@ function _table(head: string[], rows: string[][]): string {
  * renderStatus(state).split("\n")[0]; // "Endpoint:       default"
  * ```
  */
-export function renderStatus(s: EndpointState, now = Date.now()): string {
+export function renderStatus(s: EndpointState, now = Date.now(), sharedWith?: string): string {
   const out: string[] = [];
   const f = s.status_file;
   out.push(`Endpoint:       ${s.name}`);
@@ -47,6 +50,7 @@ export function renderStatus(s: EndpointState, now = Date.now()): string {
     }`,
   );
   out.push(`Endpoint ID:    ${s.endpoint_id ?? "None (never registered)"}`);
+  if (sharedWith) out.push(`Who may use it: ${sharedWith}`);
   if (s.cleaned) out.push(`Note:           cleaned up a stale pid file (${s.cleaned})`);
   if (!f) return out.join("\n");
   out.push(`Daemon state:   ${f.state}`);
@@ -98,6 +102,45 @@ export function renderStatus(s: EndpointState, now = Date.now()): string {
 }
 
 /**
+ * Who may use an endpoint: as the service confirmed at the last registration
+ * (`endpoint.json`: owner, public, allowed groups), else as `config.yaml` asks.
+ *
+ * @example
+ * ```ts
+ * sharingOf("/home/u/.funcx", "default").line; // "alice and members of lab"
+ * ```
+ */
+export function sharingOf(home: string, name: string): { line?: string; record: unknown } {
+  const p = endpointPaths(home, name);
+  try {
+    const reg = JSON.parse(Deno.readTextFileSync(p.endpointJson));
+    if (reg?.sharing && typeof reg.sharing === "object") {
+      const groups = Array.isArray(reg.sharing.allowed_groups)
+        ? reg.sharing.allowed_groups.map((g: { id?: string; name?: string }) =>
+          String(g?.name ?? g?.id)
+        )
+        : [];
+      const owner = String(reg.owner?.username ?? "the owner");
+      return {
+        line: describeSharing(owner, { public: reg.sharing.public === true, groups }),
+        record: { owner: reg.owner ?? null, ...reg.sharing, source: "registration" },
+      };
+    }
+  } catch { /* not registered yet */ }
+  try {
+    const c = loadEndpointConfig(p.config);
+    return {
+      line: `${
+        describeSharing("the owner", { public: c.public, groups: c.allowed_groups })
+      } (config.yaml; applied at the next start)`,
+      record: { public: c.public, allowed_groups: c.allowed_groups, source: "config.yaml" },
+    };
+  } catch {
+    return { record: null };
+  }
+}
+
+/**
  * Add the `status` command.
  *
  * @example
@@ -115,6 +158,7 @@ export function register(program: Command, ctx: CliContext) {
       const name = endpointName(nameArg);
       requireConfigured(ctx.home, name);
       const s = endpointState(ctx.home, name);
+      const shared = sharingOf(ctx.home, name);
       if (opts.json) {
         console.log(JSON.stringify(
           {
@@ -124,12 +168,13 @@ export function register(program: Command, ctx: CliContext) {
             pid: s.pid,
             uptime_seconds: s.uptime_seconds,
             daemon: s.status_file,
+            sharing: shared.record,
           },
           null,
           2,
         ));
         return;
       }
-      console.log(renderStatus(s));
+      console.log(renderStatus(s, Date.now(), shared.line));
     });
 }

@@ -62,7 +62,9 @@ type _Rule =
   | { kind: "number"; min: number; max?: number; minExclusive?: boolean }
   | { kind: "string"; nullable?: boolean; pattern?: RegExp; patternText?: string }
   | { kind: "enum"; values: readonly string[] }
-  | { kind: "url"; nullable?: boolean };
+  | { kind: "url"; nullable?: boolean }
+  | { kind: "bool" }
+  | { kind: "list"; max: number; pattern: RegExp; patternText: string };
 
 const _GLOBAL_RULES: Record<keyof GlobalConfig, _Rule> = {
   service_address: { kind: "url" },
@@ -82,6 +84,13 @@ const _TOP_RULES: Record<
   heartbeat_period: { kind: "number", min: 0, minExclusive: true, max: 86400 },
   heartbeat_threshold: { kind: "number", min: 0, minExclusive: true, max: 7 * 86400 },
   log_level: { kind: "enum", values: ["debug", "info", "warn", "error"] },
+  public: { kind: "bool" },
+  allowed_groups: {
+    kind: "list",
+    max: 64,
+    pattern: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+    patternText: "group names or ids of the funcX service",
+  },
 };
 
 const _PROVIDER_RULES: Record<keyof ProviderConfig, _Rule> = {
@@ -153,6 +162,10 @@ function _describe(rule: _Rule): string {
       return `one of ${rule.values.join(", ")}`;
     case "url":
       return `an http:// or https:// URL${rule.nullable ? " or null" : ""}`;
+    case "bool":
+      return "true or false";
+    case "list":
+      return `a list of at most ${rule.max} ${rule.patternText}`;
   }
 }
 
@@ -191,6 +204,22 @@ function _check(file: string, key: string, rule: _Rule, v: unknown): unknown {
       }
       if (u!.protocol !== "http:" && u!.protocol !== "https:") bad();
       return (v as string).replace(/\/+$/, "");
+    }
+    case "bool": {
+      if (typeof v !== "boolean") bad(`${_show(v)} is not true or false`);
+      return v;
+    }
+    case "list": {
+      if (v === null) return [];
+      if (!Array.isArray(v)) bad(`${_show(v)} is not a list`);
+      const list = v as unknown[];
+      if (list.length > rule.max) bad(`${list.length} entries is too many`);
+      list.forEach((x, i) => {
+        if (typeof x !== "string" || !rule.pattern.test(x)) {
+          throw new ConfigError(file, `${key}[${i}]`, `${_show(x)} is not valid`, _describe(rule));
+        }
+      });
+      return [...new Set(list as string[])];
     }
   }
 }
@@ -263,6 +292,8 @@ export function parseEndpointConfig(text: string, file: string): EndpointConfig 
     heartbeat_period: DEFAULT_ENDPOINT_CONFIG.heartbeat_period,
     heartbeat_threshold: DEFAULT_ENDPOINT_CONFIG.heartbeat_threshold,
     log_level: DEFAULT_ENDPOINT_CONFIG.log_level,
+    public: DEFAULT_ENDPOINT_CONFIG.public,
+    allowed_groups: DEFAULT_ENDPOINT_CONFIG.allowed_groups,
   }, ["provider", "executor", "allowed_functions"]);
   const allowed = _allowedFunctions(file, raw.allowed_functions);
   const rawProvider = _mapping(file, "provider", raw.provider);

@@ -73,6 +73,12 @@ log_level: ${D.log_level}
 #   allowed_functions:
 #     - 0b2c4a8e-0a8b-4c43-9b8c-0d1b6f4e9a11
 allowed_functions: null
+# Who besides you may submit tasks to this endpoint (sent to the service at every
+# registration, so a restart applies changes). Tasks of other users run under your
+# account here. public: true lets anyone with a funcX login use it.
+public: ${D.public}
+# Names (or ids) of groups of the funcX service whose members may use it, e.g. [lab].
+allowed_groups: []
 
 # Where workers run: blocks of nodes obtained from a provider.
 provider:

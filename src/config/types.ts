@@ -56,6 +56,10 @@ export interface EndpointConfig {
   log_level: "debug" | "info" | "warn" | "error";
   /** Function ids this endpoint runs (null: any the service sends). */
   allowed_functions: string[] | null;
+  /** Anyone with a funcX token may submit tasks (sent at registration). */
+  public: boolean;
+  /** Groups (names or ids) whose members may submit tasks (sent at registration). */
+  allowed_groups: string[];
   provider: ProviderConfig;
   executor: ExecutorConfig;
 }
@@ -65,6 +69,9 @@ export const NATIVE_CLIENT_ID = "4cf29807-cf21-49ec-9443-ff9a3fb9f81c";
 /** The funcX scope string. */
 export const FUNCX_SCOPE =
   "https://auth.globus.org/scopes/facd7ccc-c5f4-42aa-916b-a0e270e2c2a9/all";
+/** The Globus Groups scope: read the user's groups and memberships. */
+export const GROUPS_SCOPE =
+  "urn:globus:auth:scope:groups.api.globus.org:view_my_groups_and_memberships";
 /** Version this endpoint reports to the service (compared as a string upstream). */
 export const ENDPOINT_VERSION = "0.3.4";
 
@@ -82,6 +89,8 @@ export const DEFAULT_ENDPOINT_CONFIG: EndpointConfig = {
   heartbeat_threshold: 120,
   log_level: "info",
   allowed_functions: null,
+  public: false,
+  allowed_groups: [],
   provider: {
     type: "local",
     init_blocks: 1,

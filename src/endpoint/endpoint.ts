@@ -370,6 +370,8 @@ export class Endpoint {
       version: ENDPOINT_VERSION,
       endpoint_pubkey: this.#keys.publicKey,
       allowed_functions: this.#o.config.allowed_functions,
+      public: this.#o.config.public,
+      allowed_groups: this.#o.config.allowed_groups,
     }, retry("registration"));
     this.#allowed = allowedCode(this.#o.config.allowed_functions, reply.allowed_function_hashes);
     if (reply.endpoint_id !== this.endpointId) {

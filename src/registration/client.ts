@@ -71,6 +71,10 @@ export interface RegisterRequest {
   endpoint_pubkey: string;
   /** config.yaml `allowed_functions` (null: not restricted); upstream endpoints omit it. */
   allowed_functions?: string[] | null;
+  /** Anyone may use the endpoint (from config.yaml). */
+  public?: boolean;
+  /** Groups whose members may use it (from config.yaml). */
+  allowed_groups?: string[];
 }
 
 /** The registration reply (upstream §5.1 plus our `endpoint_secret`). */

@@ -204,7 +204,13 @@ export class FuncXClient {
   async registerFunction(
     source: string,
     name: string,
-    opts: { description?: string; public?: boolean } = {},
+    opts: {
+      description?: string;
+      /** Anyone may run it. */
+      public?: boolean;
+      /** Share with the members of this group (id or name), as upstream's `group=`. */
+      group?: string | null;
+    } = {},
   ): Promise<string> {
     const reply = await this.#request("POST", "/functions", {
       function_name: name,
@@ -214,7 +220,7 @@ export class FuncXClient {
       entry_point: name,
       description: opts.description ?? "",
       public: opts.public ?? false,
-      group: null,
+      group: opts.group ?? null,
       searchable: false,
     }) as { function_uuid: string };
     return reply.function_uuid;

@@ -28,6 +28,8 @@ import {
 import { endpointGoneException } from "./exceptions.ts";
 import { isZ85Key } from "../protocol/zpl.ts";
 import { allowedFunctionsField, functionCodeHashes } from "./allowlist.ts";
+import { GroupsApi, parseEndpointSharing, parseFunctionSharing } from "./groups_api.ts";
+import { mayRunFunction, mayUseEndpoint } from "./sharing.ts";
 
 /** Options of {@linkcode ApiServer}. */
 export interface ApiServerOptions {
@@ -85,6 +87,12 @@ export class ApiServer {
     r.add("GET", "/:id/status", (req, [id]) => this.#getTask(req, id));
     r.add("POST", "/batch_status", (req) => this.#batchStatus(req));
     r.add("GET", "/task_groups/:id", (req, [id]) => this.#taskGroup(req, id));
+    new GroupsApi(
+      this.#store.sharing,
+      (req) => this.#user(req),
+      (user, action, detail) =>
+        this.#log.info("api", "%s by %s: %s", action, user, JSON.stringify(detail)),
+    ).mount(r);
   }
 
   /** Handle `sub` (the path below the version prefix). */
@@ -176,10 +184,11 @@ export class ApiServer {
     if (existing && existing.user_id !== user.userId) {
       throw new ApiError(
         ErrorCode.EndpointAlreadyRegistered,
-        `Endpoint ${uuid} was already registered by a different user`,
+        `Endpoint ${uuid} was already registered by a different identity (you are ${user.username})`,
         [uuid],
       );
     }
+    const sharing = parseEndpointSharing(body, this.#store.sharing);
     const other = this.#fwd.endpointForKey(pubkey);
     if (other && other !== uuid) {
       throw new ApiError(
@@ -202,8 +211,10 @@ export class ApiServer {
     // ours always send allowed_functions (a list, or null for none); upstream endpoints never
     // do, and keep what the owner set with the SDK
     if (allowed !== undefined) this.#store.setAllowedFunctions(uuid, allowed);
+    this.#store.sharing.setEndpointSharing(uuid, sharing);
     this.#fwd.endpointRegistered(uuid, pubkey, existing?.pubkey);
     this.#log.info("api", "endpoint %s (%s) registered by %s", uuid, name, user.username);
+    const owner = this.#store.sharing.identity(user.userId);
     const ports = this.#fwd.ports;
     return json({
       response: true,
@@ -216,6 +227,8 @@ export class ApiServer {
       commands_port: ports.commands,
       endpoint_secret: secret,
       ...(allowed ? { allowed_function_hashes: functionCodeHashes(this.#store, allowed) } : {}),
+      owner: { username: user.username, email: owner?.email ?? null },
+      sharing: this.#sharingRecord(sharing),
     });
   }
 
@@ -236,9 +249,39 @@ export class ApiServer {
     return ep;
   }
 
+  /** The endpoint, if the user may use it (owner, public, or member of an allowed group). */
+  #usableEndpoint(user: TokenInfo, rawId: string) {
+    const id = checkUuid(rawId, "endpoint_id");
+    const ep = this.#store.getEndpoint(id);
+    if (!ep) {
+      throw new ApiError(ErrorCode.EndpointNotFound, `Endpoint ${id} could not be found`, [id]);
+    }
+    const access = { ownerId: ep.user_id, ...this.#store.sharing.endpointSharing(id) };
+    if (!mayUseEndpoint(access, user.userId, this.#store.sharing.groupIdsOf(user.userId))) {
+      throw new ApiError(
+        ErrorCode.EndpointAccessForbidden,
+        `Unauthorized access to endpoint ${id}`,
+        [id],
+      );
+    }
+    return ep;
+  }
+
+  /** Group ids → `{id, name}` records, and the public flag, for replies. */
+  #sharingRecord(s: { public: boolean; groups: readonly string[] }) {
+    return {
+      public: s.public,
+      allowed_groups: s.groups.map((id) => ({
+        id,
+        name: this.#store.sharing.findGroup(id)?.name ?? null,
+      })),
+    };
+  }
+
   #endpointStatus(req: Request, rawId: string): Response {
     const user = this.#user(req);
-    const ep = this.#ownedEndpoint(user, rawId);
+    const ep = this.#usableEndpoint(user, rawId);
+    const sharing = this.#store.sharing.endpointSharing(ep.uuid);
     const logs = this.#store.statusLog(ep.uuid, 10).map((r) => ({
       ...(r.info as Record<string, unknown>),
       timestamp: r.ts,
@@ -247,6 +290,8 @@ export class ApiServer {
       status: this.#fwd.isOnline(ep.uuid) ? "online" : "offline",
       logs,
       last_heartbeat: this.#fwd.lastSeen(ep.uuid) ?? ep.last_heartbeat,
+      owner: this.#store.sharing.identity(ep.user_id)?.username ?? null,
+      sharing: this.#sharingRecord(sharing),
     });
   }
 
@@ -256,6 +301,7 @@ export class ApiServer {
     const failed = this.#store.failPendingTasks(ep.uuid, endpointGoneException(ep.uuid));
     this.#store.deleteEndpoint(ep.uuid);
     this.#store.setAllowedFunctions(ep.uuid, null);
+    this.#store.sharing.forget(ep.uuid);
     this.#fwd.endpointDeleted(ep.uuid, ep.pubkey);
     this.#log.info(
       "api",
@@ -285,6 +331,7 @@ export class ApiServer {
     const container = body.container_uuid === undefined || body.container_uuid === null
       ? null
       : checkUuid(body.container_uuid, "container_uuid");
+    const shared = parseFunctionSharing(body, this.#store.sharing);
     const uuid = crypto.randomUUID();
     this.#store.createFunction({
       uuid,
@@ -295,8 +342,9 @@ export class ApiServer {
       container,
       entry_point: _optString(body, "entry_point") ?? "",
       description: _optString(body, "description") ?? "",
-      public: body.public === true ? 1 : 0,
+      public: shared.public ? 1 : 0,
     });
+    if (shared.groupId) this.#store.sharing.setFunctionGroup(uuid, shared.groupId);
     return json({ function_uuid: uuid });
   }
 
@@ -334,13 +382,10 @@ export class ApiServer {
     if (source !== undefined) fields.source = source;
     const description = _optString(body, "description");
     if (description !== undefined) fields.description = description;
-    if (body.public !== undefined) {
-      if (typeof body.public !== "boolean") {
-        throw new ApiError(ErrorCode.RequestMalformed, "public must be true or false");
-      }
-      fields.public = body.public ? 1 : 0;
-    }
+    const shared = parseFunctionSharing(body, this.#store.sharing);
+    if (shared.public !== undefined) fields.public = shared.public ? 1 : 0;
     this.#store.updateFunction(fn.uuid, fields);
+    if (shared.groupId !== undefined) this.#store.sharing.setFunctionGroup(fn.uuid, shared.groupId);
     return json({ result: 302, function_uuid: fn.uuid });
   }
 
@@ -348,6 +393,7 @@ export class ApiServer {
     const user = this.#user(req);
     const fn = this.#ownedFunction(user, rawId);
     this.#store.deleteFunction(fn.uuid);
+    this.#store.sharing.forget(fn.uuid);
     return json({ result: 302, function_uuid: fn.uuid });
   }
 
@@ -432,6 +478,10 @@ export class ApiServer {
     const functions = this.#store.getFunctions(fnIds);
     const endpoints = new Map<string, ReturnType<ServiceStore["getEndpoint"]>>();
     const allowLists = new Map<string, Set<string> | null>();
+    // read for this request only: a member removed from a group loses access at once
+    const myGroups = this.#store.sharing.groupIdsOf(user.userId);
+    const fnAccess = new Map<string, boolean>();
+    const epAccess = new Map<string, boolean>();
     const results: Record<string, unknown>[] = [];
     const errors: ApiError[] = [];
     const rows: NewTask[] = [];
@@ -461,7 +511,21 @@ export class ApiServer {
             fid,
           ]);
         }
-        if (fn.user_id !== user.userId && !fn.public) {
+        if (!fnAccess.has(fid)) {
+          fnAccess.set(
+            fid,
+            mayRunFunction(
+              {
+                ownerId: fn.user_id,
+                public: !!fn.public,
+                groupId: fn.user_id === user.userId ? null : this.#store.sharing.functionGroup(fid),
+              },
+              user.userId,
+              myGroups,
+            ),
+          );
+        }
+        if (!fnAccess.get(fid)) {
           throw new ApiError(
             ErrorCode.FunctionAccessForbidden,
             `Unauthorized access to function ${fid}`,
@@ -475,7 +539,16 @@ export class ApiServer {
             eid,
           ]);
         }
-        if (ep.user_id !== user.userId) {
+        if (!epAccess.has(eid)) {
+          const sharing = ep.user_id === user.userId
+            ? { public: false, groups: [] }
+            : this.#store.sharing.endpointSharing(eid);
+          epAccess.set(
+            eid,
+            mayUseEndpoint({ ownerId: ep.user_id, ...sharing }, user.userId, myGroups),
+          );
+        }
+        if (!epAccess.get(eid)) {
           throw new ApiError(
             ErrorCode.EndpointAccessForbidden,
             `Unauthorized access to endpoint ${eid}`,

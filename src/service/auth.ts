@@ -20,22 +20,26 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { FUNCX_SCOPE, NATIVE_CLIENT_ID } from "../config/types.ts";
+import { FUNCX_SCOPE, GROUPS_SCOPE, NATIVE_CLIENT_ID } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
 import { ApiError, ErrorCode } from "./errors.ts";
 import { escapeHtml, html, json, readBody } from "./http.ts";
 import { pkceChallenge, safeEqual, sha256Hex } from "./secrets.ts";
 import type { ServiceStore, TokenInfo } from "./store.ts";
 
-/** Scopes this server grants. */
-export const KNOWN_SCOPES: ReadonlySet<string> = new Set([
-  FUNCX_SCOPE,
-  "openid",
-  "profile",
-  "email",
-  "urn:globus:auth:scope:search.api.globus.org:all",
-  "urn:globus:auth:scope:auth.globus.org:view_identities",
+/** Scopes this server grants, with what the login page tells the user about each. */
+export const SCOPE_DESCRIPTIONS: ReadonlyMap<string, string> = new Map([
+  [FUNCX_SCOPE, "funcX: register functions and endpoints and run tasks as you"],
+  ["openid", "your identity (user name)"],
+  ["profile", "your profile (name)"],
+  ["email", "your email address"],
+  [GROUPS_SCOPE, "your groups and memberships (used to share functions and endpoints)"],
+  ["urn:globus:auth:scope:search.api.globus.org:all", "search (accepted, unused locally)"],
+  ["urn:globus:auth:scope:auth.globus.org:view_identities", "view identities"],
 ]);
+
+/** Scopes this server grants. */
+export const KNOWN_SCOPES: ReadonlySet<string> = new Set(SCOPE_DESCRIPTIONS.keys());
 
 const _CODE_TTL = 600;
 const _FORM_LIMIT = 64 * 1024;
@@ -231,7 +235,16 @@ export class AuthServer {
       _page(
         "Log in to funcX",
         `<h1>Log in to the local funcX service</h1>
-<p>An application is asking for access with scope <code>${escapeHtml(params.scope)}</code>.</p>
+<p>An application is asking for access to:</p>
+<ul id="scopes">
+${
+          params.scope.split(" ").map((s) =>
+            `<li class="scope" data-scope="${escapeHtml(s)}">${
+              escapeHtml(SCOPE_DESCRIPTIONS.get(s) ?? s)
+            } <small><code>${escapeHtml(s)}</code></small></li>`
+          ).join("\n")
+        }
+</ul>
 ${err}
 <form method="post" action="authorize">
 ${hidden}
@@ -504,13 +517,19 @@ ${hidden}
         { "www-authenticate": 'Bearer error="invalid_token"' },
       );
     }
-    return json({
+    const scopes = info.scope.split(" ");
+    const body: Record<string, unknown> = {
       sub: userSub(info.username),
       preferred_username: info.username,
       name: info.username,
       identity_provider: "funcx-local",
-      email: null,
-    });
+      // only a token granted the email scope may read the address
+      email: scopes.includes("email")
+        ? (this.#store.sharing.identity(info.userId)?.email ?? null)
+        : null,
+      scope: info.scope,
+    };
+    return json(body);
   }
 }
 

@@ -17,11 +17,19 @@ import { escapeHtml, html } from "./http.ts";
 import type { ServiceStore, TaskCounts } from "./store.ts";
 import type { Forwarder } from "./forwarder.ts";
 import type { AuthServer } from "./auth.ts";
+import { describeSharing, mayUseEndpoint } from "./sharing.ts";
 
 /** What the page shows. */
 export interface StatusPageData {
   /** Registered endpoints. */
-  endpoints: { uuid: string; name: string; online: boolean; lastHeartbeat: number | null }[];
+  endpoints: {
+    uuid: string;
+    name: string;
+    online: boolean;
+    lastHeartbeat: number | null;
+    /** Who may use it ("alice only", "alice and members of lab", "anyone (public)"). */
+    sharedWith?: string;
+  }[];
   /** Task counts. */
   counts: TaskCounts;
   /** Recent tasks. */
@@ -53,7 +61,8 @@ export function statusPageHtml(d: StatusPageData): string {
     }">` +
     `<td>${escapeHtml(e.name)}</td><td><code>${escapeHtml(e.uuid)}</code></td>` +
     `<td class="state">${e.online ? "online" : "offline"}</td>` +
-    `<td class="heartbeat">${_time(e.lastHeartbeat)}</td></tr>`
+    `<td class="heartbeat">${_time(e.lastHeartbeat)}</td>` +
+    `<td class="shared-with">${escapeHtml(e.sharedWith ?? "")}</td></tr>`
   ).join("\n");
   const tasks = d.tasks.map((t) =>
     `<tr class="task" data-task-id="${escapeHtml(t.uuid)}"><td><code>${
@@ -79,11 +88,11 @@ export function statusPageHtml(d: StatusPageData): string {
 <li>Done: <span id="count-done">${d.counts.done}</span></li>
 </ul>
 <h2>Endpoints</h2>
-<table id="endpoints"><thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last heartbeat</th></tr></thead>
+<table id="endpoints"><thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last heartbeat</th><th>Who may use it</th></tr></thead>
 <tbody>
 ${
     eps ||
-    `<tr class="empty"><td colspan="4">${
+    `<tr class="empty"><td colspan="5">${
       d.signedIn === false ? _ANON : "No endpoints registered"
     }</td></tr>`
   }
@@ -135,11 +144,12 @@ export function renderStatusPage(
     }
   }
   const data: StatusPageData = {
-    endpoints: userId === undefined ? [] : store.listEndpoints(userId).map((e) => ({
+    endpoints: userId === undefined ? [] : _usableEndpoints(store, userId).map((e) => ({
       uuid: e.uuid,
       name: e.name,
       online: forwarder.isOnline(e.uuid),
       lastHeartbeat: forwarder.lastSeen(e.uuid) ?? e.last_heartbeat,
+      sharedWith: _sharedWith(store, e.uuid, e.user_id),
     })),
     counts: store.taskCounts(userId),
     tasks: userId === undefined ? [] : store.recentTasks(20, userId).map((t) => ({
@@ -151,4 +161,25 @@ export function renderStatusPage(
     signedIn: userId !== undefined,
   };
   return html(statusPageHtml(data));
+}
+
+/** The user's own endpoints and those shared with them (public or through a group). */
+function _usableEndpoints(store: ServiceStore, userId: number) {
+  const groups = store.sharing.groupIdsOf(userId);
+  return store.listEndpoints().filter((e) =>
+    mayUseEndpoint(
+      { ownerId: e.user_id, ...store.sharing.endpointSharing(e.uuid) },
+      userId,
+      groups,
+    )
+  );
+}
+
+function _sharedWith(store: ServiceStore, uuid: string, ownerId: number): string {
+  const s = store.sharing.endpointSharing(uuid);
+  const names = s.groups.map((id) => store.sharing.findGroup(id)?.name ?? id);
+  return describeSharing(store.sharing.identity(ownerId)?.username ?? "?", {
+    public: s.public,
+    groups: names,
+  });
 }

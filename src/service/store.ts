@@ -17,6 +17,7 @@
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { hashPassword, newToken, sha256Hex, verifyPassword } from "./secrets.ts";
+import { SharingStore } from "./groups.ts";
 
 /** A problem the caller should report as a one-line error (duplicate user, bad name…). */
 export class StoreError extends Error {
@@ -306,9 +307,12 @@ export class ServiceStore {
   #db: DatabaseSync;
   /** Prepared statements by SQL text: each is parsed once, not on every call. */
   #stmts = new Map<string, StatementSync>();
+  /** Identities (email), groups and what is shared with whom (`groups.ts`). */
+  readonly sharing: SharingStore;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
+    this.sharing = new SharingStore(db);
   }
 
   /**

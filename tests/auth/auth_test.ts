@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
-import { getAccessToken, NotLoggedInError } from "../../src/auth/access.ts";
+import { clientCredentialsKey, getAccessToken, NotLoggedInError } from "../../src/auth/access.ts";
 import { login, logout, whoami } from "../../src/auth/login.ts";
 import { pkceChallenge } from "../../src/auth/oauth.ts";
 import { TokenFileError, TokenStore } from "../../src/auth/tokens.ts";
@@ -110,7 +110,9 @@ Deno.test("client credentials from FUNCX_SDK_CLIENT_ID/SECRET are used and cache
     const t = await getAccessToken(home, global);
     assertEquals(await getAccessToken(home, global), t);
     assertEquals(srv.requests.filter((q) => q.form.grant_type === "client_credentials").length, 1);
-    assertEquals(new TokenStore(home).get()!.refresh_token, null);
+    assertEquals(new TokenStore(home).get(clientCredentialsKey("cid"))!.refresh_token, null);
+    // cached under its own key: never taken for (or replacing) a stored login
+    assertEquals(new TokenStore(home).get(), undefined);
     Deno.env.set("FUNCX_SDK_CLIENT_SECRET", "wrong");
     await assertRejects(
       () => getAccessToken(home, global, { force: true }),

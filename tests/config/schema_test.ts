@@ -71,7 +71,7 @@ const BAD: [string, string][] = [
   ["just text", `${FILE}: (top level): "just text" is not a mapping; expected key: value pairs`],
   [
     "foo: 1\n",
-    `${FILE}: foo: unknown key; expected one of service_address, heartbeat_period, heartbeat_threshold, log_level, provider, executor, allowed_functions`,
+    `${FILE}: foo: unknown key; expected one of service_address, heartbeat_period, heartbeat_threshold, log_level, public, allowed_groups, provider, executor, allowed_functions`,
   ],
   [
     "allowed_functions: []\n",
@@ -80,6 +80,18 @@ const BAD: [string, string][] = [
   [
     "allowed_functions:\n  - not-a-uuid\n",
     `${FILE}: allowed_functions[0]: "not-a-uuid" is not a UUID; expected a list of function ids (UUIDs), or null for no restriction`,
+  ],
+  [
+    "public: yes please\n",
+    `${FILE}: public: "yes please" is not true or false; expected true or false`,
+  ],
+  [
+    "allowed_groups: lab\n",
+    `${FILE}: allowed_groups: "lab" is not a list; expected a list of at most 64 group names or ids of the funcX service`,
+  ],
+  [
+    "allowed_groups: [lab, 'a b']\n",
+    `${FILE}: allowed_groups[1]: "a b" is not valid; expected a list of at most 64 group names or ids of the funcX service`,
   ],
   [
     "provider:\n  nodes: 2\n",
@@ -216,4 +228,9 @@ Deno.test("missing endpoint config and missing global config", () => {
   });
   assertEquals(loadGlobalConfig(join(dir, "config.yaml")), DEFAULT_GLOBAL_CONFIG);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("endpoint config: public and allowed_groups (deduplicated)", () => {
+  const c = parseEndpointConfig("public: true\nallowed_groups: [lab, lab, ops]\n", FILE);
+  assertEquals([c.public, c.allowed_groups], [true, ["lab", "ops"]]);
 });

@@ -152,7 +152,7 @@ Deno.test({
       const cc = await runCli(home, ["login"], { env });
       assertEquals(cc.code, 0, cc.stderr);
       assertMatch(cc.stdout, /client credentials/);
-      const ccTok = JSON.parse(Deno.readTextFileSync(tokFile)).funcx_service;
+      const ccTok = JSON.parse(Deno.readTextFileSync(tokFile))[`funcx_service:client:${clientId}`];
       assertEquals(ccTok.refresh_token, null);
       assert(!cc.stdout.includes(clientSecret) && !cc.stderr.includes(clientSecret));
     } finally {
