@@ -27,9 +27,10 @@ import { useBinary } from "./bench/endpoint_proc.ts";
 import { measureEndToEnd, type PreparedService, prepareService } from "./bench/e2e.ts";
 import { machineInfo } from "./bench/machine.ts";
 import { buildReport, renderMarkdown, renderTable, type Sizes } from "./bench/report.ts";
+import { type CompareRow, compareWith, renderCompare, ZEROMQ_BASELINE } from "./bench/compare.ts";
 
 const USAGE =
-  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH]";
+  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH] [--compare REV]";
 
 function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
   if (mode === "tiny") {
@@ -101,6 +102,8 @@ async function main(argv: string[]): Promise<number> {
         workers: { type: "string", default: "2" },
         prefetch: { type: "string" },
         binary: { type: "string" },
+        compare: { type: "string" },
+        "compare-only": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -141,6 +144,32 @@ async function main(argv: string[]): Promise<number> {
   const started = performance.now();
   const step = (what: string) =>
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${what}`);
+  if (values["compare-only"] && values.compare === undefined) values.compare = ZEROMQ_BASELINE;
+  let compared: CompareRow[] | undefined;
+  if (values.compare !== undefined) {
+    const fwd = await BenchForwarder.start();
+    try {
+      compared = await compareWith(fwd, {
+        rev: values.compare,
+        workers,
+        tasks: s.tasks,
+        latency: s.endpointLatencyTasks,
+        idleSeconds: s.mode === "tiny" ? 2 : 20,
+      }, step);
+    } finally {
+      await fwd.close();
+    }
+    console.log(renderCompare(compared));
+    if (values["compare-only"]) {
+      const out = values.out.replace(/\.json$/, "") + "-compare.json";
+      Deno.writeTextFileSync(
+        out,
+        JSON.stringify({ compared, machine: await machineInfo() }, null, 2) + "\n",
+      );
+      console.log(`\nwritten: ${out}`);
+      return 0;
+    }
+  }
 
   const scalingWorkers = [...new Set([1, 2, 4, workers])].sort((a, b) => a - b);
   const machineStart = await machineInfo();
@@ -246,9 +275,15 @@ async function main(argv: string[]): Promise<number> {
     e2e,
     seconds: (performance.now() - started) / 1000,
   });
+  if (compared) (report as unknown as Record<string, unknown>).compare = compared;
   Deno.mkdirSync(dirname(values.out), { recursive: true });
   Deno.writeTextFileSync(values.out, JSON.stringify(report, null, 2) + "\n");
   console.log(renderTable(report));
+  if (compared) {
+    console.log(
+      `\ntransport before/after (--compare ${values.compare}):\n${renderCompare(compared)}`,
+    );
+  }
   Deno.writeTextFileSync(values.out.replace(/\.json$/, "") + ".md", renderMarkdown(report) + "\n");
   console.log(`\nwritten: ${values.out}`);
   return 0;

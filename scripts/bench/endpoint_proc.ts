@@ -22,26 +22,52 @@ import { findManagerPids } from "./_util.ts";
 /** `main.ts` of this checkout. */
 export const MAIN_TS: string = new URL("../../main.ts", import.meta.url).pathname;
 
-let _binary: string | undefined;
+/** A command line prefix that runs the endpoint program. */
+export interface Program {
+  cmd: string;
+  args: string[];
+}
+
+let _program_: Program = { cmd: Deno.execPath(), args: ["run", ...COMPILE_FLAGS, MAIN_TS] };
 
 /**
- * Run the endpoint from a `deno compile`d executable instead of `deno run main.ts`
- * (`undefined` switches back).
+ * Run the endpoint from a `deno compile`d executable instead of `deno run main.ts`.
  *
  * @example
  * ```ts
  * useBinary("dist/funcx-endpoint");
  * ```
  */
-export function useBinary(path: string | undefined): void {
-  _binary = path;
+export function useBinary(path: string): void {
+  _program_ = { cmd: path, args: [] };
 }
 
-/** The command line prefix that runs the program (binary or `deno run ... main.ts`). */
-function _program(): { cmd: string; args: string[] } {
-  return _binary
-    ? { cmd: _binary, args: [] }
-    : { cmd: Deno.execPath(), args: ["run", ...COMPILE_FLAGS, MAIN_TS] };
+/**
+ * Run the endpoint with another command line (e.g. another checkout's `main.ts`).
+ *
+ * @example
+ * ```ts
+ * useProgram({ cmd: Deno.execPath(), args: ["run", "-A", "/tmp/old/main.ts"] });
+ * ```
+ */
+export function useProgram(p: Program): void {
+  _program_ = p;
+}
+
+/**
+ * The command line the endpoint is started with now.
+ *
+ * @example
+ * ```ts
+ * currentProgram().cmd;
+ * ```
+ */
+export function currentProgram(): Program {
+  return _program_;
+}
+
+function _program(): Program {
+  return _program_;
 }
 
 /** Name of the benchmark endpoint. */
