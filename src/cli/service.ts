@@ -36,6 +36,8 @@ export interface ServiceStartOptions {
   forwarderPort?: string;
   /** Address endpoints connect to. */
   publicHost?: string;
+  /** Accept unmodified funcx-endpoint 0.3 endpoints (trust on first use). */
+  legacyEndpoints?: boolean;
   /** Seconds between heartbeats. */
   heartbeatPeriod: string;
   /** Access-token lifetime, seconds. */
@@ -100,6 +102,7 @@ export function checkStartOptions(o: ServiceStartOptions) {
     heartbeatPeriod: _seconds(o.heartbeatPeriod, "--heartbeat-period"),
     tokenLifetime: _seconds(o.tokenLifetime, "--token-lifetime"),
     logLevel: _level(o.logLevel),
+    legacyEndpoints: o.legacyEndpoints ?? false,
   };
 }
 
@@ -179,6 +182,7 @@ async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<
   ];
   if (o.forwarderPort !== undefined) args.push("--forwarder-port", o.forwarderPort);
   if (o.publicHost !== undefined) args.push("--public-host", o.publicHost);
+  if (o.legacyEndpoints) args.push("--legacy-endpoints");
   const child = spawnDetached({ args, home: ctx.home, logFile: paths.log });
   let exited = false;
   child.exited.then(() => exited = true, () => exited = true);
@@ -275,6 +279,10 @@ export function register(program: Command, ctx: CliContext) {
       "first forwarder port: tasks, results +1, commands +2 (default port+1)",
     )
     .option("--public-host <host>", "address endpoints connect to (default: --host)")
+    .option(
+      "--legacy-endpoints",
+      "also accept unmodified funcx-endpoint 0.3 endpoints, trusting the first CURVE key that connects for each after its owner registers it (see SECURITY.md)",
+    )
     .option("--heartbeat-period <seconds>", "seconds between heartbeats to endpoints", "30")
     .option("--token-lifetime <seconds>", "access-token lifetime in seconds", "172800")
     .option("--log-level <level>", "debug, info, warn or error", "info")

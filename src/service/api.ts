@@ -41,6 +41,11 @@ export interface ApiServerOptions {
   forwarder: Forwarder;
   /** Address endpoints are told to connect to. */
   publicHost: string;
+  /**
+   * Accept unmodified funcx-endpoint 0.3 registrations (no `endpoint_pubkey`), trusting the
+   * first CURVE key that connects for them (`legacy.ts`). Default false.
+   */
+  legacyEndpoints?: boolean;
   /** Logger. */
   log: Logger;
 }
@@ -53,6 +58,7 @@ export class ApiServer {
   #auth: AuthServer;
   #fwd: Forwarder;
   #publicHost: string;
+  #legacy: boolean;
   #log: Logger;
   #router = new Router();
 
@@ -61,6 +67,7 @@ export class ApiServer {
     this.#auth = opts.auth;
     this.#fwd = opts.forwarder;
     this.#publicHost = opts.publicHost;
+    this.#legacy = opts.legacyEndpoints ?? false;
     this.#log = opts.log;
     const r = this.#router;
     r.add("GET", "/version", (req) => this.#version(req));
@@ -173,10 +180,13 @@ export class ApiServer {
       ? crypto.randomUUID()
       : checkUuid(body.endpoint_uuid, "endpoint_uuid");
     const pubkey = body.endpoint_pubkey;
-    if (typeof pubkey !== "string" || !isZ85Key(pubkey)) {
+    const legacy = this.#legacy && (pubkey === undefined || pubkey === null);
+    if (!legacy && (typeof pubkey !== "string" || !isZ85Key(pubkey))) {
       throw new ApiError(
         ErrorCode.RequestKeyError,
-        "endpoint_pubkey is required: the endpoint's 40-character Z85 CURVE public key",
+        pubkey === undefined || pubkey === null
+          ? "endpoint_pubkey is required: the endpoint's 40-character Z85 CURVE public key (an unmodified funcx-endpoint 0.3 sends none: the service admin can allow those with `service start --legacy-endpoints`, see SECURITY.md)"
+          : "endpoint_pubkey: expected the endpoint's 40-character Z85 CURVE public key",
         ["endpoint_pubkey"],
       );
     }
@@ -189,7 +199,7 @@ export class ApiServer {
       );
     }
     const sharing = parseEndpointSharing(body, this.#store.sharing);
-    const other = this.#fwd.endpointForKey(pubkey);
+    const other = legacy ? undefined : this.#fwd.endpointForKey(pubkey as string);
     if (other && other !== uuid) {
       throw new ApiError(
         ErrorCode.RequestMalformed,
@@ -204,16 +214,30 @@ export class ApiServer {
       user_id: user.userId,
       name,
       version: body.version,
-      pubkey,
-      secret_hash: sha256Hex(secret),
+      // a legacy endpoint's key is bound when it first connects (legacy.ts)
+      pubkey: legacy ? "" : pubkey as string,
+      secret_hash: legacy ? "" : sha256Hex(secret),
       ip: "",
     });
     // ours always send allowed_functions (a list, or null for none); upstream endpoints never
     // do, and keep what the owner set with the SDK
     if (allowed !== undefined) this.#store.setAllowedFunctions(uuid, allowed);
     this.#store.sharing.setEndpointSharing(uuid, sharing);
-    this.#fwd.endpointRegistered(uuid, pubkey, existing?.pubkey);
-    this.#log.info("api", "endpoint %s (%s) registered by %s", uuid, name, user.username);
+    if (legacy) {
+      this.#store.legacy.registered(uuid);
+      this.#fwd.legacyEndpointRegistered(uuid, existing?.pubkey);
+      this.#log.warn(
+        "api",
+        "endpoint %s (%s) registered by %s in LEGACY mode (no endpoint key: the first CURVE key that connects for it is trusted)",
+        uuid,
+        name,
+        user.username,
+      );
+    } else {
+      this.#store.legacy.forget(uuid);
+      this.#fwd.endpointRegistered(uuid, pubkey as string, existing?.pubkey);
+      this.#log.info("api", "endpoint %s (%s) registered by %s", uuid, name, user.username);
+    }
     const owner = this.#store.sharing.identity(user.userId);
     const ports = this.#fwd.ports;
     return json({
@@ -225,7 +249,7 @@ export class ApiServer {
       tasks_port: ports.tasks,
       results_port: ports.results,
       commands_port: ports.commands,
-      endpoint_secret: secret,
+      ...(legacy ? {} : { endpoint_secret: secret }),
       ...(allowed ? { allowed_function_hashes: functionCodeHashes(this.#store, allowed) } : {}),
       owner: { username: user.username, email: owner?.email ?? null },
       sharing: this.#sharingRecord(sharing),

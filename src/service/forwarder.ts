@@ -126,7 +126,7 @@ export class Forwarder {
     this.ports = { tasks: 0, results: 0, commands: 0 };
     this.publicCertificate = keys.publicCertificate;
     this.#heartbeatPeriod = opts.heartbeatPeriod;
-    for (const ep of this.#store.listEndpoints()) this.#keys.set(ep.pubkey, ep.uuid);
+    for (const ep of this.#store.listEndpoints()) if (ep.pubkey) this.#keys.set(ep.pubkey, ep.uuid);
     const socks = {} as Record<_Channel, Router>;
     for (const ch of _CHANNELS) {
       const sock = new Router({
@@ -138,7 +138,7 @@ export class Forwarder {
         curveServer: true,
         curveSecretKey: keys.secretKey,
         curvePublicKey: keys.publicKey,
-        authorize: (req) => this.#authorize(req.clientKey!, req.address),
+        authorize: (req) => this.#authorize(req.clientKey!, req.address, req.identity),
         sendHighWaterMark: 0,
         receiveHighWaterMark: 0,
         maxMessageSize: _MAX_FRAME,
@@ -195,6 +195,24 @@ export class Forwarder {
   endpointRegistered(uuid: string, pubkey: string, oldKey?: string): void {
     if (oldKey && oldKey !== pubkey && this.#keys.get(oldKey) === uuid) this.#keys.delete(oldKey);
     this.#keys.set(pubkey, uuid);
+  }
+
+  /**
+   * A legacy endpoint (re-)registered without a key: forget its old key and trust; the
+   * next key that connects for it is bound (see `legacy.ts`).
+   */
+  legacyEndpointRegistered(uuid: string, oldKey?: string): void {
+    if (oldKey && this.#keys.get(oldKey) === uuid) this.#keys.delete(oldKey);
+    this.#dropTrust(uuid, "registered again");
+  }
+
+  #dropTrust(uuid: string, why: string) {
+    const c = this.#conns.get(uuid);
+    if (!c) return;
+    for (const [ch, peer] of Object.entries(c.route)) {
+      this.#untrust(ch as _Channel, peer, uuid, why);
+      peer.close(why);
+    }
   }
 
   /** An endpoint was deleted: forget its key and connection. */
@@ -276,10 +294,15 @@ export class Forwarder {
 
   // ------------------------------------------------------------------ admission
 
-  /** The transport's authorizer: only CURVE keys some endpoint registered get in. */
-  #authorize(clientKey: Uint8Array, address: string): true | string {
+  /**
+   * The transport's authorizer: only CURVE keys some endpoint registered get in, and (for
+   * a legacy endpoint, named by its `Identity`) its bound key or, before the first use, any.
+   */
+  #authorize(clientKey: Uint8Array, address: string, identity: Uint8Array): true | string {
     const z85 = z85Encode(clientKey);
     if (this.#keys.has(z85)) return true;
+    const id = _dec.decode(identity).toLowerCase();
+    if (isUuid(id) && this.#store.legacy.admits(id, z85)) return true;
     this.#warnOnce(
       `zap:${z85}`,
       "refused a CURVE client key that no endpoint registered (from %s)",
@@ -439,7 +462,10 @@ export class Forwarder {
       );
       return;
     }
-    if (!peer.curveKey || z85Encode(peer.curveKey) !== ep.pubkey) {
+    const legacy = this.#store.legacy.get(uuid);
+    if (legacy) {
+      if (!this.#bindLegacy(ch, uuid, rid, peer)) return;
+    } else if (!peer.curveKey || z85Encode(peer.curveKey) !== ep.pubkey) {
       this.#warnOnce(
         `reg:${uuid}:${ch}:key`,
         "refused %s registration of %s from %s: the connection's CURVE key is not the one registered for it",
@@ -450,7 +476,9 @@ export class Forwarder {
       return;
     }
     const secret = msg.endpoint_secret;
-    if (typeof secret !== "string" || !safeEqual(sha256Hex(secret), ep.secret_hash)) {
+    if (
+      !legacy && (typeof secret !== "string" || !safeEqual(sha256Hex(secret), ep.secret_hash))
+    ) {
       this.#warnOnce(
         `reg:${uuid}:${ch}:secret`,
         "refused %s registration from %s: missing or wrong endpoint_secret",
@@ -483,6 +511,46 @@ export class Forwarder {
       this.#deliver(uuid);
       this.#send(uuid, packHeartbeat(uuid));
     }
+  }
+
+  /**
+   * A legacy endpoint's registration: its own uuid as identity, and the CURVE key bound on
+   * first use (or bound now). False (logged) when refused.
+   */
+  #bindLegacy(ch: _Channel, uuid: string, rid: string, peer: Peer): boolean {
+    const key = peer.curveKey ? z85Encode(peer.curveKey) : "";
+    if (rid.toLowerCase() !== uuid || !key) {
+      this.#warnOnce(
+        `reg:${uuid}:${ch}:legacyid`,
+        "refused %s registration of legacy endpoint %s from %s: it must connect with its uuid as identity",
+        ch,
+        uuid,
+        peer.address,
+      );
+      return false;
+    }
+    const before = this.#store.legacy.get(uuid)?.boundKey;
+    if (!this.#store.legacy.bind(uuid, key)) {
+      this.#warnOnce(
+        `reg:${uuid}:${ch}:legacykey`,
+        "refused %s registration of legacy endpoint %s from %s: another CURVE key was trusted on first use since its registration",
+        ch,
+        uuid,
+        peer.address,
+      );
+      return false;
+    }
+    if (before == null) {
+      this.#keys.set(key, uuid);
+      this.#log.warn(
+        "forwarder",
+        "legacy endpoint %s: trusting CURVE key %s on first use (from %s)",
+        uuid,
+        key,
+        peer.address,
+      );
+    }
+    return true;
   }
 
   #onResult(uuid: string, msg: Record<string, PyValue>) {

@@ -40,6 +40,8 @@ export interface ServiceOptions {
   heartbeatPeriod?: number;
   /** Access-token lifetime in seconds (default 48 h). */
   tokenLifetime?: number;
+  /** Accept unmodified funcx-endpoint 0.3 endpoints, trusted on first use (default false). */
+  legacyEndpoints?: boolean;
   /** Logger. */
   log: Logger;
 }
@@ -108,6 +110,7 @@ export class LocalService {
         auth,
         forwarder,
         publicHost,
+        legacyEndpoints: opts.legacyEndpoints ?? false,
         log,
       });
       const listening = Promise.withResolvers<Deno.NetAddr>();

@@ -29,7 +29,11 @@ export interface StatusPageData {
     lastHeartbeat: number | null;
     /** Who may use it ("alice only", "alice and members of lab", "anyone (public)"). */
     sharedWith?: string;
+    /** An unmodified 0.3 endpoint, trusted on first use (`--legacy-endpoints`). */
+    legacy?: boolean;
   }[];
+  /** How many registered endpoints run in legacy mode (service-wide). */
+  legacyCount?: number;
   /** Task counts. */
   counts: TaskCounts;
   /** Recent tasks. */
@@ -60,7 +64,9 @@ export function statusPageHtml(d: StatusPageData): string {
       escapeHtml(e.uuid)
     }">` +
     `<td>${escapeHtml(e.name)}</td><td><code>${escapeHtml(e.uuid)}</code></td>` +
-    `<td class="state">${e.online ? "online" : "offline"}</td>` +
+    `<td class="state">${e.online ? "online" : "offline"}${
+      e.legacy ? ' <span class="legacy">(legacy: trusted on first use)</span>' : ""
+    }</td>` +
     `<td class="heartbeat">${_time(e.lastHeartbeat)}</td>` +
     `<td class="shared-with">${escapeHtml(e.sharedWith ?? "")}</td></tr>`
   ).join("\n");
@@ -88,7 +94,11 @@ export function statusPageHtml(d: StatusPageData): string {
 <li>Done: <span id="count-done">${d.counts.done}</span></li>
 </ul>
 <h2>Endpoints</h2>
-<table id="endpoints"><thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last heartbeat</th><th>Who may use it</th></tr></thead>
+${
+    d.legacyCount
+      ? `<p id="legacy-count">Legacy endpoints (unmodified funcX 0.3, trusted on first use): ${d.legacyCount}</p>\n`
+      : ""
+  }<table id="endpoints"><thead><tr><th>Name</th><th>ID</th><th>State</th><th>Last heartbeat</th><th>Who may use it</th></tr></thead>
 <tbody>
 ${
     eps ||
@@ -143,6 +153,7 @@ export function renderStatusPage(
       return html(`<p>${escapeHtml((e as Error).message)}</p>`, 401);
     }
   }
+  const legacy = store.legacy.list();
   const data: StatusPageData = {
     endpoints: userId === undefined ? [] : _usableEndpoints(store, userId).map((e) => ({
       uuid: e.uuid,
@@ -150,7 +161,9 @@ export function renderStatusPage(
       online: forwarder.isOnline(e.uuid),
       lastHeartbeat: forwarder.lastSeen(e.uuid) ?? e.last_heartbeat,
       sharedWith: _sharedWith(store, e.uuid, e.user_id),
+      legacy: legacy.has(e.uuid),
     })),
+    legacyCount: legacy.size,
     counts: store.taskCounts(userId),
     tasks: userId === undefined ? [] : store.recentTasks(20, userId).map((t) => ({
       uuid: t.uuid,

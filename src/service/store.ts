@@ -15,6 +15,7 @@
  * ```
  * @module
  */
+import { LegacyEndpoints } from "./legacy.ts";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { hashPassword, newToken, sha256Hex, verifyPassword } from "./secrets.ts";
 import { SharingStore } from "./groups.ts";
@@ -309,10 +310,13 @@ export class ServiceStore {
   #stmts = new Map<string, StatementSync>();
   /** Identities (email), groups and what is shared with whom (`groups.ts`). */
   readonly sharing: SharingStore;
+  /** Unmodified 0.3 endpoints, trusted on first use (`legacy.ts`). */
+  readonly legacy: LegacyEndpoints;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
     this.sharing = new SharingStore(db);
+    this.legacy = new LegacyEndpoints(db);
   }
 
   /**
