@@ -244,6 +244,8 @@ abstract class _Socket {
   #closed = false;
   #stopConnecting = new AbortController();
   #connecting: Promise<void>[] = [];
+  /** Accept loops: a listener's port is only free once its pending accept has returned. */
+  #accepting: Promise<void>[] = [];
   /** The address of the last `bind`, with the port chosen. */
   lastEndpoint?: string;
 
@@ -336,7 +338,7 @@ abstract class _Socket {
     const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
     this.lastEndpoint = `tcp://${host}:${a.port}`;
     this.#ensureHeartbeat();
-    void this.#accept(listener);
+    this.#accepting.push(this.#accept(listener));
     return this.lastEndpoint;
   }
 
@@ -445,7 +447,7 @@ abstract class _Socket {
       w.reject(new SocketClosedError("socket closed before the message could be sent"));
     }
     for (const r of this.#readPaused.splice(0)) r();
-    await Promise.allSettled(this.#connecting);
+    await Promise.allSettled([...this.#connecting, ...this.#accepting]);
   }
 
   // ------------------------------------------------------------------ for subclasses
