@@ -361,6 +361,16 @@ export class Connection {
 
   #closedByPeer() {
     if (this.#state === "ready") return this.close("closed by the peer");
+    if (this.#state === "greeting") {
+      // libzmq reads our whole greeting and hangs up, without finishing its own, when our
+      // mechanism is not its mechanism (the only greeting it refuses from a ZMTP 3.1 peer)
+      return this.#fail(
+        new HandshakeError(
+          "mechanism-mismatch",
+          `the peer closed the connection on our greeting: it does not accept the ${this.mechanism.name} security mechanism (mechanism mismatch)`,
+        ),
+      );
+    }
     const m = this.mechanism as Mechanism & { closedError?: () => HandshakeError };
     if (this.#state === "handshake" && m.closedError) return this.#fail(m.closedError());
     this.#fail(new HandshakeError("closed", "the peer closed the connection during the handshake"));
