@@ -50,6 +50,7 @@ export interface ConnectionHooks {
 
 let _nextId = 1;
 const _PING = "PING";
+const _EMPTY = new Uint8Array(0);
 
 /** The write batch size: queued parts are copied together up to this many bytes. */
 const _BATCH = 256 * 1024;
@@ -318,35 +319,39 @@ export class Connection {
           if (this.isClosed) return;
         }
         if (chunk.length === 0) continue;
-        const frames = this.#decoder.push(chunk);
-        for (const f of frames) {
-          if (this.isClosed) return;
-          if (this.#state === "handshake") {
-            if (!f.command) {
-              throw new ZmtpProtocolError("a message frame before the handshake ended");
+        // a header over the handshake's limit right after its last command is held back
+        // by the decoder until that command raised the limit: push again while held
+        for (let frames = this.#decoder.push(chunk);; frames = this.#decoder.push(_EMPTY)) {
+          for (const f of frames) {
+            if (this.isClosed) return;
+            if (this.#state === "handshake") {
+              if (!f.command) {
+                throw new ZmtpProtocolError("a message frame before the handshake ended");
+              }
+              await this.#onHandshakeCommand(f.body);
+              continue;
             }
-            await this.#onHandshakeCommand(f.body);
-            continue;
+            let body = f.body, more = f.more, command = f.command;
+            if (!this.mechanism.plain) ({ body, more, command } = this.mechanism.decode(f.body));
+            if (command) {
+              this.#onCommand(body);
+              continue;
+            }
+            this.#partsSize += body.length;
+            if (this.#partsSize > this.#opts.maxMessageSize) {
+              throw new ZmtpProtocolError(
+                `a message of more than ${this.#opts.maxMessageSize} bytes (maxMessageSize)`,
+              );
+            }
+            this.#parts.push(body);
+            if (more) continue;
+            const parts = this.#parts;
+            this.#parts = [];
+            this.#partsSize = 0;
+            const r = this.#hooks.message(this, parts);
+            if (r) await r;
           }
-          let body = f.body, more = f.more, command = f.command;
-          if (!this.mechanism.plain) ({ body, more, command } = this.mechanism.decode(f.body));
-          if (command) {
-            this.#onCommand(body);
-            continue;
-          }
-          this.#partsSize += body.length;
-          if (this.#partsSize > this.#opts.maxMessageSize) {
-            throw new ZmtpProtocolError(
-              `a message of more than ${this.#opts.maxMessageSize} bytes (maxMessageSize)`,
-            );
-          }
-          this.#parts.push(body);
-          if (more) continue;
-          const parts = this.#parts;
-          this.#parts = [];
-          this.#partsSize = 0;
-          const r = this.#hooks.message(this, parts);
-          if (r) await r;
+          if (!this.#decoder.held) break;
         }
       }
     } catch (e) {
