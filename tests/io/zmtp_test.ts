@@ -140,6 +140,28 @@ Deno.test("codec: an oversize frame is refused from its header, before allocatin
   throws(() => new FrameDecoder(100).push(new Uint8Array([0xff])), /invalid frame flags/);
 });
 
+Deno.test("codec: an over-limit header after frames of the same chunk is held until pushed again", () => {
+  const d = new FrameDecoder(100);
+  const ready = encodeFrame(encodeCommand("READY"), false, true);
+  const big = encodeFrame(new Uint8Array(1000).fill(7), false);
+  const wire = concat([ready, big]);
+  for (const cut of [wire.length, ready.length + 9, ready.length + 20, ready.length + 5]) {
+    const dd = new FrameDecoder(100);
+    const first = dd.push(wire.subarray(0, cut));
+    assertEquals(first.length, 1);
+    // a header that is complete is held; a partial one is only judged once complete
+    assertEquals(dd.held, cut >= ready.length + 9, `cut ${cut}`);
+    dd.maxFrame = 2000; // what a connection does once the handshake is done
+    const rest = [...dd.push(new Uint8Array(0)), ...dd.push(wire.subarray(cut))];
+    assertEquals(rest.length, 1);
+    assertEquals(rest[0].body.length, 1000);
+    assert(!dd.held);
+  }
+  // without a raised limit the held header is refused on the next push
+  assertEquals(d.push(wire).length, 1);
+  throws(() => d.push(new Uint8Array(0)), /frame of 1000 bytes exceeds the limit of 100 bytes/);
+});
+
 Deno.test("codec: greeting, commands and metadata", () => {
   const g = encodeGreeting("CURVE", true);
   assertEquals(g.length, 64);
@@ -541,6 +563,28 @@ async function silentNullPeer(address: string): Promise<Deno.TcpConn> {
   );
   return c;
 }
+
+Deno.test("a large first message in the same TCP read as the peer's READY is delivered", async () => {
+  // the handshake's frame limit (64 KiB) must not apply to a message right after READY
+  const r = new Router();
+  const address = await r.bind("tcp://127.0.0.1:*");
+  const port = Number(address.split(":").pop());
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const ready = encodeCommand("READY", encodeMetadata([["Socket-Type", "DEALER"]]));
+    const all = concat([
+      encodeGreeting("NULL", false),
+      encodeFrame(ready, false, true),
+      encodeFrame(new Uint8Array(100_000).fill(3), false),
+    ]);
+    for (let off = 0; off < all.length;) off += await c.write(all.subarray(off));
+    const [, body] = await r.receive();
+    assertEquals(body.length, 100_000);
+  } finally {
+    c.close();
+    await r.close();
+  }
+});
 
 Deno.test("heartbeats: a silent peer is dropped after the timeout; a live one is kept", async () => {
   const r = new Router({ heartbeatInterval: 30, heartbeatTimeout: 150 });
