@@ -189,6 +189,7 @@ class _Peer implements Peer {
   }
 
   trySend(frames: Uint8Array[]): boolean {
+    if (frames.length === 0) throw new TypeError("a message needs at least one frame");
     if (!this.conn.ready || this.#socket.full(this.conn)) return false;
     this.conn.write(frames);
     return true;
@@ -675,6 +676,7 @@ export class Dealer extends _Socket {
   }
 
   trySend(frames: Uint8Array[]): boolean {
+    if (frames.length === 0) throw new TypeError("a message needs at least one frame");
     if (this.closed) return false;
     const n = this.#rr.length;
     for (let i = 0; i < n; i++) {
