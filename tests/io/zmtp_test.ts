@@ -470,6 +470,28 @@ Deno.test("router: mandatory routing throws EHOSTUNREACH; non-mandatory drops", 
   await lax.close();
 });
 
+Deno.test("an empty message is refused, and does not take a place in the peer's queue", async () => {
+  const r = new Router();
+  const address = await r.bind("tcp://127.0.0.1:*");
+  const d = new Dealer({ sendHighWaterMark: 2 });
+  try {
+    d.connect(address);
+    await d.send([enc.encode("first")]);
+    await r.receive();
+    for (let i = 0; i < 3; i++) {
+      throws(() => d.trySend([]), /a message needs at least one frame/);
+      await rejects(d.send([]), TypeError);
+      throws(() => d.connectedPeers()[0].trySend([]), TypeError);
+    }
+    await until(() => d.connectedPeers()[0].queued === 0, 2_000, "an empty queue");
+    await d.send([enc.encode("after")]);
+    assertEquals(dec.decode((await r.receive())[1]), "after");
+  } finally {
+    await d.close();
+    await r.close();
+  }
+});
+
 Deno.test("dealer: reconnect back-off doubles up to its maximum, then connects when the peer comes", async () => {
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
