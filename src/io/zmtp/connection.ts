@@ -90,6 +90,7 @@ export class Connection {
   #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
   #handshakeDone = false;
+  #readPaused = false;
 
   constructor(
     tcp: Deno.Conn,
@@ -110,6 +111,11 @@ export class Connection {
     this.#decoder = new FrameDecoder(64 * 1024);
     this.lastReceived = this.lastSent = clock();
     this.#closedPromise = new Promise((r) => this.#resolveClosed = r);
+  }
+
+  /** Is reading paused by the socket (back-pressure: a full receive queue or a busy handler)? */
+  get readPaused(): boolean {
+    return this.#readPaused;
   }
 
   /** Is the handshake done and the connection open? */
@@ -349,7 +355,13 @@ export class Connection {
             this.#parts = [];
             this.#partsSize = 0;
             const r = this.#hooks.message(this, parts);
-            if (r) await r;
+            if (r) {
+              this.#readPaused = true;
+              await r;
+              this.#readPaused = false;
+              // the peer's silence while we were not reading was ours, not its
+              this.lastReceived = this.#clock();
+            }
           }
           if (!this.#decoder.held) break;
         }

@@ -630,7 +630,8 @@ abstract class _Socket {
     const timeout = this.opts.heartbeatTimeout;
     for (const c of this.#conns) {
       if (!c.ready) continue;
-      const silent = now - c.lastReceived;
+      // a peer we stopped reading (back-pressure) is not silent: we are not listening
+      const silent = c.readPaused ? 0 : now - c.lastReceived;
       if ((timeout > 0 && silent > timeout) || (c.peerTtl > 0 && silent > c.peerTtl)) {
         c.close(`heartbeat timeout: nothing received for ${Math.round(silent)} ms`);
         continue;
