@@ -635,6 +635,28 @@ Deno.test("heartbeats: a silent peer is dropped after the timeout; a live one is
   }
 });
 
+Deno.test("heartbeats: a peer we stopped reading (receive high-water mark) is kept; nothing is lost", async () => {
+  const r = new Router({ receiveHighWaterMark: 4, heartbeatInterval: 30, heartbeatTimeout: 150 });
+  const address = await r.bind("tcp://127.0.0.1:*");
+  const reasons: string[] = [];
+  r.on("disconnect", (_p, why) => reasons.push(why));
+  const d = new Dealer({ heartbeatInterval: 30, heartbeatTimeout: 150 });
+  d.on("disconnect", (_p, why) => reasons.push(`dealer: ${why}`));
+  try {
+    d.connect(address);
+    const n = 100;
+    for (let i = 0; i < n; i++) await d.send([enc.encode(String(i))]);
+    // the application does not read for several heartbeat timeouts
+    const t0 = performance.now();
+    await until(() => performance.now() - t0 > 600, 2_000, "a window without receive()");
+    assertEquals(reasons, []);
+    for (let i = 0; i < n; i++) assertEquals(dec.decode((await r.receive())[1]), String(i));
+  } finally {
+    await d.close();
+    await r.close();
+  }
+});
+
 Deno.test("handshake timeout: a peer that never finishes its handshake fails as timeout", async () => {
   const r = new Router({ handshakeTimeout: 100 });
   const address = await r.bind("tcp://127.0.0.1:*");
