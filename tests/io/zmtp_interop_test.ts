@@ -618,11 +618,13 @@ interop(
         await d.send([enc.encode("still")]);
         assertEquals(dec.decode((await d.receive())[0]), "still");
         // a stopped peer answers nothing: dropped after our heartbeat timeout
-        const t0 = performance.now();
         py.kill("SIGSTOP");
         await until(() => reasons.length > 0, 5_000, "the heartbeat timeout");
-        match(reasons[0], /^heartbeat timeout: nothing received for \d+ ms$/);
-        assert(performance.now() - t0 >= 500, "dropped before the timeout");
+        const silentMs = Number(
+          /^heartbeat timeout: nothing received for (\d+) ms$/.exec(reasons[0])?.[1],
+        );
+        // libzmq's TTL (500 ms) is shorter than our own timeout (600 ms): it applies
+        assert(silentMs >= 500, `dropped after ${silentMs} ms of silence: ${reasons[0]}`);
       } finally {
         await d.close();
         await py.stop();

@@ -619,10 +619,11 @@ Deno.test("heartbeats: a silent peer is dropped after the timeout; a live one is
     live.connect(address);
     silent = await silentNullPeer(address);
     await until(() => r.connectedPeers().length === 2, 5_000, "both peers");
-    const t0 = performance.now();
     await until(() => reasons.length === 1, 5_000, "the silent peer's timeout");
-    assert(performance.now() - t0 >= 100, "dropped too early");
-    match(reasons[0], /^heartbeat timeout: nothing received for \d+ ms$/);
+    const silentMs = Number(
+      /^heartbeat timeout: nothing received for (\d+) ms$/.exec(reasons[0])?.[1],
+    );
+    assert(silentMs >= 150, `dropped after ${silentMs} ms of silence, before the timeout`);
     // the live DEALER answers PINGs: still there after more than one timeout
     const tLive = performance.now();
     await until(() => performance.now() - tLive > 400, 1_000, "a quiet window");
