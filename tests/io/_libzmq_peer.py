@@ -1,10 +1,11 @@
 """A libzmq peer (Debian python3-zmq) for the transport's interop tests; run with /usr/bin/python3.
 
-    _libzmq_peer.py ROLE MECH [options]      ROLE: router-bind | dealer-connect
-    MECH: null | curve
+    _libzmq_peer.py ROLE MECH [options]
+    ROLE: router-bind | dealer-connect | dealer-bind | router-connect
+    MECH: null | curve (the binding side is the CURVE server)
 
-Prints "READY <endpoint>" (router-bind) or "READY" (dealer-connect, once every socket is
-created and connecting) on stdout, then echoes every message back as received: the ROUTER
+Prints "READY <endpoint>" (bind) or "READY" (connect, once every socket is created and
+connecting) on stdout, then echoes every message back as received: the ROUTER
 to its sender, each DEALER to its peer. `--count N` makes N DEALER sockets (identities
 IDENTITY0 .. IDENTITY{N-1}). `--monitor` prints "EVENT <name> <value>" lines for the
 connection events of socket 0 (handshakes, disconnects). "quit" on stdin (or stdin closing)
@@ -14,7 +15,7 @@ import argparse, os, sys, tempfile, threading, zmq
 from zmq.utils.monitor import recv_monitor_message
 
 p = argparse.ArgumentParser()
-p.add_argument("role", choices=["router-bind", "dealer-connect"])
+p.add_argument("role", choices=["router-bind", "dealer-connect", "dealer-bind", "router-connect"])
 p.add_argument("mech", choices=["null", "curve"])
 p.add_argument("--address", default="tcp://127.0.0.1:*")
 p.add_argument("--server-public")
@@ -34,7 +35,8 @@ a = p.parse_args()
 ctx = zmq.Context()
 ctx.set(zmq.MAX_SOCKETS, max(1024, 2 * a.count + 64))
 auth = None
-if a.mech == "curve" and a.role == "router-bind" and a.allow:
+binds = a.role.endswith("-bind")
+if a.mech == "curve" and binds and a.allow:
     from zmq.auth.thread import ThreadAuthenticator
     auth = ThreadAuthenticator(ctx)
     auth.start()
@@ -63,7 +65,7 @@ def make(kind, identity):
     if a.hb_ttl:
         s.setsockopt(zmq.HEARTBEAT_TTL, a.hb_ttl)
     if a.mech == "curve":
-        if kind == zmq.ROUTER:
+        if binds:
             s.curve_server = True
             s.curve_secretkey = a.server_secret.encode()
             s.curve_publickey = a.server_public.encode()
@@ -74,10 +76,11 @@ def make(kind, identity):
     return s
 
 
-if a.role == "router-bind":
-    socks = [make(zmq.ROUTER, a.identity)]
+kind = zmq.ROUTER if a.role.startswith("router") else zmq.DEALER
+if binds:
+    socks = [make(kind, a.identity)]
 else:
-    socks = [make(zmq.DEALER, a.identity + (str(i) if a.count > 1 else "")) for i in range(a.count)]
+    socks = [make(kind, a.identity + (str(i) if a.count > 1 else "")) for i in range(a.count)]
 
 poller = zmq.Poller()
 mon = None
@@ -85,7 +88,7 @@ if a.monitor:
     mon = socks[0].get_monitor_socket()
     poller.register(mon, zmq.POLLIN)
 
-if a.role == "router-bind":
+if binds:
     socks[0].bind(a.address)
     print("READY", socks[0].getsockopt(zmq.LAST_ENDPOINT).decode(), flush=True)
 else:
