@@ -608,6 +608,62 @@ Deno.test("a large first message in the same TCP read as the peer's READY is del
   }
 });
 
+Deno.test("a peer that writes its greeting, READY and a message one byte at a time is understood", async () => {
+  const r = new Router();
+  const address = await r.bind("tcp://127.0.0.1:*");
+  const c = await Deno.connect({ hostname: "127.0.0.1", port: Number(address.split(":").pop()) });
+  c.setNoDelay(true);
+  try {
+    const ready = encodeCommand(
+      "READY",
+      encodeMetadata([["Socket-Type", "DEALER"], ["Identity", "drip"]]),
+    );
+    const all = concat([
+      encodeGreeting("NULL", false),
+      encodeFrame(ready, false, true),
+      encodeFrame(enc.encode("a"), true),
+      encodeFrame(new Uint8Array(300).fill(9), false),
+    ]);
+    for (let i = 0; i < all.length; i++) await c.write(all.subarray(i, i + 1));
+    const [id, a, b] = await r.receive();
+    assertEquals([dec.decode(id), dec.decode(a), b.length], ["drip", "a", 300]);
+  } finally {
+    c.close();
+    await r.close();
+  }
+});
+
+Deno.test("addresses: IPv6 and wildcard binds report the address actually bound", async () => {
+  const r = new Router();
+  try {
+    match(await r.bind("tcp://127.0.0.1:*"), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    let v6: string | undefined;
+    try {
+      v6 = await r.bind("tcp://[::1]:0");
+    } catch { /* no IPv6 loopback on this machine */ }
+    if (v6) {
+      match(v6, /^tcp:\/\/\[::1\]:\d+$/);
+      const d = new Dealer({ routingId: "six" });
+      try {
+        d.connect(v6);
+        await d.send([enc.encode("over v6")]);
+        const [id, body] = await r.receive();
+        assertEquals([dec.decode(id), dec.decode(body)], ["six", "over v6"]);
+      } finally {
+        await d.close();
+      }
+    }
+    await rejects(
+      r.bind("tcp://127.0.0.1"),
+      /invalid address "tcp:\/\/127\.0\.0\.1": expected tcp:\/\/host:port/,
+    );
+    await rejects(r.bind("ipc:///tmp/x"), /invalid address/);
+    await rejects(r.bind("tcp://127.0.0.1:70000"), /port out of range/);
+  } finally {
+    await r.close();
+  }
+});
+
 Deno.test("heartbeats: a silent peer is dropped after the timeout; a live one is kept", async () => {
   const r = new Router({ heartbeatInterval: 30, heartbeatTimeout: 150 });
   const address = await r.bind("tcp://127.0.0.1:*");
