@@ -51,6 +51,11 @@ export interface ConnectionHooks {
 let _nextId = 1;
 const _PING = "PING";
 const _EMPTY = new Uint8Array(0);
+/**
+ * Most parts in one message: empty parts cost 2 bytes on the wire and nothing against
+ * `maxMessageSize`, so without a cap a peer could grow one message without bound.
+ */
+const _MAX_PARTS = 65_536;
 
 /** The write batch size: queued parts are copied together up to this many bytes. */
 const _BATCH = 256 * 1024;
@@ -348,6 +353,9 @@ export class Connection {
               throw new ZmtpProtocolError(
                 `a message of more than ${this.#opts.maxMessageSize} bytes (maxMessageSize)`,
               );
+            }
+            if (this.#parts.length >= _MAX_PARTS) {
+              throw new ZmtpProtocolError(`a message of more than ${_MAX_PARTS} parts`);
             }
             this.#parts.push(body);
             if (more) continue;
