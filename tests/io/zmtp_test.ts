@@ -664,6 +664,39 @@ Deno.test("addresses: IPv6 and wildcard binds report the address actually bound"
   }
 });
 
+Deno.test("a message of endless empty parts is refused (bounded memory); 1,000 parts are fine", async () => {
+  const r = new Router({ maxMessageSize: 1024 * 1024 });
+  const address = await r.bind("tcp://127.0.0.1:*");
+  const reasons: string[] = [];
+  r.on("disconnect", (_p, why) => reasons.push(why));
+  const d = new Dealer();
+  const c = await Deno.connect({ hostname: "127.0.0.1", port: Number(address.split(":").pop()) });
+  try {
+    d.connect(address);
+    const many = Array.from({ length: 1000 }, () => new Uint8Array(0));
+    await d.send(many);
+    assertEquals((await r.receive()).length, 1 + 1000);
+    // 0-byte parts cost nothing against maxMessageSize: only the part cap stops them
+    const ready = encodeCommand("READY", encodeMetadata([["Socket-Type", "DEALER"]]));
+    await c.write(concat([encodeGreeting("NULL", false), encodeFrame(ready, false, true)]));
+    const empties = new Uint8Array(2 * 10_000);
+    for (let i = 0; i < empties.length; i += 2) empties[i] = 1; // MORE, size 0
+    for (let k = 0; k < 10 && reasons.length === 0; k++) {
+      try {
+        for (let off = 0; off < empties.length;) off += await c.write(empties.subarray(off));
+      } catch {
+        break; // closed by our side
+      }
+    }
+    await until(() => reasons.length === 1, 5_000, "the disconnect");
+    assertEquals(reasons[0], "protocol error: a message of more than 65536 parts");
+  } finally {
+    c.close();
+    await d.close();
+    await r.close();
+  }
+});
+
 Deno.test("heartbeats: a silent peer is dropped after the timeout; a live one is kept", async () => {
   const r = new Router({ heartbeatInterval: 30, heartbeatTimeout: 150 });
   const address = await r.bind("tcp://127.0.0.1:*");
