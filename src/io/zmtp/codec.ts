@@ -305,6 +305,8 @@ export class FrameDecoder {
   /** Header bytes collected so far. */
   #head = new Uint8Array(9);
   #headLen = 0;
+  /** Input held back at an over-limit header that followed frames of the same chunk. */
+  #held: Uint8Array | undefined;
   /** Body being filled, and how much of it is. */
   #body: Uint8Array | undefined;
   #bodyLen = 0;
@@ -320,8 +322,24 @@ export class FrameDecoder {
     this.#max = n;
   }
 
-  /** Feed bytes; returns the frames completed by them, in order. */
+  /**
+   * Bytes are held back: a header over the limit came after frames of the same chunk.
+   * Handle the frames returned (a handshake may raise the limit), then `push()` again (an
+   * empty chunk will do): the header is then checked against the limit of that time.
+   */
+  get held(): boolean {
+    return this.#held !== undefined;
+  }
+
+  /** Feed bytes; returns the frames completed by them, in order (see {@linkcode held}). */
   push(chunk: Uint8Array): Frame[] {
+    if (this.#held) {
+      const joined = new Uint8Array(this.#held.length + chunk.length);
+      joined.set(this.#held);
+      joined.set(chunk, this.#held.length);
+      chunk = joined;
+      this.#held = undefined;
+    }
     const out: Frame[] = [];
     let at = 0;
     const end = chunk.length;
@@ -336,8 +354,11 @@ export class FrameDecoder {
           // fast path: a whole short header in this chunk
           if (!(flags & FLAG_LONG) && at + 1 < end) {
             const n = chunk[at + 1];
+            if (n > this.#max) {
+              if (out.length > 0) return this.#hold(out, chunk, at);
+              this.#tooBig(n);
+            }
             at += 2;
-            if (n > this.#max) this.#tooBig(n);
             if (end - at >= n) {
               out.push({
                 more: (flags & FLAG_MORE) !== 0,
@@ -366,10 +387,16 @@ export class FrameDecoder {
           const h = this.#head;
           const hi = ((h[1] << 24) >>> 0) + (h[2] << 16) + (h[3] << 8) + h[4];
           const lo = ((h[5] << 24) >>> 0) + (h[6] << 16) + (h[7] << 8) + h[8];
-          if (hi > 0x1fffff) this.#tooBig(Number.MAX_SAFE_INTEGER);
-          n = hi * 0x100000000 + lo;
+          n = hi > 0x1fffff ? Number.MAX_SAFE_INTEGER : hi * 0x100000000 + lo;
         }
-        if (n > this.#max) this.#tooBig(n);
+        if (n > this.#max) {
+          // frames came before this header in this chunk, so all of it is in this chunk
+          if (out.length > 0) {
+            this.#headLen = 0;
+            return this.#hold(out, chunk, at - need);
+          }
+          this.#tooBig(n);
+        }
         this.#flags = flags;
         this.#headLen = 0;
         this.#body = new Uint8Array(n);
@@ -395,6 +422,11 @@ export class FrameDecoder {
     });
     this.#body = undefined;
     this.#bodyLen = 0;
+  }
+
+  #hold(out: Frame[], chunk: Uint8Array, from: number): Frame[] {
+    this.#held = chunk.slice(from);
+    return out;
   }
 
   #tooBig(n: number): never {

@@ -50,6 +50,12 @@ export interface ConnectionHooks {
 
 let _nextId = 1;
 const _PING = "PING";
+const _EMPTY = new Uint8Array(0);
+/**
+ * Most parts in one message: empty parts cost 2 bytes on the wire and nothing against
+ * `maxMessageSize`, so without a cap a peer could grow one message without bound.
+ */
+const _MAX_PARTS = 65_536;
 
 /** The write batch size: queued parts are copied together up to this many bytes. */
 const _BATCH = 256 * 1024;
@@ -89,6 +95,7 @@ export class Connection {
   #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
   #handshakeDone = false;
+  #readPaused = false;
 
   constructor(
     tcp: Deno.Conn,
@@ -109,6 +116,11 @@ export class Connection {
     this.#decoder = new FrameDecoder(64 * 1024);
     this.lastReceived = this.lastSent = clock();
     this.#closedPromise = new Promise((r) => this.#resolveClosed = r);
+  }
+
+  /** Is reading paused by the socket (back-pressure: a full receive queue or a busy handler)? */
+  get readPaused(): boolean {
+    return this.#readPaused;
   }
 
   /** Is the handshake done and the connection open? */
@@ -318,35 +330,48 @@ export class Connection {
           if (this.isClosed) return;
         }
         if (chunk.length === 0) continue;
-        const frames = this.#decoder.push(chunk);
-        for (const f of frames) {
-          if (this.isClosed) return;
-          if (this.#state === "handshake") {
-            if (!f.command) {
-              throw new ZmtpProtocolError("a message frame before the handshake ended");
+        // a header over the handshake's limit right after its last command is held back
+        // by the decoder until that command raised the limit: push again while held
+        for (let frames = this.#decoder.push(chunk);; frames = this.#decoder.push(_EMPTY)) {
+          for (const f of frames) {
+            if (this.isClosed) return;
+            if (this.#state === "handshake") {
+              if (!f.command) {
+                throw new ZmtpProtocolError("a message frame before the handshake ended");
+              }
+              await this.#onHandshakeCommand(f.body);
+              continue;
             }
-            await this.#onHandshakeCommand(f.body);
-            continue;
+            let body = f.body, more = f.more, command = f.command;
+            if (!this.mechanism.plain) ({ body, more, command } = this.mechanism.decode(f.body));
+            if (command) {
+              this.#onCommand(body);
+              continue;
+            }
+            this.#partsSize += body.length;
+            if (this.#partsSize > this.#opts.maxMessageSize) {
+              throw new ZmtpProtocolError(
+                `a message of more than ${this.#opts.maxMessageSize} bytes (maxMessageSize)`,
+              );
+            }
+            if (this.#parts.length >= _MAX_PARTS) {
+              throw new ZmtpProtocolError(`a message of more than ${_MAX_PARTS} parts`);
+            }
+            this.#parts.push(body);
+            if (more) continue;
+            const parts = this.#parts;
+            this.#parts = [];
+            this.#partsSize = 0;
+            const r = this.#hooks.message(this, parts);
+            if (r) {
+              this.#readPaused = true;
+              await r;
+              this.#readPaused = false;
+              // the peer's silence while we were not reading was ours, not its
+              this.lastReceived = this.#clock();
+            }
           }
-          let body = f.body, more = f.more, command = f.command;
-          if (!this.mechanism.plain) ({ body, more, command } = this.mechanism.decode(f.body));
-          if (command) {
-            this.#onCommand(body);
-            continue;
-          }
-          this.#partsSize += body.length;
-          if (this.#partsSize > this.#opts.maxMessageSize) {
-            throw new ZmtpProtocolError(
-              `a message of more than ${this.#opts.maxMessageSize} bytes (maxMessageSize)`,
-            );
-          }
-          this.#parts.push(body);
-          if (more) continue;
-          const parts = this.#parts;
-          this.#parts = [];
-          this.#partsSize = 0;
-          const r = this.#hooks.message(this, parts);
-          if (r) await r;
+          if (!this.#decoder.held) break;
         }
       }
     } catch (e) {
@@ -361,6 +386,16 @@ export class Connection {
 
   #closedByPeer() {
     if (this.#state === "ready") return this.close("closed by the peer");
+    if (this.#state === "greeting") {
+      // libzmq reads our whole greeting and hangs up, without finishing its own, when our
+      // mechanism is not its mechanism (the only greeting it refuses from a ZMTP 3.1 peer)
+      return this.#fail(
+        new HandshakeError(
+          "mechanism-mismatch",
+          `the peer closed the connection on our greeting: it does not accept the ${this.mechanism.name} security mechanism (mechanism mismatch)`,
+        ),
+      );
+    }
     const m = this.mechanism as Mechanism & { closedError?: () => HandshakeError };
     if (this.#state === "handshake" && m.closedError) return this.#fail(m.closedError());
     this.#fail(new HandshakeError("closed", "the peer closed the connection during the handshake"));

@@ -189,6 +189,7 @@ class _Peer implements Peer {
   }
 
   trySend(frames: Uint8Array[]): boolean {
+    if (frames.length === 0) throw new TypeError("a message needs at least one frame");
     if (!this.conn.ready || this.#socket.full(this.conn)) return false;
     this.conn.write(frames);
     return true;
@@ -244,6 +245,8 @@ abstract class _Socket {
   #closed = false;
   #stopConnecting = new AbortController();
   #connecting: Promise<void>[] = [];
+  /** Accept loops: a listener's port is only free once its pending accept has returned. */
+  #accepting: Promise<void>[] = [];
   /** The address of the last `bind`, with the port chosen. */
   lastEndpoint?: string;
 
@@ -336,7 +339,7 @@ abstract class _Socket {
     const host = a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname;
     this.lastEndpoint = `tcp://${host}:${a.port}`;
     this.#ensureHeartbeat();
-    void this.#accept(listener);
+    this.#accepting.push(this.#accept(listener));
     return this.lastEndpoint;
   }
 
@@ -445,7 +448,7 @@ abstract class _Socket {
       w.reject(new SocketClosedError("socket closed before the message could be sent"));
     }
     for (const r of this.#readPaused.splice(0)) r();
-    await Promise.allSettled(this.#connecting);
+    await Promise.allSettled([...this.#connecting, ...this.#accepting]);
   }
 
   // ------------------------------------------------------------------ for subclasses
@@ -627,7 +630,8 @@ abstract class _Socket {
     const timeout = this.opts.heartbeatTimeout;
     for (const c of this.#conns) {
       if (!c.ready) continue;
-      const silent = now - c.lastReceived;
+      // a peer we stopped reading (back-pressure) is not silent: we are not listening
+      const silent = c.readPaused ? 0 : now - c.lastReceived;
       if ((timeout > 0 && silent > timeout) || (c.peerTtl > 0 && silent > c.peerTtl)) {
         c.close(`heartbeat timeout: nothing received for ${Math.round(silent)} ms`);
         continue;
@@ -673,6 +677,7 @@ export class Dealer extends _Socket {
   }
 
   trySend(frames: Uint8Array[]): boolean {
+    if (frames.length === 0) throw new TypeError("a message needs at least one frame");
     if (this.closed) return false;
     const n = this.#rr.length;
     for (let i = 0; i < n; i++) {
