@@ -604,7 +604,7 @@ interop(
       d.connect(py2.endpoint);
       const e = await failed2;
       assertEquals(e.failure, "refused-by-peer");
-      match(e.message, /refused us: 400/);
+      match(e.message, /refused us: not authorized .*ZAP status 400/);
     } finally {
       await d.close();
       await py2.stop();

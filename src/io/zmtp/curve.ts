@@ -25,12 +25,14 @@ import {
   checkPeerMetadata,
   errorCommand,
   errorReason,
+  explainReason,
   handshakeCommand,
   type HandshakeContext,
   HandshakeError,
   type HandshakeStep,
   type Mechanism,
   ourMetadata,
+  REFUSED_REASON,
 } from "./mechanism.ts";
 
 const _enc = new TextEncoder();
@@ -223,7 +225,7 @@ export class CurveClient extends _CurveBase {
     if (cmd.name === "ERROR") {
       throw new HandshakeError(
         this.#state === "welcome" ? "server-key" : "refused-by-peer",
-        `the server refused us: ${errorReason(cmd.data)}`,
+        `the server refused us: ${explainReason(errorReason(cmd.data))}`,
       );
     }
     if (this.#state === "welcome" && cmd.name === "WELCOME") return this.#welcome(cmd.data);
@@ -415,7 +417,7 @@ export class CurveServer extends _CurveBase {
       address: this.ctx.peerAddress,
       identity: this.peerMetadata.get("identity") ?? new Uint8Array(),
     });
-    if (refused) return { send: [errorCommand(refused.message)], fail: refused };
+    if (refused) return { send: [errorCommand(REFUSED_REASON)], fail: refused };
     const ours = this.nextNonce();
     const box = sealBox(this.precomputed, _nonce(_P.ready, ours), ourMetadata(this.ctx));
     this.#state = "done";

@@ -179,6 +179,29 @@ export function errorReason(data: Uint8Array): string {
 }
 
 /**
+ * The ERROR reason sent to a peer our authorizer refused: the ZAP status code "400", which
+ * libzmq reports as an authentication failure (`ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`). The
+ * authorizer's own text stays in our `handshakeFailed` event and is not sent.
+ */
+export const REFUSED_REASON = "400";
+
+/**
+ * A peer's ERROR reason for a person: ZAP status codes get their meaning.
+ *
+ * @example
+ * ```ts
+ * import { explainReason } from "./mechanism.ts";
+ * explainReason("400"); // "not authorized (our key or address was refused; ZAP status 400)"
+ * ```
+ */
+export function explainReason(reason: string): string {
+  if (reason === "400") return "not authorized (our key or address was refused; ZAP status 400)";
+  if (reason === "300") return "temporary failure (ZAP status 300)";
+  if (reason === "500") return "the server's authenticator failed (ZAP status 500)";
+  return reason;
+}
+
+/**
  * An ERROR command body with `reason` (at most 255 bytes).
  *
  * @example
@@ -270,7 +293,10 @@ export class NullMechanism implements Mechanism {
   async onCommand(body: Uint8Array): Promise<HandshakeStep> {
     const cmd = handshakeCommand(body);
     if (cmd.name === "ERROR") {
-      throw new HandshakeError("refused-by-peer", `peer refused us: ${errorReason(cmd.data)}`);
+      throw new HandshakeError(
+        "refused-by-peer",
+        `peer refused us: ${explainReason(errorReason(cmd.data))}`,
+      );
     }
     if (cmd.name !== "READY") {
       throw new HandshakeError("protocol", `unexpected ${cmd.name} command in a NULL handshake`);
@@ -282,7 +308,7 @@ export class NullMechanism implements Mechanism {
       address: this.#ctx.peerAddress,
       identity: this.peerMetadata.get("identity") ?? new Uint8Array(),
     });
-    if (refused) return { send: [errorCommand(refused.message)], fail: refused };
+    if (refused) return { send: [errorCommand(REFUSED_REASON)], fail: refused };
     this.#sentReady = true;
     return { send: [encodeCommand("READY", ourMetadata(this.#ctx))], done: true };
   }
