@@ -18,8 +18,8 @@
  * ```
  * @module
  */
-import { boxKey, curveKeyPair, openBox, type RawKeyPair, sealBox } from "./box.ts";
-import { encodeCommand, encodeFrame } from "./codec.ts";
+import { boxKey, curveKeyPair, openBox, type RawKeyPair, sealBox, sealBoxInto } from "./box.ts";
+import { encodeCommand, frameHeaderSize, writeFrameHeader } from "./codec.ts";
 import {
   authorizeWith,
   checkPeerMetadata,
@@ -55,14 +55,31 @@ function _nonce(prefix: Uint8Array, suffix: Uint8Array): Uint8Array {
   return n;
 }
 
-function _u64(n: bigint): Uint8Array {
+/** Write `n` (< 2^53) as 8 bytes big-endian at `at`. */
+function _putU64(b: Uint8Array, at: number, n: number): void {
+  const hi = Math.floor(n / 0x100000000);
+  const lo = n >>> 0;
+  b[at] = hi >>> 24;
+  b[at + 1] = (hi >>> 16) & 0xff;
+  b[at + 2] = (hi >>> 8) & 0xff;
+  b[at + 3] = hi & 0xff;
+  b[at + 4] = lo >>> 24;
+  b[at + 5] = (lo >>> 16) & 0xff;
+  b[at + 6] = (lo >>> 8) & 0xff;
+  b[at + 7] = lo & 0xff;
+}
+
+function _u64(n: number): Uint8Array {
   const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, n);
+  _putU64(b, 0, n);
   return b;
 }
 
-function _readU64(b: Uint8Array, at: number): bigint {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at);
+/** 8 bytes big-endian at `at`; `Infinity` past 2^53 (never a valid next nonce of ours). */
+function _readU64(b: Uint8Array, at: number): number {
+  const hi = ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3];
+  const lo = ((b[at + 4] << 24) >>> 0) + (b[at + 5] << 16) + (b[at + 6] << 8) + b[at + 7];
+  return hi > 0x1fffff ? Number.POSITIVE_INFINITY : hi * 0x100000000 + lo;
 }
 
 function _concat(...parts: Uint8Array[]): Uint8Array {
@@ -95,9 +112,9 @@ abstract class _CurveBase implements Mechanism {
   peerKey?: Uint8Array;
   protected ctx: HandshakeContext;
   /** Our next short nonce. */
-  protected nonce = 1n;
+  protected nonce = 1;
   /** The last short nonce the peer used. */
-  protected peerNonce = 0n;
+  protected peerNonce = 0;
   /** Box key between the two short-term keys. */
   protected precomputed?: Uint8Array;
   abstract readonly encodePrefix: Uint8Array;
@@ -115,38 +132,45 @@ abstract class _CurveBase implements Mechanism {
   }
 
   /** Check and record the peer's next short nonce (strictly increasing). */
-  protected takePeerNonce(n: bigint, what: string): void {
-    if (n <= this.peerNonce) {
+  protected takePeerNonce(n: number, what: string): void {
+    if (n <= this.peerNonce || n === Number.POSITIVE_INFINITY) {
       throw new HandshakeError("protocol", `${what}: nonce not increasing (replayed message?)`);
     }
     this.peerNonce = n;
   }
 
+  /** Nonce buffers per direction (prefix fixed, the short nonce rewritten per message). */
+  #encNonce?: Uint8Array;
+  #decNonce?: Uint8Array;
+
   encode(body: Uint8Array, more: boolean, command: boolean): Uint8Array {
-    const plain = new Uint8Array(1 + body.length);
-    plain[0] = (more ? 1 : 0) | (command ? 2 : 0);
-    plain.set(body, 1);
-    const short = this.nextNonce();
-    const box = sealBox(this.precomputed!, _nonce(this.encodePrefix, short), plain);
-    const wire = new Uint8Array(16 + box.length);
-    wire.set(_MESSAGE);
-    wire.set(short, 8);
-    wire.set(box, 16);
+    // one buffer: [frame header][MESSAGE (8)][short nonce (8)][tag (16)][box(flags + body)].
+    // The cipher writes its 32-byte scratch + tag from the MESSAGE offset on and encrypts the
+    // plaintext in place; MESSAGE and the nonce are written over the scratch afterwards.
+    const n = 1 + body.length;
+    const wireLen = 32 + n;
+    const h = frameHeaderSize(wireLen);
+    const out = new Uint8Array(h + wireLen);
+    out[h + 32] = (more ? 1 : 0) | (command ? 2 : 0);
+    out.set(body, h + 33);
+    const nonce = this.#encNonce ??= _nonce(this.encodePrefix, new Uint8Array(8));
+    _putU64(nonce, 16, this.nonce++);
+    sealBoxInto(this.precomputed!, nonce, out.subarray(h, h + wireLen));
+    writeFrameHeader(out, 0, wireLen, false, false);
+    out.set(_MESSAGE, h);
+    out.set(nonce.subarray(16), h + 8);
     // the part's own flags travel inside the box; the outer frame carries none (as libzmq)
-    return encodeFrame(wire, false, false);
+    return out;
   }
 
   decode(b: Uint8Array): { body: Uint8Array; more: boolean; command: boolean } {
     if (b.length < 33 || !_equal(b.subarray(0, 8), _MESSAGE)) {
       throw new HandshakeError("protocol", "expected a CURVE MESSAGE");
     }
-    const n = _readU64(b, 8);
-    this.takePeerNonce(n, "MESSAGE");
-    const plain = openBox(
-      this.precomputed!,
-      _nonce(this.decodePrefix, b.subarray(8, 16)),
-      b.subarray(16),
-    );
+    this.takePeerNonce(_readU64(b, 8), "MESSAGE");
+    const nonce = this.#decNonce ??= _nonce(this.decodePrefix, new Uint8Array(8));
+    nonce.set(b.subarray(8, 16), 16);
+    const plain = openBox(this.precomputed!, nonce, b.subarray(16));
     if (!plain || plain.length < 1) {
       throw new HandshakeError("crypto", "a MESSAGE box did not open");
     }
