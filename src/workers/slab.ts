@@ -1,11 +1,10 @@
 /**
  * Compact storage for the bodies of queued tasks.
  *
- * A task arrives as its own ZeroMQ frame: a ~200-byte Buffer that zeromq.js hands over
- * without a copy, so keeping it also keeps a libzmq message, a zeromq.js reference, a V8
- * backing store and a finalizer alive. {@linkcode ByteSlab.copy} packs small bodies side by
- * side into shared 64 KiB chunks instead and the frames become garbage at once: with 20,000
- * tasks queued the daemon's RSS fell from ~116 to ~103 MB (~0.7 KB less per queued task). Tasks leave the queue in order, so a
+ * A task arrives as its own ZeroMQ frame with its own small buffer (a V8 backing store, freed
+ * only by a finalizer). {@linkcode ByteSlab.copy} packs small bodies side by side into shared
+ * 64 KiB chunks instead, and the frames become garbage at once (measurements in
+ * bench/FINDINGS.md). Tasks leave the queue in order, so a
  * chunk is freed once its tasks are dispatched, and {@linkcode ByteSlab.detach} gives a
  * dispatched task its own bytes so that one long-running task does not pin a whole chunk.
  *
