@@ -11,6 +11,9 @@
  * 6. memory — daemon / manager idle and with the tasks queued, service;
  * 7. scaling — endpoint-only for W = 1, 2, 4 and 0 / 10 ms task bodies.
  *
+ * `--hostile` measures instead `/v2/version` and task round-trip latency idle vs under a
+ * login flood (scripts/bench/hostile.ts), side by side.
+ *
  * @example
  * ```sh
  * deno task bench --quick     # ~1 minute: 2,000 tasks, 200 latency samples
@@ -26,11 +29,12 @@ import { BenchForwarder } from "./bench/forwarder.ts";
 import { useBinary } from "./bench/endpoint_proc.ts";
 import { measureEndToEnd, type PreparedService, prepareService } from "./bench/e2e.ts";
 import { machineInfo } from "./bench/machine.ts";
+import { measureHostile, renderHostile } from "./bench/hostile.ts";
 import { buildReport, renderMarkdown, renderTable, type Sizes } from "./bench/report.ts";
 import { type CompareRow, compareWith, renderCompare, ZEROMQ_BASELINE } from "./bench/compare.ts";
 
 const USAGE =
-  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH] [--compare REV]";
+  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH] [--compare REV] [--hostile]";
 
 function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
   if (mode === "tiny") {
@@ -104,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
         binary: { type: "string" },
         compare: { type: "string" },
         "compare-only": { type: "boolean", default: false },
+        hostile: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -139,6 +144,23 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     useBinary(values.binary);
+  }
+  if (values.hostile) {
+    const sizes = values.tiny
+      ? { versionSamples: 20, taskSamples: 3 }
+      : values.quick
+      ? { versionSamples: 200, taskSamples: 20 }
+      : { versionSamples: 500, taskSamples: 60 };
+    const r = await measureHostile(sizes);
+    console.log(renderHostile(r));
+    const out = values.out.replace(/results\.json$/, "hostile.json");
+    Deno.mkdirSync(dirname(out), { recursive: true });
+    Deno.writeTextFileSync(
+      out,
+      JSON.stringify({ machine: await machineInfo(), ...r }, null, 2) + "\n",
+    );
+    console.log(`\nwritten: ${out}`);
+    return 0;
   }
   const s = _sizes(values.tiny ? "tiny" : values.quick ? "quick" : "full", workers);
   const started = performance.now();

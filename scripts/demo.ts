@@ -129,7 +129,10 @@ async function _approveInBrowser(url: string): Promise<string> {
   form.set("password", _PASSWORD);
   const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
   if (!action) throw new Error("the authorize page has no login form");
+  // a browser sends the login form's CSRF cookie back
+  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
   const posted = await fetch(new URL(unescape(action), url), {
+    headers: { cookie },
     method: "POST",
     body: form,
     redirect: "manual",

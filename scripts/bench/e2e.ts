@@ -72,11 +72,11 @@ export interface PreparedService {
  * const prepared = await prepareService();
  * ```
  */
-export async function prepareService(): Promise<PreparedService> {
+export async function prepareService(args: string[] = []): Promise<PreparedService> {
   const home = Deno.makeTempDirSync({ prefix: "fx-bench-e2e-" });
   let svc: StartedService | undefined;
   try {
-    svc = await startService({ home, heartbeatPeriod: 30, timeoutMs: 300_000 });
+    svc = await startService({ home, heartbeatPeriod: 30, timeoutMs: 300_000, args });
     await addUser(home, "bench", "bench-pw");
     const tokens = await loginViaForm(svc.authUrl, "bench", "bench-pw");
     await writeTokens(home, tokens);

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { trustedFetch } from "../config/trust.ts";
 import { FUNCX_SCOPE, GROUPS_SCOPE } from "../config/types.ts";
 import { FUNCX_RESOURCE_SERVER, type TokenRecord } from "./tokens.ts";
 
@@ -150,7 +151,7 @@ async function _request(
   timeoutMs = 30_000,
 ): Promise<Response> {
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    return await trustedFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     throw new AuthError(`${what}: cannot reach ${url}: ${(e as Error).message}`);
   }

@@ -4,8 +4,11 @@
  * @module
  */
 import { workerMain } from "../config/sandbox.ts";
+import { setTrustHome } from "../config/trust.ts";
 import { runFastPath } from "./fast.ts";
 
-workerMain(async (msg) =>
-  await runFastPath(msg.argv, msg.home) ?? (await import("./app.ts")).runCli(msg.argv, msg.home)
-);
+workerMain(async (msg) => {
+  setTrustHome(msg.home); // HTTPS trusts config.yaml's ca_file (read on first request)
+  return await runFastPath(msg.argv, msg.home) ??
+    (await import("./app.ts")).runCli(msg.argv, msg.home);
+});

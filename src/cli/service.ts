@@ -10,6 +10,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import { resolve } from "node:path";
 import { servicePaths } from "../config/paths.ts";
 import { createLogger, type LogLevel } from "../daemon/log.ts";
 import { acquirePidFile, AlreadyRunningError, checkPidFile } from "../daemon/pidfile.ts";
@@ -18,6 +19,9 @@ import { stopDaemon } from "../daemon/stop.ts";
 import { authUrl, readServiceInfo, serviceUrl } from "../service/info.ts";
 import { LocalService } from "../service/service.ts";
 import { ServiceStore, StoreError } from "../service/store.ts";
+import { formatAuditEntry, parseSince, readAudit } from "../service/audit.ts";
+import { readLocks } from "../service/shield.ts";
+import { checkExposure, PLAIN_HTTP_FLAG } from "../service/tls.ts";
 import { type CliContext, CliError } from "./context.ts";
 import { registerGroupCommands } from "./groups.ts";
 import { checkEmail } from "../service/groups.ts";
@@ -44,6 +48,16 @@ export interface ServiceStartOptions {
   tokenLifetime: string;
   /** debug, info, warn or error. */
   logLevel: string;
+  /** PEM certificate chain: serve HTTPS. */
+  tlsCert?: string;
+  /** PEM private key of --tls-cert. */
+  tlsKey?: string;
+  /** Serve plain HTTP on a non-loopback address anyway. */
+  insecurePlainHttp?: boolean;
+  /** Open connections allowed per client address (turns the connection gate on). */
+  maxConnectionsPerAddress?: string;
+  /** Seconds a client has to send its request headers (turns the connection gate on). */
+  headerTimeout?: string;
 }
 
 function _port(value: string, flag: string): number {
@@ -94,10 +108,42 @@ export function checkStartOptions(o: ServiceStartOptions) {
       `--host: expected an IP address or host name, got ${JSON.stringify(o.host)}`,
     );
   }
+  if (!!o.tlsCert !== !!o.tlsKey) {
+    throw new CliError("--tls-cert and --tls-key go together: give both PEM files, or neither");
+  }
+  const tls = o.tlsCert && o.tlsKey
+    ? { certFile: resolve(o.tlsCert), keyFile: resolve(o.tlsKey) }
+    : undefined;
+  try {
+    checkExposure(o.host, !!tls, !!o.insecurePlainHttp);
+  } catch (e) {
+    throw new CliError(`--host: ${(e as Error).message}`);
+  }
+  let connectionLimits: { perAddress?: number; headerTimeoutMs?: number } | undefined;
+  if (o.maxConnectionsPerAddress !== undefined || o.headerTimeout !== undefined) {
+    connectionLimits = {};
+    if (o.maxConnectionsPerAddress !== undefined) {
+      const n = Number(o.maxConnectionsPerAddress);
+      if (!/^\d+$/.test(o.maxConnectionsPerAddress) || n < 1) {
+        throw new CliError(
+          `--max-connections-per-address: expected a positive integer, got ${
+            JSON.stringify(o.maxConnectionsPerAddress)
+          }`,
+        );
+      }
+      connectionLimits.perAddress = n;
+    }
+    if (o.headerTimeout !== undefined) {
+      connectionLimits.headerTimeoutMs = _seconds(o.headerTimeout, "--header-timeout") * 1000;
+    }
+  }
   return {
     host: o.host,
     port,
     forwarderPort,
+    tls,
+    connectionLimits,
+    allowPlainHttp: !!o.insecurePlainHttp,
     publicHost: o.publicHost,
     heartbeatPeriod: _seconds(o.heartbeatPeriod, "--heartbeat-period"),
     tokenLifetime: _seconds(o.tokenLifetime, "--token-lifetime"),
@@ -145,7 +191,16 @@ async function _runForeground(ctx: CliContext, o: ServiceStartOptions): Promise<
     svc.stop();
   };
   for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const onHup = () => {
+    if (!opts.tls) {
+      log.info("service", "SIGHUP ignored: no --tls-cert to reload");
+      return;
+    }
+    svc.reloadTls().catch((e) => log.error("service", "TLS reload refused: %s", e.message));
+  };
+  Deno.addSignalListener("SIGHUP", onHup);
   await svc.done;
+  Deno.removeSignalListener("SIGHUP", onHup);
   for (const s of signals) Deno.removeSignalListener(s, onSignal);
   await Deno.remove(servicePaths(ctx.home).infoFile).catch(() => {});
   log.close();
@@ -181,6 +236,14 @@ async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<
     ctx.debug() ? "debug" : o.logLevel,
   ];
   if (o.forwarderPort !== undefined) args.push("--forwarder-port", o.forwarderPort);
+  if (o.tlsCert && o.tlsKey) {
+    args.push("--tls-cert", resolve(o.tlsCert), "--tls-key", resolve(o.tlsKey));
+  }
+  if (o.insecurePlainHttp) args.push(PLAIN_HTTP_FLAG);
+  if (o.maxConnectionsPerAddress !== undefined) {
+    args.push("--max-connections-per-address", o.maxConnectionsPerAddress);
+  }
+  if (o.headerTimeout !== undefined) args.push("--header-timeout", o.headerTimeout);
   if (o.publicHost !== undefined) args.push("--public-host", o.publicHost);
   if (o.legacyEndpoints) args.push("--legacy-endpoints");
   const child = spawnDetached({ args, home: ctx.home, logFile: paths.log });
@@ -286,6 +349,20 @@ export function register(program: Command, ctx: CliContext) {
     .option("--heartbeat-period <seconds>", "seconds between heartbeats to endpoints", "30")
     .option("--token-lifetime <seconds>", "access-token lifetime in seconds", "172800")
     .option("--log-level <level>", "debug, info, warn or error", "info")
+    .option("--tls-cert <file>", "serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
+    .option(
+      PLAIN_HTTP_FLAG,
+      "serve plain HTTP on a non-loopback --host: passwords, tokens and endpoint secrets cross the network unencrypted",
+    )
+    .option(
+      "--max-connections-per-address <n>",
+      "open connections per client address (default 64; limits are on for a non-loopback --host, and on loopback when this or --header-timeout is given)",
+    )
+    .option(
+      "--header-timeout <seconds>",
+      "time a client has to send its request headers (default 10)",
+    )
     .action(async (o) => {
       if (o.foreground) await _runForeground(ctx, o);
       else await _startDetached(ctx, o);
@@ -327,6 +404,8 @@ export function register(program: Command, ctx: CliContext) {
       const s = checkPidFile(servicePaths(ctx.home).pidFile);
       const info = s.state === "running" ? await readServiceInfo(ctx.home) : undefined;
       const running = s.state === "running";
+      const locks = running ? readLocks(servicePaths(ctx.home).dir) : undefined;
+      const locked = [...(locks?.users ?? []), ...(locks?.clients ?? [])];
       if (o.json) {
         console.log(JSON.stringify({
           running,
@@ -334,6 +413,7 @@ export function register(program: Command, ctx: CliContext) {
           service_address: info ? serviceUrl(info) : null,
           auth_address: info ? authUrl(info) : null,
           info: info ?? null,
+          locks: locks ? { users: locks.users, clients: locks.clients } : null,
         }));
         return;
       }
@@ -349,6 +429,32 @@ export function register(program: Command, ctx: CliContext) {
           `  forwarder: ${info.public_host} tasks ${info.tasks_port}, results ${info.results_port}, commands ${info.commands_port}`,
         );
         console.log(`  started:   ${info.started_at}`);
+      }
+      if (locked.length === 0) console.log("  sign-in locks: none");
+      else {
+        console.log(`  sign-in locks (${locked.length}, each expires by itself):`);
+        for (const l of locked.slice(0, 20)) {
+          const key = /^[\w.@:/+-]+$/.test(l.key) ? l.key : JSON.stringify(l.key);
+          console.log(`    ${key}  ${l.failures} failures, until ${l.until}`);
+        }
+        if (locked.length > 20) console.log(`    ... ${locked.length - 20} more (--json)`);
+      }
+    });
+
+  service
+    .command("audit")
+    .description("print the audit log (sign-ins, tokens, endpoint registrations, sharing)")
+    .option("--since <when>", "only entries since an ISO date/time or a duration (30m, 12h, 7d)")
+    .option("--json", "one JSON object a line")
+    .action((o) => {
+      let since: Date | undefined;
+      if (o.since !== undefined) {
+        const v = parseSince(o.since);
+        if (typeof v === "string") throw new CliError(v);
+        since = v;
+      }
+      for (const e of readAudit(servicePaths(ctx.home).dir, { since })) {
+        console.log(o.json ? JSON.stringify(e) : formatAuditEntry(e));
       }
     });
 

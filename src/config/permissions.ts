@@ -57,6 +57,8 @@ export interface SandboxInput {
   nodeModules?: string;
   /** True when running as a `deno compile` binary. */
   compiled: boolean;
+  /** Files outside the home the program must read (TLS certificate/key, CA bundle). */
+  extraRead?: readonly string[];
 }
 
 /**
@@ -69,7 +71,7 @@ export interface SandboxInput {
  * ```
  */
 export function workerPermissions(input: SandboxInput): Deno.PermissionOptionsObject {
-  const read = [input.home, "/proc", input.execPath];
+  const read = [input.home, "/proc", input.execPath, ...(input.extraRead ?? [])];
   if (input.nodeModules) read.push(input.nodeModules);
   return {
     read,

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildArgs, type BuildInfo, buildInfo, setBuild, splitBuildArg } from "./build.ts";
 import { resolveHome } from "./paths.ts";
@@ -34,6 +34,40 @@ export function configDirFromArgv(argv: readonly string[]): string | undefined {
     if (m) return m[1];
   }
   return undefined;
+}
+
+/**
+ * Files outside the funcX home that TLS needs read access to: `--tls-cert`/`--tls-key`
+ * values, the CA bundle named by `ca_file` in the global config.yaml, and the bundles of
+ * `SSL_CERT_FILE` / `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE`. Absolute paths.
+ *
+ * @example
+ * ```ts
+ * tlsReadPaths(["service", "start", "--tls-cert", "c.pem"], {}, "/h", "/etc/fx");
+ * // ["/etc/fx/c.pem"]
+ * ```
+ */
+export function tlsReadPaths(
+  argv: readonly string[],
+  env: Record<string, string>,
+  home: string,
+  cwd: string,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--(tls-cert|tls-key)(?:=(.*))?$/.exec(argv[i]);
+    if (m) out.push(resolve(cwd, m[2] ?? argv[++i] ?? ""));
+  }
+  for (const v of ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]) {
+    if (env[v]) out.push(resolve(cwd, env[v]));
+  }
+  try {
+    const text = Deno.readTextFileSync(join(home, "config.yaml"));
+    const m = /^ca_file:\s*(?:"([^"]*)"|'([^']*)'|([^#\s][^#]*?))\s*(?:#.*)?$/m.exec(text);
+    const v = m ? (m[1] ?? m[2] ?? m[3]) : undefined;
+    if (v && v !== "null" && v !== "~") out.push(resolve(home, v));
+  } catch { /* no global config */ }
+  return out;
 }
 
 /** True when running as a `deno compile` binary. */
@@ -73,6 +107,7 @@ export async function runSandboxed(entry: URL, rawArgv: readonly string[] = Deno
     execPath: Deno.execPath(),
     nodeModules: sourceNodeModules(),
     compiled: isCompiled(),
+    extraRead: tlsReadPaths(argv, Deno.env.toObject(), home, Deno.cwd()),
   });
   const worker = new Worker(entry, {
     type: "module",

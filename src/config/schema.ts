@@ -74,6 +74,7 @@ const _GLOBAL_RULES: Record<keyof GlobalConfig, _Rule> = {
     pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
     patternText: "a client id (letters, digits, '.', '_', '-')",
   },
+  ca_file: { kind: "string", nullable: true },
 };
 
 const _TOP_RULES: Record<

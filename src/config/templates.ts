@@ -34,6 +34,10 @@ auth_address: ${G.auth_address}
 
 # OAuth2 client id of this program (the funcX native app client).
 client_id: ${G.client_id}
+
+# PEM file of the CA that signed an https:// service's certificate (a site CA), trusted
+# besides the system roots; null uses SSL_CERT_FILE / REQUESTS_CA_BUNDLE if set.
+ca_file: null
 `;
 }
 

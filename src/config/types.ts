@@ -15,6 +15,8 @@ export interface GlobalConfig {
   service_address: string;
   auth_address: string;
   client_id: string;
+  /** PEM CA bundle trusted for https:// service and auth addresses (a site CA), or null. */
+  ca_file: string | null;
 }
 
 /** Batch-system / local provider options. */
@@ -80,6 +82,7 @@ export const DEFAULT_GLOBAL_CONFIG: GlobalConfig = {
   service_address: "http://127.0.0.1:8400/v2",
   auth_address: "http://127.0.0.1:8400/auth",
   client_id: NATIVE_CLIENT_ID,
+  ca_file: null,
 };
 
 /** Defaults of an endpoint config. */

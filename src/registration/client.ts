@@ -17,6 +17,7 @@
  * ```
  * @module
  */
+import { trustedFetch } from "../config/trust.ts";
 import { ENDPOINT_VERSION } from "../config/types.ts";
 
 /** Supplies a bearer token; `force` asks for a refreshed one (after a 401). */
@@ -306,7 +307,7 @@ export class WebServiceClient {
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     let res: Response;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      res = await trustedFetch(`${this.baseUrl}${path}`, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -24,6 +24,7 @@ import {
   serializeSource,
   tuple,
 } from "../protocol/serialize.ts";
+import { clientForCaFile, trustedFetch } from "../config/trust.ts";
 import { SHELL_FUNCTION_NAME, type ShellFunctionOptions, shellFunctionSource } from "./shell.ts";
 
 /** Options of {@linkcode FuncXClient}. */
@@ -34,6 +35,11 @@ export interface FuncXClientOptions {
   token: string | (() => string | Promise<string>);
   /** Upper bound of one HTTP request in ms (default 60,000). */
   requestTimeoutMs?: number;
+  /**
+   * PEM CA bundle to trust for an `https://` service (a site CA). Default: the
+   * `SSL_CERT_FILE` / `REQUESTS_CA_BUNDLE` / `CURL_CA_BUNDLE` environment variables.
+   */
+  caFile?: string;
 }
 
 /** An error record returned by the service (non-2xx). */
@@ -138,6 +144,7 @@ export class FuncXClient {
   /** Web service base, e.g. `http://127.0.0.1:8400/v2`. */
   readonly serviceAddress: string;
   #token: FuncXClientOptions["token"];
+  #client?: Deno.HttpClient;
 
   /** Upper bound of one HTTP request (ms). */
   readonly requestTimeoutMs: number;
@@ -146,6 +153,13 @@ export class FuncXClient {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.serviceAddress = opts.serviceAddress.replace(/\/+$/, "");
     this.#token = opts.token;
+    this.#client = opts.caFile ? clientForCaFile(opts.caFile) : undefined;
+  }
+
+  /** Release the HTTP client of a `caFile` (nothing to do otherwise). */
+  close(): void {
+    this.#client?.close();
+    this.#client = undefined;
   }
 
   async #request(method: string, path: string, body?: unknown): Promise<unknown> {
@@ -158,11 +172,12 @@ export class FuncXClient {
     }
     // Bounded: a request caught by a service restart must fail (and be retried by the
     // caller), not hang forever.
-    const res = await fetch(`${this.serviceAddress}${path}`, {
+    const res = await trustedFetch(`${this.serviceAddress}${path}`, {
       method,
       headers,
       body: payload,
       signal: AbortSignal.timeout(this.requestTimeoutMs),
+      client: this.#client,
     });
     const text = await res.text();
     let parsed: unknown = text;

@@ -16,6 +16,7 @@ import { ApiError, checkUuid, ErrorCode } from "./errors.ts";
 import { json, readJsonObject, Router } from "./http.ts";
 import { MIN_EP_VERSION, MIN_SDK_VERSION, SERVICE_VERSION } from "./info.ts";
 import type { AuthServer } from "./auth.ts";
+import { type Auditor, NO_AUDIT } from "./audit.ts";
 import type { Forwarder } from "./forwarder.ts";
 import { newToken, sha256Hex } from "./secrets.ts";
 import {
@@ -48,6 +49,8 @@ export interface ApiServerOptions {
   legacyEndpoints?: boolean;
   /** Logger. */
   log: Logger;
+  /** Audit trail (endpoint registrations). */
+  audit?: Auditor;
 }
 
 const _MAX_BATCH = 100_000;
@@ -60,6 +63,7 @@ export class ApiServer {
   #publicHost: string;
   #legacy: boolean;
   #log: Logger;
+  #audit: Auditor;
   #router = new Router();
 
   constructor(opts: ApiServerOptions) {
@@ -69,6 +73,7 @@ export class ApiServer {
     this.#publicHost = opts.publicHost;
     this.#legacy = opts.legacyEndpoints ?? false;
     this.#log = opts.log;
+    this.#audit = opts.audit ?? NO_AUDIT;
     const r = this.#router;
     r.add("GET", "/version", (req) => this.#version(req));
     r.add("GET", "/authenticate", (req) => (this.#user(req), json("OK")));
@@ -238,6 +243,13 @@ export class ApiServer {
       this.#fwd.endpointRegistered(uuid, pubkey as string, existing?.pubkey);
       this.#log.info("api", "endpoint %s (%s) registered by %s", uuid, name, user.username);
     }
+    this.#audit.record("endpoint.registered", {
+      user: user.username,
+      endpoint: uuid,
+      name,
+      reregistered: existing !== undefined,
+      legacy,
+    });
     const owner = this.#store.sharing.identity(user.userId);
     const ports = this.#fwd.ports;
     return json({

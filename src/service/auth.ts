@@ -24,7 +24,11 @@ import { FUNCX_SCOPE, GROUPS_SCOPE, NATIVE_CLIENT_ID } from "../config/types.ts"
 import type { Logger } from "../daemon/log.ts";
 import { ApiError, ErrorCode } from "./errors.ts";
 import { escapeHtml, html, json, readBody } from "./http.ts";
+import { tokenRef } from "./audit.ts";
+import { HasherBusy } from "./hasher.ts";
+import { CSRF_FIELD } from "./page_security.ts";
 import { pkceChallenge, safeEqual, sha256Hex } from "./secrets.ts";
+import { Shield } from "./shield.ts";
 import type { ServiceStore, TokenInfo } from "./store.ts";
 
 /** Scopes this server grants, with what the login page tells the user about each. */
@@ -46,13 +50,18 @@ const _FORM_LIMIT = 64 * 1024;
 
 /** An OAuth2 error (`{"error", "error_description"}`). */
 class _OAuthError extends Error {
-  constructor(readonly error: string, readonly description: string, readonly status = 400) {
+  constructor(
+    readonly error: string,
+    readonly description: string,
+    readonly status = 400,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(description);
   }
   response(): Response {
     const headers: HeadersInit = this.status === 401
-      ? { "www-authenticate": 'Basic realm="funcx"' }
-      : {};
+      ? { "www-authenticate": 'Basic realm="funcx"', ...this.headers }
+      : this.headers;
     return json({ error: this.error, error_description: this.description }, this.status, headers);
   }
 }
@@ -65,6 +74,8 @@ export interface AuthServerOptions {
   tokenLifetime: number;
   /** Logger. */
   log: Logger;
+  /** Guessing limits, hasher, CSRF and audit (default: a fresh one, no audit file). */
+  shield?: Shield;
 }
 
 /**
@@ -87,11 +98,13 @@ export class AuthServer {
   #store: ServiceStore;
   #lifetime: number;
   #log: Logger;
+  #shield: Shield;
 
   constructor(opts: AuthServerOptions) {
     this.#store = opts.store;
     this.#lifetime = opts.tokenLifetime;
     this.#log = opts.log;
+    this.#shield = opts.shield ?? new Shield();
   }
 
   /**
@@ -136,26 +149,29 @@ export class AuthServer {
     return info;
   }
 
-  /** Handle a request below `/auth` (`sub` is the path without the `/auth` prefix). */
-  async handle(req: Request, sub: string): Promise<Response> {
+  /**
+   * Handle a request below `/auth` (`sub` is the path without the `/auth` prefix; `addr`
+   * the client address, for guessing limits and the audit trail).
+   */
+  async handle(req: Request, sub: string, addr = "unknown"): Promise<Response> {
     const path = sub.replace(/\/+$/, "");
     try {
       switch (path) {
         case "/v2/oauth2/authorize":
           if (req.method === "GET") return this.#authorizeForm(req, new URL(req.url).searchParams);
-          if (req.method === "POST") return await this.#authorizeSubmit(req);
+          if (req.method === "POST") return await this.#authorizeSubmit(req, addr);
           break;
         case "/v2/web/auth-code":
           if (req.method === "GET") return this.#authCodePage(new URL(req.url).searchParams);
           break;
         case "/v2/oauth2/token":
-          if (req.method === "POST") return await this.#token(req);
+          if (req.method === "POST") return await this.#token(req, addr);
           break;
         case "/v2/oauth2/token/introspect":
-          if (req.method === "POST") return await this.#introspect(req);
+          if (req.method === "POST") return await this.#introspect(req, addr);
           break;
         case "/v2/oauth2/token/revoke":
-          if (req.method === "POST") return await this.#revoke(req);
+          if (req.method === "POST") return await this.#revoke(req, addr);
           break;
         case "/v2/oauth2/userinfo":
           if (req.method === "GET" || req.method === "POST") return this.#userinfo(req);
@@ -169,6 +185,11 @@ export class AuthServer {
       );
     } catch (e) {
       if (e instanceof _OAuthError) return e.response();
+      if (e instanceof HasherBusy) {
+        return json({ error: "temporarily_unavailable", error_description: e.message }, 429, {
+          "retry-after": "1",
+        });
+      }
       if (e instanceof ApiError) {
         return json({ error: "invalid_request", error_description: e.reason }, e.httpStatus);
       }
@@ -213,7 +234,13 @@ export class AuthServer {
     return { clientId, redirectUri, scope, state: p.get("state") ?? "", challenge };
   }
 
-  #authorizeForm(req: Request, p: URLSearchParams, error = "", status = 200): Response {
+  #authorizeForm(
+    req: Request,
+    p: URLSearchParams,
+    error = "",
+    status = 200,
+    extraHeaders: Record<string, string> = {},
+  ): Response {
     let params;
     try {
       params = this.#checkAuthorizeParams(p, req);
@@ -221,6 +248,7 @@ export class AuthServer {
       if (e instanceof _OAuthError) return _errorPage(e.description);
       throw e;
     }
+    const csrf = this.#shield.csrf.issue(req);
     const hidden = [
       ["client_id", params.clientId],
       ["redirect_uri", params.redirectUri],
@@ -229,6 +257,7 @@ export class AuthServer {
       ["code_challenge", params.challenge],
       ["code_challenge_method", "S256"],
       ["response_type", "code"],
+      [CSRF_FIELD, csrf.field],
     ].map(([k, v]) => `<input type="hidden" name="${k}" value="${escapeHtml(v)}">`).join("\n");
     const err = error ? `<p id="error" role="alert">${escapeHtml(error)}</p>` : "";
     return html(
@@ -254,10 +283,11 @@ ${hidden}
 </form>`,
       ),
       status,
+      { "set-cookie": csrf.cookie, ...extraHeaders },
     );
   }
 
-  async #authorizeSubmit(req: Request): Promise<Response> {
+  async #authorizeSubmit(req: Request, addr: string): Promise<Response> {
     const form = new URLSearchParams(await readBody(req, _FORM_LIMIT));
     let params;
     try {
@@ -266,11 +296,42 @@ ${hidden}
       if (e instanceof _OAuthError) return _errorPage(e.description);
       throw e;
     }
-    const user = this.#store.checkPassword(form.get("username") ?? "", form.get("password") ?? "");
+    const csrfProblem = this.#shield.csrf.verify(req, form.get(CSRF_FIELD));
+    if (csrfProblem) {
+      this.#log.warn("auth", "login form refused from %s: %s", addr, csrfProblem);
+      return this.#authorizeForm(req, form, `Sign-in refused: ${csrfProblem}.`, 403);
+    }
+    const username = (form.get("username") ?? "").slice(0, 128);
+    const guard = this.#shield.users;
+    const verdict = guard.check(username, addr);
+    if (!verdict.allowed) {
+      const secs = Math.ceil(verdict.retryAfterMs / 1000);
+      this.#shield.audit.record("signin.locked", { user: username, addr, retry_after_s: secs });
+      return this.#authorizeForm(
+        req,
+        form,
+        `Too many failed sign-ins; try again in ${secs} s.`,
+        429,
+        { "retry-after": String(secs) },
+      );
+    }
+    const rec = this.#store.passwordRecord(username);
+    const ok = await this.#shield.hasher.verify(form.get("password") ?? "", rec?.record);
+    const user = ok ? rec?.user : undefined;
     if (!user) {
-      this.#log.warn("auth", "failed login for user %s", JSON.stringify(form.get("username")));
+      guard.fail(username, addr);
+      this.#shield.locksChanged();
+      this.#shield.audit.record("signin.failure", { user: username, addr });
+      this.#log.warn("auth", "failed login for user %s from %s", JSON.stringify(username), addr);
       return this.#authorizeForm(req, form, "Invalid user name or password.", 401);
     }
+    guard.succeed(username, addr);
+    this.#shield.locksChanged();
+    this.#shield.audit.record("signin.success", {
+      user: user.username,
+      addr,
+      client: params.clientId,
+    });
     const code = this.#store.createAuthCode({
       user_id: user.id,
       client_id: params.clientId,
@@ -325,7 +386,11 @@ ${hidden}
   }
 
   /** Client authentication: HTTP Basic or form fields. */
-  #client(req: Request, form: URLSearchParams): { clientId: string; confidential: boolean } {
+  #client(
+    req: Request,
+    form: URLSearchParams,
+    addr: string,
+  ): { clientId: string; confidential: boolean } {
     let clientId = form.get("client_id") ?? "";
     let secret = form.get("client_secret");
     const header = req.headers.get("authorization");
@@ -343,22 +408,43 @@ ${hidden}
     }
     if (!clientId) throw new _OAuthError("invalid_client", "client_id is required", 401);
     if (clientId === NATIVE_CLIENT_ID && !secret) return { clientId, confidential: false };
+    const guard = this.#shield.clients;
+    const account = clientId.slice(0, 128);
+    const verdict = guard.check(account, addr);
+    if (!verdict.allowed) {
+      const secs = Math.ceil(verdict.retryAfterMs / 1000);
+      this.#shield.audit.record("client.auth.locked", {
+        client: account,
+        addr,
+        retry_after_s: secs,
+      });
+      throw new _OAuthError(
+        "invalid_client",
+        `too many failed client authentications; retry in ${secs} s`,
+        429,
+        { "retry-after": String(secs) },
+      );
+    }
     const client = this.#store.getClient(clientId);
     if (!client || !secret || !safeEqual(sha256Hex(secret), client.secret_hash)) {
+      guard.fail(account, addr);
+      this.#shield.locksChanged();
+      this.#shield.audit.record("client.auth.failure", { client: account, addr });
       throw new _OAuthError("invalid_client", "unknown client or wrong client secret", 401);
     }
+    guard.succeed(account, addr);
     return { clientId, confidential: true };
   }
 
-  async #token(req: Request): Promise<Response> {
+  async #token(req: Request, addr: string): Promise<Response> {
     const form = await this.#formOrJson(req);
     const grant = form.get("grant_type") ?? "";
-    const client = this.#client(req, form);
+    const client = this.#client(req, form, addr);
     switch (grant) {
       case "authorization_code":
-        return this.#tokenFromCode(form, client.clientId);
+        return this.#tokenFromCode(form, client.clientId, addr);
       case "refresh_token":
-        return this.#tokenFromRefresh(form, client.clientId);
+        return this.#tokenFromRefresh(form, client.clientId, addr);
       case "client_credentials": {
         if (!client.confidential) {
           throw new _OAuthError(
@@ -376,6 +462,7 @@ ${hidden}
           refresh: false,
         });
         this.#log.info("auth", "client %s got a token (client_credentials)", c.name);
+        this.#auditIssued(t, { client: c.client_id, grant, addr, scope });
         return this.#tokenResponse(t, scope);
       }
       default:
@@ -388,7 +475,18 @@ ${hidden}
     }
   }
 
-  #tokenFromCode(form: URLSearchParams, clientId: string): Response {
+  #auditIssued(
+    t: { accessToken: string; refreshToken?: string },
+    fields: Record<string, unknown>,
+  ): void {
+    this.#shield.audit.record("token.issued", {
+      ...fields,
+      token_ref: tokenRef(t.accessToken),
+      refresh_ref: t.refreshToken ? tokenRef(t.refreshToken) : undefined,
+    });
+  }
+
+  #tokenFromCode(form: URLSearchParams, clientId: string, addr: string): Response {
     const code = form.get("code") ?? "";
     const verifier = form.get("code_verifier") ?? "";
     if (!code) throw new _OAuthError("invalid_request", "code is required");
@@ -420,10 +518,18 @@ ${hidden}
       lifetime: this.#lifetime,
       refresh: true,
     });
+    const user = this.#store.getUser(row.user_id)?.username;
+    this.#auditIssued(t, {
+      user,
+      client: clientId,
+      grant: "authorization_code",
+      addr,
+      scope: row.scope,
+    });
     return this.#tokenResponse(t, row.scope);
   }
 
-  #tokenFromRefresh(form: URLSearchParams, clientId: string): Response {
+  #tokenFromRefresh(form: URLSearchParams, clientId: string, addr: string): Response {
     const refresh = form.get("refresh_token") ?? "";
     if (!refresh) throw new _OAuthError("invalid_request", "refresh_token is required");
     const info = this.#store.lookupToken(refresh, "refresh");
@@ -446,6 +552,13 @@ ${hidden}
       lifetime: this.#lifetime,
       refresh: false,
     });
+    this.#auditIssued(t, {
+      user: info.username,
+      client: clientId,
+      grant: "refresh_token",
+      addr,
+      scope,
+    });
     return this.#tokenResponse({ ...t, refreshToken: refresh }, scope);
   }
 
@@ -467,11 +580,11 @@ ${hidden}
 
   // ------------------------------------------------------------------ introspect etc.
 
-  async #introspect(req: Request): Promise<Response> {
+  async #introspect(req: Request, addr: string): Promise<Response> {
     const form = await this.#formOrJson(req);
     // The caller is a confidential client (Basic) or holds a valid token itself.
     const header = req.headers.get("authorization") ?? "";
-    if (/^Basic\s/i.test(header)) this.#client(req, form);
+    if (/^Basic\s/i.test(header)) this.#client(req, form, addr);
     else if (/^Bearer\s/i.test(header)) {
       try {
         this.#bearer(req);
@@ -499,10 +612,21 @@ ${hidden}
     });
   }
 
-  async #revoke(req: Request): Promise<Response> {
+  async #revoke(req: Request, addr: string): Promise<Response> {
     const form = await this.#formOrJson(req);
-    this.#client(req, form);
-    this.#store.revokeToken(form.get("token") ?? "");
+    const client = this.#client(req, form, addr);
+    const token = form.get("token") ?? "";
+    const info = this.#store.lookupToken(token, "access") ??
+      this.#store.lookupToken(token, "refresh");
+    this.#store.revokeToken(token);
+    if (info) {
+      this.#shield.audit.record("token.revoked", {
+        user: info.username,
+        client: client.clientId,
+        addr,
+        token_ref: tokenRef(token),
+      });
+    }
     return json({ active: false });
   }
 

@@ -11,6 +11,7 @@
  * @module
  */
 import { ApiError, ErrorCode } from "./errors.ts";
+import { securityHeaders } from "./page_security.ts";
 
 /** Largest accepted request body (bytes), as upstream's SDK limit. */
 export const MAX_BODY = 5 * 1024 * 1024;
@@ -31,7 +32,7 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
 }
 
 /**
- * An HTML response.
+ * An HTML response with the security headers of every page (see page_security.ts).
  *
  * @example
  * ```ts
@@ -43,9 +44,7 @@ export function html(body: string, status = 200, headers: HeadersInit = {}): Res
     status,
     headers: {
       "content-type": "text/html; charset=utf-8",
-      "cache-control": "no-store",
-      "x-frame-options": "DENY",
-      "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+      ...securityHeaders(),
       ...headers,
     },
   });

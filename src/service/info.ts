@@ -31,6 +31,8 @@ export interface ServiceInfo {
   started_at: string;
   /** Reported version. */
   version: string;
+  /** The HTTP listener serves HTTPS. */
+  tls?: boolean;
 }
 
 /** Version of this service's API (also returned by `GET /version`). */
@@ -95,8 +97,8 @@ export function urlHost(host: string): string {
  * serviceUrl({ host: "127.0.0.1", port: 8400 } as ServiceInfo); // "http://127.0.0.1:8400/v2"
  * ```
  */
-export function serviceUrl(info: Pick<ServiceInfo, "host" | "port">): string {
-  return `http://${urlHost(info.host)}:${info.port}/v2`;
+export function serviceUrl(info: Pick<ServiceInfo, "host" | "port" | "tls">): string {
+  return `${info.tls ? "https" : "http"}://${urlHost(info.host)}:${info.port}/v2`;
 }
 
 /**
@@ -107,6 +109,6 @@ export function serviceUrl(info: Pick<ServiceInfo, "host" | "port">): string {
  * authUrl({ host: "127.0.0.1", port: 8400 } as ServiceInfo); // "http://127.0.0.1:8400/auth"
  * ```
  */
-export function authUrl(info: Pick<ServiceInfo, "host" | "port">): string {
-  return `http://${urlHost(info.host)}:${info.port}/auth`;
+export function authUrl(info: Pick<ServiceInfo, "host" | "port" | "tls">): string {
+  return `${info.tls ? "https" : "http"}://${urlHost(info.host)}:${info.port}/auth`;
 }

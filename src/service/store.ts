@@ -427,6 +427,22 @@ export class ServiceStore {
     return { id: row.id, username: row.username, kind: row.kind };
   }
 
+  /**
+   * A user and their password record (for checks off the API thread, see hasher.ts);
+   * `undefined` when no such password user exists.
+   */
+  passwordRecord(username: string): { user: UserRow; record: string } | undefined {
+    const row = this.#get<UserRow & { password_hash: string | null }>(
+      "SELECT id, username, kind, password_hash FROM users WHERE username = ? AND kind = 'user'",
+      username,
+    );
+    if (!row || !row.password_hash) return undefined;
+    return {
+      user: { id: row.id, username: row.username, kind: row.kind },
+      record: row.password_hash,
+    };
+  }
+
   /** A user by id. */
   getUser(id: number): UserRow | undefined {
     return this.#get<UserRow>("SELECT id, username, kind FROM users WHERE id = ?", id);

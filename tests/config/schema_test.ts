@@ -184,7 +184,7 @@ Deno.test("global config: unknown key, bad URL, defaults", () => {
     () => parseGlobalConfig("broker_address: 1.2.3.4\n", "g.yaml"),
     {
       message:
-        "g.yaml: broker_address: unknown key; expected one of service_address, auth_address, client_id",
+        "g.yaml: broker_address: unknown key; expected one of service_address, auth_address, client_id, ca_file",
     },
   );
   throws(

@@ -22,10 +22,13 @@ async function approve(url: string, user: string, password: string): Promise<str
   form.set("password", password);
   const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
   assert(action, "login form");
+  // a browser sends the login form's CSRF cookie back
+  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
   const posted = await fetch(new URL(action.replace(/&amp;/g, "&"), url), {
     method: "POST",
     body: form,
     redirect: "manual",
+    headers: { cookie },
   });
   await posted.body?.cancel();
   assertEquals(posted.status, 303);

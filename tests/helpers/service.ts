@@ -109,7 +109,7 @@ export async function startService(opts: StartServiceOptions): Promise<StartedSe
     }
     await new Promise((r) => setTimeout(r, 30));
   }
-  const base = `http://127.0.0.1:${info.port}`;
+  const base = `${info.tls ? "https" : "http"}://127.0.0.1:${info.port}`;
   let stopped: Promise<number> | undefined;
   return {
     url: `${base}/v2`,
@@ -209,6 +209,8 @@ export interface LoginOptions {
   scope?: string;
   /** Verifier sent to the token endpoint instead of the real one (to test refusal). */
   wrongVerifier?: string;
+  /** HTTP client (e.g. trusting a test CA for an https service). */
+  client?: Deno.HttpClient;
 }
 
 function _randomVerifier(): string {
@@ -249,7 +251,7 @@ export async function loginViaForm(
     access_type: "offline",
   });
   const authorize = `${authUrl}/v2/oauth2/authorize`;
-  const page = await fetch(`${authorize}?${q}`);
+  const page = await fetch(`${authorize}?${q}`, { client: opts.client });
   const pageHtml = await page.text();
   if (page.status !== 200) throw new Error(`authorize page: HTTP ${page.status}: ${pageHtml}`);
   const form = new URLSearchParams();
@@ -260,10 +262,14 @@ export async function loginViaForm(
   form.set("password", password);
   const action = /<form method="post" action="([^"]+)"/.exec(pageHtml)?.[1];
   if (!action) throw new Error("authorize page has no login form");
+  // the login form's CSRF cookie goes back with the POST, as a browser would send it
+  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
   const posted = await fetch(new URL(action, `${authorize}?${q}`), {
     method: "POST",
     body: form,
     redirect: "manual",
+    headers: cookie ? { cookie } : {},
+    client: opts.client,
   });
   const postedText = await posted.text();
   const location = posted.headers.get("location");
@@ -271,11 +277,12 @@ export async function loginViaForm(
     const err = /<p id="error"[^>]*>([^<]*)</.exec(postedText)?.[1] ?? postedText.slice(0, 200);
     throw new Error(`login refused: HTTP ${posted.status}: ${_unescapeHtml(err)}`);
   }
-  const codePage = await fetch(location);
+  const codePage = await fetch(location, { client: opts.client });
   const codeHtml = await codePage.text();
   const code = /<code id="auth-code">([^<]+)<\/code>/.exec(codeHtml)?.[1];
   if (!code) throw new Error(`auth-code page has no code: ${codeHtml.slice(0, 200)}`);
   const res = await fetch(`${authUrl}/v2/oauth2/token`, {
+    client: opts.client,
     method: "POST",
     body: new URLSearchParams({
       grant_type: "authorization_code",
@@ -342,4 +349,27 @@ export async function writeGlobalConfig(home: string, svc: StartedService): Prom
     `service_address: ${svc.url}\nauth_address: ${svc.authUrl}\nclient_id: ${NATIVE_CLIENT_ID}\n`,
     { mode: 0o600 },
   );
+}
+
+/**
+ * The CSRF cookie and hidden-field token of the login form for `params` (what a browser
+ * gets by loading the page), to POST the form by hand.
+ *
+ * @example
+ * ```ts
+ * const { cookie, csrf_token } = await loginFormCsrf(authUrl, params);
+ * ```
+ */
+export async function loginFormCsrf(
+  authUrl: string,
+  params: Record<string, string>,
+): Promise<{ cookie: string; csrf_token: string }> {
+  const page = await fetch(`${authUrl}/v2/oauth2/authorize?${new URLSearchParams(params)}`);
+  const text = await page.text();
+  const csrf_token = /name="csrf_token" value="([^"]*)"/.exec(text)?.[1];
+  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
+  if (!csrf_token || !cookie) {
+    throw new Error(`login form has no CSRF token: ${text.slice(0, 200)}`);
+  }
+  return { cookie, csrf_token };
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { FUNCX_SCOPE, NATIVE_CLIENT_ID } from "../../src/config/types.ts";
 import { pkceChallenge } from "../../src/service/secrets.ts";
 import { ServiceStore } from "../../src/service/store.ts";
-import { addClient, loginViaForm } from "../helpers/service.ts";
+import { addClient, loginFormCsrf, loginViaForm } from "../helpers/service.ts";
 import { api, rejectsWith, withService } from "./_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -103,9 +103,16 @@ Deno.test(
         code_challenge: pkceChallenge(verifier),
         code_challenge_method: "S256",
       };
+      const { cookie, csrf_token } = await loginFormCsrf(t.authUrl, params);
       const post = await fetch(`${t.authUrl}/v2/oauth2/authorize`, {
         method: "POST",
-        body: new URLSearchParams({ ...params, username: "alice", password: "alice-pw" }),
+        headers: { cookie },
+        body: new URLSearchParams({
+          ...params,
+          username: "alice",
+          password: "alice-pw",
+          csrf_token,
+        }),
         redirect: "manual",
       });
       await post.body?.cancel();
