@@ -11,6 +11,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import { servicePaths } from "../config/paths.ts";
+import { AuditLog } from "../service/audit.ts";
 import type { GroupRole } from "../service/groups.ts";
 import { type ServiceStore, StoreError } from "../service/store.ts";
 import { type CliContext, CliError } from "./context.ts";
@@ -24,6 +26,16 @@ function _with<T>(open: () => ServiceStore, fn: (s: ServiceStore) => T): T {
     throw e;
   } finally {
     store.close();
+  }
+}
+
+/** Audit a change made from the command line (by whoever runs the service). */
+function _audit(home: string, fields: Record<string, unknown>): void {
+  const log = AuditLog.open(servicePaths(home).dir);
+  try {
+    log.record("sharing.changed", { ...fields, by: "cli" });
+  } finally {
+    log.close();
   }
 }
 
@@ -64,7 +76,7 @@ function _role(value: string): GroupRole {
  */
 export function registerGroupCommands(
   service: Command,
-  _ctx: CliContext,
+  ctx: CliContext,
   open: () => ServiceStore,
 ): void {
   service
@@ -77,6 +89,7 @@ export function registerGroupCommands(
         const admin = o.admin === undefined ? undefined : _user(s, o.admin);
         return s.sharing.addGroup(name, admin?.id);
       });
+      _audit(ctx.home, { action: "group.create", group: g.name, admin: o.admin ?? null });
       console.log(`Group "${g.name}" created (id ${g.id})${o.admin ? `, admin ${o.admin}` : ""}.`);
     });
 
@@ -95,6 +108,7 @@ export function registerGroupCommands(
         s.sharing.setMember(grp.id, _user(s, name).id, role);
         return grp;
       });
+      _audit(ctx.home, { action: "group.add-member", group: g.name, user: name, role });
       console.log(`${name} is now ${role === "admin" ? "an admin" : "a member"} of ${g.name}.`);
     });
 
@@ -111,6 +125,7 @@ export function registerGroupCommands(
         }
         return grp;
       });
+      _audit(ctx.home, { action: "group.remove-member", group: g.name, user: name });
       console.log(`${name} removed from ${g.name}.`);
     });
 

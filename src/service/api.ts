@@ -102,8 +102,10 @@ export class ApiServer {
     new GroupsApi(
       this.#store.sharing,
       (req) => this.#user(req),
-      (user, action, detail) =>
-        this.#log.info("api", "%s by %s: %s", action, user, JSON.stringify(detail)),
+      (user, action, detail) => {
+        this.#log.info("api", "%s by %s: %s", action, user, JSON.stringify(detail));
+        this.#audit.record("sharing.changed", { action, ...detail, by: user });
+      },
     ).mount(r);
   }
 
@@ -247,6 +249,9 @@ export class ApiServer {
       user: user.username,
       endpoint: uuid,
       name,
+      public: sharing.public,
+      groups: sharing.groups,
+      allowed_functions: allowed === undefined ? "unchanged" : allowed,
       reregistered: existing !== undefined,
       legacy,
     });
@@ -381,6 +386,15 @@ export class ApiServer {
       public: shared.public ? 1 : 0,
     });
     if (shared.groupId) this.#store.sharing.setFunctionGroup(uuid, shared.groupId);
+    if (shared.public || shared.groupId) {
+      this.#audit.record("sharing.changed", {
+        action: "function.register",
+        by: user.username,
+        function: uuid,
+        public: !!shared.public,
+        group: shared.groupId ?? null,
+      });
+    }
     return json({ function_uuid: uuid });
   }
 
@@ -422,6 +436,15 @@ export class ApiServer {
     if (shared.public !== undefined) fields.public = shared.public ? 1 : 0;
     this.#store.updateFunction(fn.uuid, fields);
     if (shared.groupId !== undefined) this.#store.sharing.setFunctionGroup(fn.uuid, shared.groupId);
+    if (shared.public !== undefined || shared.groupId !== undefined) {
+      this.#audit.record("sharing.changed", {
+        action: "function.update",
+        by: user.username,
+        function: fn.uuid,
+        public: shared.public,
+        group: shared.groupId,
+      });
+    }
     return json({ result: 302, function_uuid: fn.uuid });
   }
 
@@ -658,6 +681,11 @@ export class ApiServer {
     }
     this.#store.setAllowedFunctions(ep.uuid, ids, true);
     this.#log.info("api", "endpoint %s: %s allowed by %s", ep.uuid, ids.join(", "), user.username);
+    this.#audit.record("allowlist.changed", {
+      user: user.username,
+      endpoint: ep.uuid,
+      added: ids,
+    });
     return json({
       status: "Success",
       reason: `Added functions ${JSON.stringify(ids)} to endpoint ${ep.uuid} whitelist.`,
@@ -666,7 +694,8 @@ export class ApiServer {
 
   /** `DELETE /endpoints/<id>/whitelist/<function id>` → `{"status": "Success", "result": id}`. */
   #deleteAllowList(req: Request, rawId: string, rawFid: string): Response {
-    const ep = this.#ownedEndpoint(this.#user(req), rawId);
+    const user = this.#user(req);
+    const ep = this.#ownedEndpoint(user, rawId);
     const fid = checkUuid(rawFid, "function_id");
     if (!this.#store.removeAllowedFunction(ep.uuid, fid)) {
       throw new ApiError(
@@ -675,6 +704,11 @@ export class ApiServer {
         [fid],
       );
     }
+    this.#audit.record("allowlist.changed", {
+      user: user.username,
+      endpoint: ep.uuid,
+      removed: [fid],
+    });
     return json({ status: "Success", result: fid });
   }
 
