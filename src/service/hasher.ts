@@ -13,8 +13,7 @@
  * ```
  * @module
  */
-import { scrypt, timingSafeEqual } from "node:crypto";
-import { hashPassword } from "./secrets.ts";
+import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 
 /** The hashing queue is full: refuse the attempt (429) without queueing it. */
 export class HasherBusy extends Error {
@@ -32,7 +31,18 @@ export interface HasherOptions {
   queue?: number;
 }
 
-let _dummy: string | undefined;
+let _dummy: Promise<string> | undefined;
+
+/** A record in the format of `hashPassword`, made off the API thread. */
+function _dummyRecord(): Promise<string> {
+  return _dummy ??= new Promise((resolve, reject) => {
+    const salt = randomBytes(16);
+    scrypt("not a password", salt, 32, { N: 16384, r: 8, p: 1 }, (err, key) => {
+      if (err) reject(err);
+      else resolve(`scrypt$16384$8$1$${salt.toString("base64")}$${key.toString("base64")}`);
+    });
+  });
+}
 
 /** Bounded, off-thread scrypt verification of {@linkcode hashPassword} records. */
 export class PasswordHasher {
@@ -69,7 +79,7 @@ export class PasswordHasher {
       this.#running++;
     }
     try {
-      const ok = await _verify(password, record ?? (_dummy ??= hashPassword("not a password")));
+      const ok = await _verify(password, record ?? await _dummyRecord());
       return ok && record !== undefined;
     } finally {
       const next = this.#waiting.shift();

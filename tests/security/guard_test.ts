@@ -2,8 +2,10 @@
  * Guessing containment (pure, with a fake clock): growing waits, expiry, per-address and
  * per-account keys, and that one address can never lock an account.
  */
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert, rejects } from "node:assert/strict";
 import { GuessGuard } from "../../src/service/guard.ts";
+import { HasherBusy, PasswordHasher } from "../../src/service/hasher.ts";
+import { hashPassword } from "../../src/service/secrets.ts";
 import { RateLimiter } from "../../src/service/ratelimit.ts";
 
 function clock() {
@@ -95,4 +97,17 @@ Deno.test("rate limiter: burst, then the sustained rate, per address", () => {
   assertEquals(rl.take("b"), 0);
   c.advance(500);
   assertEquals(rl.take("a"), 0);
+});
+
+Deno.test("hasher: checks off-thread, unknown users fail, a full queue refuses at once", async () => {
+  const rec = hashPassword("pw");
+  const h = new PasswordHasher({ concurrency: 1, queue: 1 });
+  assertEquals(await h.verify("pw", rec), true);
+  assertEquals(await h.verify("nope", rec), false);
+  assertEquals(await h.verify("pw", undefined), false);
+  const running = [h.verify("a", rec), h.verify("b", rec)]; // one running, one waiting
+  assertEquals(h.load, 2);
+  await rejects(h.verify("c", rec), HasherBusy);
+  assertEquals(await Promise.all(running), [false, false]);
+  assertEquals(h.load, 0);
 });
