@@ -6,6 +6,7 @@
  * - no token, client secret, endpoint secret or CURVE secret key appears in any log;
  * - a submitted function sees none of them in its environment (`os.environ`).
  */
+import { clientCredentialsKey } from "../../src/auth/access.ts";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join, relative } from "node:path";
 import { parseCertificate } from "../../src/protocol/zpl.ts";
@@ -101,6 +102,7 @@ Deno.test({
         const tokenFile = JSON.parse(
           Deno.readTextFileSync(join(home, "credentials", "funcx_sdk_tokens.json")),
         );
+        const cached = tokenFile[clientCredentialsKey(robot.clientId)];
         const epJson = JSON.parse(Deno.readTextFileSync(join(home, "ep", "endpoint.json")));
         const epKey = parseCertificate(
           Deno.readTextFileSync(join(home, "ep", "certificates", "endpoint.key_secret")),
@@ -112,15 +114,16 @@ Deno.test({
         );
         Object.assign(secrets, {
           "client secret": robot.clientSecret,
-          "access token": tokenFile.funcx_service.access_token,
+          // credentials from the environment are cached under their own key
+          "access token": cached.access_token,
           "endpoint secret": epJson.endpoint_secret,
           "endpoint CURVE secret key": epKey.secretKey!,
           "service CURVE secret key": svcKey.secretKey!,
           "user access token": (await loginViaForm(svc.authUrl, "alice", "alice-pw")).access_token,
           canary,
         });
-        if (tokenFile.funcx_service.refresh_token) {
-          secrets["refresh token"] = tokenFile.funcx_service.refresh_token;
+        if (cached.refresh_token) {
+          secrets["refresh token"] = cached.refresh_token;
         }
         for (const [what, v] of Object.entries(secrets)) assert(v && v.length >= 16, what);
 
