@@ -1,8 +1,8 @@
 /**
- * The NaCl primitives CurveZMQ is defined on, built only from audited libraries:
- * X25519 (`@noble/curves`), HSalsa20 and XSalsa20-Poly1305 (`@noble/ciphers`).
- * `crypto_box_beforenm(pk, sk)` is HSalsa20 of the X25519 shared point with a zero nonce
- * (as in NaCl), and a box is XSalsa20-Poly1305 under that key: 16-byte tag, then ciphertext.
+ * The NaCl primitives CurveZMQ is defined on, from libsodium (the audited C library libzmq
+ * itself uses), compiled to WebAssembly (`libsodium-wrappers`): `crypto_box_keypair`,
+ * `crypto_scalarmult_base`, `crypto_box_beforenm` and boxes under a precomputed key
+ * (XSalsa20-Poly1305: 16-byte tag, then ciphertext). Nothing here is hand-written crypto.
  *
  * @example
  * ```ts
@@ -14,9 +14,10 @@
  * ```
  * @module
  */
-import { x25519 } from "@noble/curves/ed25519.js";
-import { hsalsa, xsalsa20poly1305 } from "@noble/ciphers/salsa.js";
+import sodium from "libsodium-wrappers";
 import { z85Decode, z85Encode } from "../../protocol/z85.ts";
+
+await sodium.ready;
 
 /** A CURVE key pair, raw 32-byte keys. */
 export interface RawKeyPair {
@@ -34,8 +35,8 @@ export interface RawKeyPair {
  * ```
  */
 export function curveKeyPair(): RawKeyPair {
-  const secretKey = crypto.getRandomValues(new Uint8Array(32));
-  return { secretKey, publicKey: x25519.getPublicKey(secretKey) };
+  const kp = sodium.crypto_box_keypair();
+  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
 }
 
 /**
@@ -66,9 +67,9 @@ export function curvePublicKey(secretKey: string): string;
 export function curvePublicKey(secretKey: Uint8Array): Uint8Array;
 export function curvePublicKey(secretKey: string | Uint8Array): string | Uint8Array {
   if (typeof secretKey === "string") {
-    return z85Encode(x25519.getPublicKey(z85Decode(secretKey)));
+    return z85Encode(sodium.crypto_scalarmult_base(z85Decode(secretKey)));
   }
-  return x25519.getPublicKey(secretKey);
+  return sodium.crypto_scalarmult_base(secretKey);
 }
 
 /**
@@ -90,16 +91,6 @@ export function rawKey(k: string | Uint8Array, what: string): Uint8Array {
   return k;
 }
 
-// "expand 32-byte k" as little-endian words (HSalsa20's sigma)
-const _SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
-
-function _words(b: Uint8Array): Uint32Array {
-  const w = new Uint32Array(b.length / 4);
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < w.length; i++) w[i] = v.getUint32(i * 4, true);
-  return w;
-}
-
 /**
  * The shared key of a box between `publicKey` and `secretKey` (`crypto_box_beforenm`).
  * Throws when the peer's key is a low-order point (the shared secret would be zero).
@@ -112,13 +103,7 @@ function _words(b: Uint8Array): Uint32Array {
  * ```
  */
 export function boxKey(publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  const shared = x25519.getSharedSecret(secretKey, publicKey);
-  const out = new Uint32Array(8);
-  hsalsa(_SIGMA, _words(shared), new Uint32Array(4), out);
-  const key = new Uint8Array(32);
-  const v = new DataView(key.buffer);
-  for (let i = 0; i < 8; i++) v.setUint32(i * 4, out[i], true);
-  return key;
+  return sodium.crypto_box_beforenm(publicKey, secretKey);
 }
 
 /**
@@ -131,7 +116,7 @@ export function boxKey(publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array
  * ```
  */
 export function sealBox(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): Uint8Array {
-  return xsalsa20poly1305(key, nonce).encrypt(plain);
+  return sodium.crypto_box_easy_afternm(plain, nonce, key);
 }
 
 /**
@@ -147,7 +132,9 @@ export function sealBox(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array): 
  * ```
  */
 export function sealBoxInto(key: Uint8Array, nonce: Uint8Array, out: Uint8Array): Uint8Array {
-  return xsalsa20poly1305(key, nonce).encrypt(out.subarray(32), out);
+  const box = sodium.crypto_box_easy_afternm(out.subarray(32), nonce, key);
+  out.set(box, 16);
+  return out.subarray(16);
 }
 
 /**
@@ -166,7 +153,7 @@ export function openBox(
 ): Uint8Array | undefined {
   if (sealed.length < 16) return undefined;
   try {
-    return xsalsa20poly1305(key, nonce).decrypt(sealed);
+    return sodium.crypto_box_open_easy_afternm(sealed, nonce, key);
   } catch {
     return undefined;
   }
