@@ -57,8 +57,12 @@ const _EMPTY = new Uint8Array(0);
  */
 const _MAX_PARTS = 65_536;
 
-/** The write batch size: queued parts are copied together up to this many bytes. */
+/** The largest write: staged parts are sealed into a write once they reach this size. */
 const _BATCH = 256 * 1024;
+/** Initial size of a staging buffer. */
+const _STAGE = 16 * 1024;
+/** Parts up to this size are copied into the staging buffer; larger ones are written as is. */
+const _COPY_MAX = 64 * 1024;
 
 /** A ZMTP connection (see the module doc). */
 export class Connection {
@@ -80,10 +84,13 @@ export class Connection {
   #clock: () => number;
   #state: "greeting" | "handshake" | "ready" | "closed" = "greeting";
   #decoder: FrameDecoder;
-  #out: Uint8Array[] = [];
-  /** Per chunk of #out: 1 when it ends a message (for the high-water mark count). */
-  #outEnds: number[] = [];
-  #outBytes = 0;
+  /** Small parts are copied straight into this staging buffer (no allocation per part). */
+  #stage = new Uint8Array(_STAGE);
+  #stageLen = 0;
+  /** Messages that end in the staging buffer. */
+  #stageMsgs = 0;
+  /** Sealed writes, in order: the staging buffer's bytes, or a large part uncopied. */
+  #batches: { bytes: Uint8Array; msgs: number }[] = [];
   /** Messages queued and not yet handed to the kernel. */
   #queuedMsgs = 0;
   #writing = false;
@@ -164,26 +171,64 @@ export class Connection {
   write(frames: Uint8Array[]): void {
     if (this.#state !== "ready") return;
     const last = frames.length - 1;
-    if (this.mechanism.plain) {
-      for (let i = 0; i <= last; i++) {
+    for (let i = 0; i <= last; i++) {
+      const end = i === last ? 1 : 0;
+      if (this.mechanism.plain) {
         const body = frames[i];
-        const head = new Uint8Array(frameHeaderSize(body.length));
-        writeFrameHeader(head, 0, body.length, i < last, false);
-        this.#out.push(head, body);
-        this.#outEnds.push(0, i === last ? 1 : 0);
-        this.#outBytes += head.length + body.length;
-      }
-    } else {
-      for (let i = 0; i <= last; i++) {
-        const wire = this.mechanism.encode(frames[i], i < last, false);
-        this.#out.push(wire);
-        this.#outEnds.push(i === last ? 1 : 0);
-        this.#outBytes += wire.length;
-      }
+        const head = frameHeaderSize(body.length);
+        if (body.length <= _COPY_MAX) {
+          const at = this.#room(head + body.length);
+          writeFrameHeader(this.#stage, at, body.length, i < last, false);
+          this.#stage.set(body, at + head);
+          this.#stageLen = at + head + body.length;
+          this.#stageMsgs += end;
+        } else {
+          const h = new Uint8Array(head);
+          writeFrameHeader(h, 0, body.length, i < last, false);
+          this.#sealStage();
+          this.#batches.push({ bytes: h, msgs: 0 }, { bytes: body, msgs: end });
+        }
+      } else this.#stageBytes(this.mechanism.encode(frames[i], i < last, false), end);
     }
     this.#queuedMsgs++;
     this.lastSent = this.#clock();
     this.#scheduleFlush();
+  }
+
+  /** Make room for `n` bytes in the staging buffer; returns where they go. */
+  #room(n: number): number {
+    if (this.#stageLen + n > this.#stage.length) {
+      if (this.#stageLen > 0 && this.#stageLen + n > _BATCH) this.#sealStage();
+      else {
+        const bigger = new Uint8Array(Math.max(this.#stage.length * 2, this.#stageLen + n));
+        bigger.set(this.#stage.subarray(0, this.#stageLen));
+        this.#stage = bigger;
+      }
+    }
+    if (this.#stageLen + n > this.#stage.length) this.#stage = new Uint8Array(Math.max(_STAGE, n));
+    return this.#stageLen;
+  }
+
+  /** Stage already-encoded bytes (copied when small, else a batch of their own). */
+  #stageBytes(bytes: Uint8Array, msgs: number) {
+    if (bytes.length <= _COPY_MAX) {
+      const at = this.#room(bytes.length);
+      this.#stage.set(bytes, at);
+      this.#stageLen = at + bytes.length;
+      this.#stageMsgs += msgs;
+    } else {
+      this.#sealStage();
+      this.#batches.push({ bytes, msgs });
+    }
+  }
+
+  /** Move the staged bytes to the batches (a new staging buffer takes their place). */
+  #sealStage() {
+    if (this.#stageLen === 0) return;
+    this.#batches.push({ bytes: this.#stage.subarray(0, this.#stageLen), msgs: this.#stageMsgs });
+    this.#stage = new Uint8Array(_STAGE);
+    this.#stageLen = 0;
+    this.#stageMsgs = 0;
   }
 
   /** Send a PING (ZMTP 3.1) asking the peer to consider us gone after `ttlMs`. */
@@ -195,7 +240,7 @@ export class Connection {
 
   /** Resolves when the write queue is empty (or the connection closed). */
   flushed(): Promise<void> {
-    if (this.#out.length === 0 && !this.#writing || this.#state === "closed") {
+    if (this.#idle() || this.#state === "closed") {
       return Promise.resolve();
     }
     return new Promise((r) => this.#drainWaiters.push(r));
@@ -210,9 +255,9 @@ export class Connection {
     try {
       this.#tcp.close();
     } catch { /* already closed */ }
-    this.#out = [];
-    this.#outEnds = [];
-    this.#outBytes = 0;
+    this.#batches = [];
+    this.#stageLen = 0;
+    this.#stageMsgs = 0;
     this.#queuedMsgs = 0;
     for (const w of this.#drainWaiters.splice(0)) w();
     this.#resolveClosed();
@@ -244,9 +289,7 @@ export class Connection {
   }
 
   #queueRaw(bytes: Uint8Array) {
-    this.#out.push(bytes);
-    this.#outEnds.push(0);
-    this.#outBytes += bytes.length;
+    this.#stageBytes(bytes, 0);
     this.lastSent = this.#clock();
     this.#scheduleFlush();
   }
@@ -260,36 +303,23 @@ export class Connection {
     });
   }
 
+  #idle(): boolean {
+    return !this.#writing && this.#batches.length === 0 && this.#stageLen === 0;
+  }
+
   async #flush() {
     if (this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#out.length > 0 && this.#state !== "closed") {
-        // take whole queued messages' parts up to the batch size (at least one chunk)
-        let size = 0;
-        let n = 0;
-        while (n < this.#out.length && (n === 0 || size + this.#out[n].length <= _BATCH)) {
-          size += this.#out[n].length;
-          n++;
-        }
-        const chunks = this.#out.splice(0, n);
-        let msgs = 0;
-        for (const e of this.#outEnds.splice(0, n)) msgs += e;
-        this.#outBytes -= size;
-        let buf: Uint8Array;
-        if (chunks.length === 1) buf = chunks[0];
-        else {
-          buf = new Uint8Array(size);
-          let at = 0;
-          for (const c of chunks) {
-            buf.set(c, at);
-            at += c.length;
-          }
-        }
+      while (this.#state !== "closed") {
+        if (this.#batches.length === 0) this.#sealStage();
+        const batch = this.#batches.shift();
+        if (!batch) break;
+        const buf = batch.bytes;
         let off = 0;
         while (off < buf.length) off += await this.#tcp.write(off === 0 ? buf : buf.subarray(off));
-        if (msgs > 0) {
-          this.#queuedMsgs -= msgs;
+        if (batch.msgs > 0) {
+          this.#queuedMsgs -= batch.msgs;
           this.#hooks.drained(this);
         }
       }
@@ -298,7 +328,7 @@ export class Connection {
     } finally {
       this.#writing = false;
     }
-    if (this.#out.length === 0) { for (const w of this.#drainWaiters.splice(0)) w(); }
+    if (this.#idle()) { for (const w of this.#drainWaiters.splice(0)) w(); }
     else if (this.#state !== "closed") this.#scheduleFlush();
   }
 
