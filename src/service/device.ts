@@ -59,7 +59,7 @@ export interface DeviceGrantsOptions {
   now?: () => number;
   /** Lifetime of a grant, seconds (default 600). */
   ttl?: number;
-  /** Seconds a client must wait between polls (default 5). */
+  /** Seconds a client must wait between polls (default 2). */
   interval?: number;
 }
 
@@ -86,7 +86,7 @@ export class DeviceGrants {
   constructor(opts: DeviceGrantsOptions = {}) {
     this.#now = opts.now ?? (() => Date.now() / 1000);
     this.#ttl = opts.ttl ?? 600;
-    this.#interval = opts.interval ?? 5;
+    this.#interval = opts.interval ?? 2;
   }
 
   /**
