@@ -88,3 +88,20 @@ export function progress(label: string, opts: ProgressOptions = {}): Progress {
     },
   };
 }
+
+/**
+ * Await `work` with a {@linkcode progress} line labelled `label` (on a terminal only).
+ *
+ * @example
+ * ```ts
+ * const r = await withProgress("stopping endpoint \"default\"", stopDaemon({ pidFile }));
+ * ```
+ */
+export async function withProgress<T>(label: string, work: Promise<T>): Promise<T> {
+  const p = progress(label);
+  try {
+    return await work;
+  } finally {
+    p.done();
+  }
+}

@@ -25,6 +25,7 @@ import { checkExposure, PLAIN_HTTP_FLAG } from "../service/tls.ts";
 import { type CliContext, CliError, PROGRAM } from "./context.ts";
 import { registerGroupCommands } from "./groups.ts";
 import { checkEmail } from "../service/groups.ts";
+import { withProgress } from "./progress.ts";
 import { checkNewPassword, readPassword } from "./password.ts";
 
 /** Parsed `service start` options. */
@@ -347,10 +348,10 @@ export function register(program: Command, ctx: CliContext) {
     .option("--timeout <seconds>", "how long to wait for a clean exit", "20")
     .action(async (o) => {
       const timeout = _seconds(o.timeout, "--timeout");
-      const r = await stopDaemon({
-        pidFile: servicePaths(ctx.home).pidFile,
-        timeoutMs: timeout * 1000,
-      });
+      const r = await withProgress(
+        "stopping the service",
+        stopDaemon({ pidFile: servicePaths(ctx.home).pidFile, timeoutMs: timeout * 1000 }),
+      );
       switch (r.result) {
         case "not-running":
           console.log("The service is not running.");

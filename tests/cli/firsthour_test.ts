@@ -7,6 +7,7 @@ import { deepStrictEqual as assertEquals, match, ok as assert } from "node:asser
 import { join } from "node:path";
 import { runCli, tempHome } from "../helpers/cli.ts";
 import { DeviceGrants, MAX_FAILURES, normalizeUserCode } from "../../src/service/device.ts";
+import { progress } from "../../src/cli/progress.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -246,4 +247,30 @@ Deno.test("device grant: one-time answers, slow_down, expiry, wrong passwords", 
   const d = g.create("cli", "openid")!;
   now += 601;
   assertEquals(g.poll(d.deviceCode, "cli").kind, "expired");
+});
+
+Deno.test("progress: a line redrawn on a terminal and erased at the end; nothing otherwise", async () => {
+  const quiet: string[] = [];
+  const q = progress("waiting", { tty: false, write: (t) => quiet.push(t), periodMs: 5 });
+  await new Promise((r) => setTimeout(r, 30));
+  q.done();
+  assertEquals(quiet, []);
+  const shown: string[] = [];
+  let now = 0;
+  const p = progress("waiting for x", {
+    tty: true,
+    write: (t) => shown.push(t),
+    periodMs: 5,
+    now: () => now,
+  });
+  now = 3000;
+  p.update("2 left");
+  const deadline = performance.now() + 5000;
+  while (shown.length === 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  p.done();
+  p.done();
+  match(shown[0], /^\r\x1b\[2K. waiting for x: 2 left \(3 s\)$/);
+  assertEquals(shown.at(-1), "\r\x1b[2K");
 });
