@@ -94,7 +94,7 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
     const endpoint = first.endpoint;
     // Endpoint.start returns at the first failed attempt too (it keeps retrying): "up" is
     // said only once it is connected
-    let upTimer: number | undefined;
+    let upTimer: ReturnType<typeof setInterval> | undefined;
     if (endpoint.state === "connected") log.info("daemon", "endpoint %s is up", name);
     else {
       log.info("daemon", "endpoint %s started; not connected yet, retrying", name);

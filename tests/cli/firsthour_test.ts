@@ -271,6 +271,7 @@ Deno.test("progress: a line redrawn on a terminal and erased at the end; nothing
   }
   p.done();
   p.done();
+  // deno-lint-ignore no-control-regex
   match(shown[0], /^\r\x1b\[2K. waiting for x: 2 left \(3 s\)$/);
   assertEquals(shown.at(-1), "\r\x1b[2K");
 });
