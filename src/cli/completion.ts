@@ -43,6 +43,7 @@ interface _Opt {
 interface _Arg {
   description: string;
   argChoices?: string[];
+  completionChoices?: string[];
 }
 
 function _node(cmd: Command, path: string): CompletionNode {
@@ -59,13 +60,11 @@ function _node(cmd: Command, path: string): CompletionNode {
       .map((s) => s.name()),
     options: [...opts.flatMap(flags), ...help],
     valueOptions: opts.filter((o) => o.required || o.optional).flatMap(flags),
-    args: ((c.registeredArguments ?? []) as _Arg[]).map((a) =>
-      a.argChoices
-        ? `choices:${a.argChoices.join(" ")}`
-        : /endpoint name/.test(a.description)
-        ? "names"
-        : ""
-    ),
+    args: ((c.registeredArguments ?? []) as _Arg[]).map((a) => {
+      const choices = a.argChoices ?? a.completionChoices;
+      if (choices) return `choices:${choices.join(" ")}`;
+      return /endpoint name/.test(a.description) ? "names" : "";
+    }),
   };
 }
 
@@ -222,7 +221,12 @@ export function register(program: Command, _ctx: CliContext) {
   program
     .command("completion")
     .description(`print a shell completion script: source <(${PROGRAM} completion bash)`)
-    .addArgument(new Argument("[shell]", "bash or zsh").choices(["bash", "zsh"]).default("bash"))
+    // choices for completion only: the action's own error message names what is valid
+    .addArgument(
+      Object.assign(new Argument("[shell]", "bash or zsh").default("bash"), {
+        completionChoices: ["bash", "zsh"],
+      }),
+    )
     .action((shell) => {
       if (shell !== "bash" && shell !== "zsh") {
         throw new CliError(`completion: "${shell}" is not supported; expected bash or zsh`);

@@ -83,7 +83,7 @@ const CASES: [string[], string[]][] = [
   [["service", "add-user", "--"], ["--help", "--password-stdin"]],
   [["stop", ""], ["alpha", "beta"]],
   [["logs", "-n", "5", "a"], ["alpha"]],
-  [["start", "--"], ["--endpoint-uuid", "--foreground", "--help", "--timeout"]],
+  [["start", "--"], ["--endpoint-uuid", "--foreground", "--help", "--keep-retrying", "--timeout"]],
   [["login", "--"], ["--force", "--help", "--password-stdin", "--user"]],
   [["-d", "serv"], ["service"]],
 ];
