@@ -275,3 +275,37 @@ Deno.test("progress: a line redrawn on a terminal and erased at the end; nothing
   match(shown[0], /^\r\x1b\[2K. waiting for x: 2 left \(3 s\)$/);
   assertEquals(shown.at(-1), "\r\x1b[2K");
 });
+
+Deno.test({
+  name: "start: a daemon that does not connect in time is stopped, with the last error shown",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // answers the reachability check, then is overloaded (503) for the daemon's calls
+    const ac = new AbortController();
+    const srv = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+      (req) =>
+        new URL(req.url).search === ""
+          ? Response.json({ api: "0.3.4" })
+          : Response.json({ reason: "overloaded" }, { status: 503 }),
+    );
+    const home = homeFor(`http://127.0.0.1:${srv.addr.port}/v2`);
+    try {
+      const r = await runCli(home, ["start", "--timeout", "3"]);
+      assertEquals(r.code, 1, r.stderr);
+      match(
+        r.stderr,
+        /endpoint "default" did not connect within 3 s: .*HTTP 503: overloaded.*; stopped it/,
+      );
+      assert(!exists(join(home, "default", "daemon.pid")), "nothing left running");
+      const log = Deno.readTextFileSync(join(home, "default", "endpoint.log"));
+      assert(!/is up/.test(log), log);
+    } finally {
+      await runCli(home, ["stop"]);
+      Deno.removeSync(home, { recursive: true });
+      ac.abort();
+      await srv.finished;
+    }
+  },
+});
