@@ -107,6 +107,7 @@ export async function startEndpoint(
       // a short poll: the daemon writes status.json the moment it connects
       await new Promise((r) => setTimeout(r, 25));
       if (exit) {
+        waiting.done();
         const tail = logTail(p.log, 30, logOffset);
         const owner = ownerMismatchFromLog(home, name, tail ?? "");
         if (owner) throw new CliError(owner);

@@ -16,6 +16,8 @@
 export interface Progress {
   /** Replace the text after the label (e.g. "3 of 5 blocks"). */
   update(detail: string): void;
+  /** Erase the line now (before printing other output); it is drawn again at the next tick. */
+  clear(): void;
   /** Erase the line and stop the timer. Idempotent. */
   done(): void;
 }
@@ -52,7 +54,7 @@ export function progress(label: string, opts: ProgressOptions = {}): Progress {
       tty = false;
     }
   }
-  if (!tty) return { update() {}, done() {} };
+  if (!tty) return { update() {}, clear() {}, done() {} };
   const enc = new TextEncoder();
   const write = opts.write ?? ((t: string) => {
     try {
@@ -79,6 +81,10 @@ export function progress(label: string, opts: ProgressOptions = {}): Progress {
   return {
     update(d: string) {
       detail = d;
+    },
+    clear() {
+      if (drawn) write("\r\x1b[2K");
+      drawn = false;
     },
     done() {
       if (ended) return;

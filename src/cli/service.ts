@@ -25,7 +25,7 @@ import { checkExposure, PLAIN_HTTP_FLAG } from "../service/tls.ts";
 import { type CliContext, CliError, PROGRAM } from "./context.ts";
 import { registerGroupCommands } from "./groups.ts";
 import { checkEmail } from "../service/groups.ts";
-import { withProgress } from "./progress.ts";
+import { progress, withProgress } from "./progress.ts";
 import { checkNewPassword, readPassword } from "./password.ts";
 
 /** Parsed `service start` options. */
@@ -252,20 +252,26 @@ async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<
   let exited = false;
   child.exited.then(() => exited = true, () => exited = true);
   const deadline = performance.now() + 60_000;
-  while (performance.now() < deadline) {
-    const info = await readServiceInfo(ctx.home);
-    if (info && info.pid === child.pid) {
-      child.unref();
-      console.log(
-        `funcX service started (pid ${info.pid}): API ${serviceUrl(info)}, auth ${
-          authUrl(info)
-        }, ` +
-          `forwarder ports ${info.tasks_port}/${info.results_port}/${info.commands_port}`,
-      );
-      return;
+  const starting = progress("starting the service");
+  try {
+    while (performance.now() < deadline) {
+      const info = await readServiceInfo(ctx.home);
+      if (info && info.pid === child.pid) {
+        starting.done();
+        child.unref();
+        console.log(
+          `funcX service started (pid ${info.pid}): API ${serviceUrl(info)}, auth ${
+            authUrl(info)
+          }, ` +
+            `forwarder ports ${info.tasks_port}/${info.results_port}/${info.commands_port}`,
+        );
+        return;
+      }
+      if (exited) break;
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (exited) break;
-    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    starting.done();
   }
   child.unref();
   throw new CliError(

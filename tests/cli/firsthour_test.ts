@@ -5,7 +5,8 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runCli, tempHome } from "../helpers/cli.ts";
+import { MAIN_TS, runCli, tempHome } from "../helpers/cli.ts";
+import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { DeviceGrants, MAX_FAILURES, normalizeUserCode } from "../../src/service/device.ts";
 import { progress } from "../../src/cli/progress.ts";
 
@@ -301,6 +302,44 @@ Deno.test({
       assert(!exists(join(home, "default", "daemon.pid")), "nothing left running");
       const log = Deno.readTextFileSync(join(home, "default", "endpoint.log"));
       assert(!/is up/.test(log), log);
+    } finally {
+      await runCli(home, ["stop"]);
+      Deno.removeSync(home, { recursive: true });
+      ac.abort();
+      await srv.finished;
+    }
+  },
+});
+
+Deno.test({
+  name: "start on a terminal shows progress while it waits; piped, it shows none",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const ac = new AbortController();
+    const srv = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+      (req) =>
+        new URL(req.url).search === ""
+          ? Response.json({ api: "0.3.4" })
+          : Response.json({ reason: "overloaded" }, { status: 503 }),
+    );
+    const home = homeFor(`http://127.0.0.1:${srv.addr.port}/v2`);
+    try {
+      const cmd = [Deno.execPath(), "run", ...COMPILE_FLAGS, MAIN_TS, "start", "--timeout", "2"]
+        .map((a) => `'${a}'`).join(" ");
+      const out = await new Deno.Command("script", {
+        args: ["-qefc", cmd, "/dev/null"],
+        env: { FUNCX_HOME: home, NO_COLOR: "1", TERM: "dumb" },
+        stdin: "null",
+      }).output();
+      const tty = new TextDecoder().decode(out.stdout);
+      assertEquals(out.code, 1, tty);
+      match(tty, /waiting for endpoint "default" to connect \(\d s\)/);
+      match(tty, /did not connect within 2 s/);
+      const piped = await runCli(home, ["start", "--timeout", "2"]);
+      assertEquals(piped.code, 1);
+      assert(!piped.stderr.includes("waiting for"), piped.stderr);
     } finally {
       await runCli(home, ["stop"]);
       Deno.removeSync(home, { recursive: true });
