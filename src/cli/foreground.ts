@@ -97,7 +97,7 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
     let upTimer: ReturnType<typeof setInterval> | undefined;
     if (endpoint.state === "connected") log.info("daemon", "endpoint %s is up", name);
     else {
-      log.info("daemon", "endpoint %s started; not connected yet, retrying", name);
+      log.info("daemon", "endpoint %s started; connecting to the service", name);
       upTimer = setInterval(() => {
         if (endpoint.state !== "connected") return;
         clearInterval(upTimer);

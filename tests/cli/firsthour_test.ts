@@ -9,6 +9,13 @@ import { MAIN_TS, runCli, tempHome } from "../helpers/cli.ts";
 import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { DeviceGrants, MAX_FAILURES, normalizeUserCode } from "../../src/service/device.ts";
 import { progress } from "../../src/cli/progress.ts";
+import {
+  addUser,
+  loginViaForm,
+  startService,
+  writeGlobalConfig,
+  writeTokens,
+} from "../helpers/service.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -108,7 +115,7 @@ Deno.test({
       match(log, /connection refused/);
       assert(!/fetch failed/.test(log), log);
       assert(!/is up/.test(log), log);
-      match(log, /not connected yet, retrying/);
+      match(log, /started; connecting to the service/);
     } finally {
       await runCli(home, ["stop"]);
       Deno.removeSync(home, { recursive: true });
@@ -345,6 +352,43 @@ Deno.test({
       Deno.removeSync(home, { recursive: true });
       ac.abort();
       await srv.finished;
+    }
+  },
+});
+
+Deno.test({
+  name: "a block scaled in and a stop log no WARN (the manager's BYE after its removal)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const home = tempHome();
+    const svc = await startService({ home });
+    try {
+      await addUser(home, "alice", "correct horse battery");
+      await writeTokens(home, await loginViaForm(svc.authUrl, "alice", "correct horse battery"));
+      await writeGlobalConfig(home, svc);
+      assertEquals((await runCli(home, ["configure"])).code, 0);
+      Deno.writeTextFileSync(
+        join(home, "default", "config.yaml"),
+        "provider:\n  init_blocks: 1\n  min_blocks: 0\n  max_blocks: 1\n" +
+          "executor:\n  max_idletime: 1\n  heartbeat_period: 1\n  heartbeat_threshold: 5\n",
+      );
+      const r = await runCli(home, ["--debug", "start"]);
+      assertEquals(r.code, 0, r.stderr);
+      const log = join(home, "default", "endpoint.log");
+      const deadline = performance.now() + 30_000;
+      while (!/BYE from manager \S+, already removed/.test(Deno.readTextFileSync(log))) {
+        assert(performance.now() < deadline, Deno.readTextFileSync(log));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assertEquals((await runCli(home, ["stop"])).code, 0);
+      const text = Deno.readTextFileSync(log);
+      match(text, /scaling in idle block 0/);
+      assert(!/WARN/.test(text), text);
+    } finally {
+      await runCli(home, ["stop"]);
+      await svc.stop();
+      Deno.removeSync(home, { recursive: true });
     }
   },
 });

@@ -86,6 +86,10 @@ ${steps}
       match(text, /Endpoint "default" started/);
       match(text, /hello from .*: 2 \+ 3 = 5 \(Python 3\.\d+/);
       // (the password typed ahead is echoed by the terminal before the prompt turns echo off)
+      // a normal stop is not a warning
+      const log = Deno.readTextFileSync(join(home, ".funcx/default/endpoint.log"));
+      if (Deno.env.get("FX_SHOW")) console.log(log);
+      assert(!/WARN/.test(log), log);
       // nothing left running
       for (
         const f of [
