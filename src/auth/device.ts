@@ -15,6 +15,7 @@
  * @module
  */
 import type { GlobalConfig } from "../config/types.ts";
+import { describeFetchError } from "../registration/reach.ts";
 import { AuthError, LOGIN_SCOPES, type TokenResponse } from "./oauth.ts";
 
 /** The grant type of the token request. */
@@ -46,7 +47,7 @@ async function _post(url: string, form: Record<string, string>, what: string): P
       signal: AbortSignal.timeout(30_000),
     });
   } catch (e) {
-    throw new AuthError(`${what}: cannot reach ${url}: ${(e as Error).message}`);
+    throw new AuthError(`${what}: cannot reach ${url}: ${describeFetchError(e, url)}`);
   }
 }
 

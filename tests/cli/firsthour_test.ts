@@ -392,3 +392,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test("login to an auth server that is not there says why in one line", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const home = tempHome();
+  try {
+    Deno.writeTextFileSync(
+      join(home, "config.yaml"),
+      `auth_address: http://127.0.0.1:${port}/auth\n`,
+    );
+    const r = await runCli(home, ["login"]);
+    assertEquals(r.code, 1);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    match(r.stderr, /^funcx-endpoint: .*connection refused by 127\.0\.0\.1:\d+/);
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
+});
