@@ -22,6 +22,12 @@ export function quickStartLines(readme: string): string[] {
   return block[1].split("\n").map((l) => l.replace(/\s+#.*$/, "").trim()).filter(Boolean);
 }
 
+/** This Deno's cache directory (`deno info --json`). */
+async function denoDir(): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
 function sh(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -73,7 +79,8 @@ ${steps}
         HOME: home,
         TERM: "dumb",
         NO_COLOR: "1",
-        DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache/deno"),
+        // the fresh HOME must not mean a fresh (empty, offline) Deno cache
+        DENO_DIR: await denoDir(),
       },
       stdin: "null",
     }).output();
