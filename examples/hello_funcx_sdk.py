@@ -1,7 +1,7 @@
 """Run a Python function on your endpoint with the funcX Python SDK 0.3.x, against the
 local funcX service, using the login of `funcx-endpoint login`.
 
-    pip install 'funcx>=0.3,<0.4'
+    pip install funcx==0.3.7
     python3 examples/hello_funcx_sdk.py [ENDPOINT_NAME]
 
 The SDK reads no `config.yaml`: the service address and the token come from the funcX
@@ -26,19 +26,19 @@ def hello(a, b):
         platform.node(), a, b, a + b, sys.version.split()[0])
 
 
-def _service_address(home, name):
-    """service_address of the endpoint's or the global config.yaml (plain `key: value`)."""
+def _setting(home, name, key, default):
+    """`key` of the endpoint's or the global config.yaml (plain `key: value` lines)."""
     for path in (os.path.join(home, name, "config.yaml"), os.path.join(home, "config.yaml")):
         try:
             with open(path) as f:
                 for line in f:
-                    key, _, value = line.partition(":")
+                    k, _, value = line.partition(":")
                     value = value.split("#")[0].strip().strip("'\"")
-                    if key.strip() == "service_address" and value and value != "null":
+                    if k.strip() == key and value and value != "null":
                         return value
         except FileNotFoundError:
             pass
-    return "http://127.0.0.1:8400/v2"
+    return default
 
 
 def main():
@@ -48,9 +48,15 @@ def main():
         token = json.load(f)["funcx_service"]["access_token"]
     with open(os.path.join(home, name, "endpoint.json")) as f:
         endpoint_id = json.load(f)["endpoint_id"]
+    service = _setting(home, name, "service_address", "http://127.0.0.1:8400/v2").rstrip("/")
+    auth = _setting(home, name, "auth_address", "http://127.0.0.1:8400/auth").rstrip("/")
+    # the SDK asks the auth server's userinfo: the local service's, not Globus'
+    os.environ["GLOBUS_SDK_SERVICE_URL_AUTH"] = auth + "/"
+    ws = service.replace("http", "ws", 1).rsplit("/v2", 1)[0] + "/ws/v2/"
     authorizer = globus_sdk.AccessTokenAuthorizer(token)
     fxc = FuncXClient(
-        funcx_service_address=_service_address(home, name),
+        funcx_service_address=service,
+        results_ws_uri=ws,
         fx_authorizer=authorizer,
         search_authorizer=authorizer,
         openid_authorizer=authorizer,

@@ -5,8 +5,7 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { MAIN_TS, runCli, tempHome } from "../helpers/cli.ts";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
+import { programCommand, runCli, tempHome } from "../helpers/cli.ts";
 import { DeviceGrants, MAX_FAILURES, normalizeUserCode } from "../../src/service/device.ts";
 import { progress } from "../../src/cli/progress.ts";
 import {
@@ -333,7 +332,8 @@ Deno.test({
     );
     const home = homeFor(`http://127.0.0.1:${srv.addr.port}/v2`);
     try {
-      const cmd = [Deno.execPath(), "run", ...COMPILE_FLAGS, MAIN_TS, "start", "--timeout", "2"]
+      const program = programCommand();
+      const cmd = [program.cmd, ...program.args, "start", "--timeout", "2"]
         .map((a) => `'${a}'`).join(" ");
       const out = await new Deno.Command("script", {
         args: ["-qefc", cmd, "/dev/null"],

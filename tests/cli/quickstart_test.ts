@@ -7,8 +7,7 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
-import { MAIN_TS } from "../helpers/cli.ts";
+import { programCommand } from "../helpers/cli.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const PASSWORD = "quick start pass 42";
@@ -45,9 +44,11 @@ Deno.test({
     Deno.mkdirSync(bin);
     Deno.mkdirSync(home);
     const deno = Deno.execPath();
+    // this checkout's program (or the binary under test, FUNCX_TEST_BINARY)
+    const program = programCommand();
     Deno.writeTextFileSync(
       join(bin, "funcx-endpoint"),
-      `#!/bin/sh\nexec ${sh(deno)} run ${COMPILE_FLAGS.map(sh).join(" ")} ${sh(MAIN_TS)} "$@"\n`,
+      `#!/bin/sh\nexec ${[program.cmd, ...program.args].map(sh).join(" ")} "$@"\n`,
       { mode: 0o755 },
     );
     // `npx -y deno@<version> ...` runs this Deno (the version CI pins)
