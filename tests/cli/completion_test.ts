@@ -62,7 +62,7 @@ function hasZsh(): boolean {
   }
 }
 
-const SERVICE = ["add-client", "add-user", "start", "status", "stop"];
+const SERVICE = ["add-client", "add-group", "add-user", "group", "start", "status", "stop"];
 const SERVICE_START = [
   "--foreground",
   "--forwarder-port",
@@ -80,7 +80,9 @@ const CASES: [string[], string[]][] = [
   [["service", ""], SERVICE],
   [["completion", ""], ["bash", "zsh"]],
   [["service", "start", "--"], SERVICE_START],
-  [["service", "add-user", "--"], ["--help", "--password-stdin"]],
+  [["service", "add-user", "--"], ["--email", "--help", "--password-stdin"]],
+  [["service", "group", ""], ["add-member", "list", "remove-member"]],
+  [["service", "group", "add-member", "--"], ["--help", "--role"]],
   [["stop", ""], ["alpha", "beta"]],
   [["logs", "-n", "5", "a"], ["alpha"]],
   [["start", "--"], ["--endpoint-uuid", "--foreground", "--help", "--keep-retrying", "--timeout"]],
