@@ -16,8 +16,8 @@ import { CliError } from "./context.ts";
 export const MIN_PASSWORD_LENGTH = 12;
 
 /**
- * The password policy of new users: at least {@linkcode MIN_PASSWORD_LENGTH} characters,
- * not the user name, not one character repeated. Throws a one-line CliError.
+ * The password policy of new users: at least {@linkcode MIN_PASSWORD_LENGTH} characters, at
+ * least 8 of them besides the user name, at least 4 different ones. Throws a one-line CliError.
  *
  * @example
  * ```ts
@@ -32,8 +32,12 @@ export function checkNewPassword(username: string, password: string): void {
       `password: too short (${chars.length} characters); use at least ${MIN_PASSWORD_LENGTH}`,
     );
   }
-  if (password.toLowerCase().includes(username.toLowerCase()) && username.length >= 3) {
-    throw new CliError("password: must not contain the user name");
+  // the user name plus a few characters is guessable; a long password around it is not
+  const rest = username.length >= 3
+    ? password.toLowerCase().split(username.toLowerCase()).join("")
+    : password;
+  if ([...rest].length < 8) {
+    throw new CliError("password: too close to the user name; add 8 or more other characters");
   }
   if (new Set(chars).size < 4) {
     throw new CliError("password: use at least 4 different characters");

@@ -136,7 +136,7 @@ Deno.test("help and small messages", async () => {
     for (
       const [pw, why] of [
         ["x", /too short \(1 characters\); use at least 12/],
-        ["alice-is-my-password", /must not contain the user name/],
+        ["alice1234567", /too close to the user name/],
         ["aaaaaaaaaaaaaaa", /at least 4 different characters/],
       ] as const
     ) {
