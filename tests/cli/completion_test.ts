@@ -63,23 +63,17 @@ function hasZsh(): boolean {
 }
 
 const SERVICE = ["add-client", "add-group", "add-user", "group", "start", "status", "stop"];
-const SERVICE_START = [
-  "--foreground",
-  "--forwarder-port",
-  "--heartbeat-period",
-  "--help",
-  "--host",
-  "--log-level",
-  "--port",
-  "--public-host",
-  "--token-lifetime",
-];
+/** Every long option `service start --help` lists: completion offers exactly those. */
+async function serviceStartOptions(home: string): Promise<string[]> {
+  const r = await runCli(home, ["service", "start", "--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  return [...new Set(r.stdout.match(/--[a-z][a-z-]*/g) ?? [])].sort();
+}
 
 /** [words after the program (last = word being completed), expected candidates]. */
 const CASES: [string[], string[]][] = [
   [["service", ""], SERVICE],
   [["completion", ""], ["bash", "zsh"]],
-  [["service", "start", "--"], SERVICE_START],
   [["service", "add-user", "--"], ["--email", "--help", "--password-stdin"]],
   [["service", "group", ""], ["add-member", "list", "remove-member"]],
   [["service", "group", "add-member", "--"], ["--help", "--role"]],
@@ -102,6 +96,9 @@ Deno.test("completion: every command's subcommands, options and arguments in bas
     for (const [words, want] of CASES) {
       assertEquals(await bashComplete(file, home, words), want, words.join(" "));
     }
+    const startOpts = await serviceStartOptions(home);
+    assert(startOpts.includes("--foreground") && !startOpts.includes("--daemon"), `${startOpts}`);
+    assertEquals(await bashComplete(file, home, ["service", "start", "--"]), startOpts);
     // every command and every visible subcommand/option completes
     const top = await bashComplete(file, home, [""]);
     for (const c of ["configure", "start", "stop", "service", "completion", "login", "whoami"]) {
@@ -143,6 +140,8 @@ Deno.test({
         );
         assertEquals(got, want, words.join(" "));
       }
+      const got = await zshComplete(file, home, "service start --");
+      assertEquals(got.filter((c) => c.startsWith("--")), await serviceStartOptions(home));
     } finally {
       Deno.removeSync(home, { recursive: true });
     }
