@@ -15,6 +15,7 @@
  * @module
  */
 import type { GlobalConfig } from "../config/types.ts";
+import { trustedFetch } from "../config/trust.ts";
 import { describeFetchError } from "../registration/reach.ts";
 import { AuthError, LOGIN_SCOPES, type TokenResponse } from "./oauth.ts";
 
@@ -37,7 +38,7 @@ function _base(authAddress: string): string {
 
 async function _post(url: string, form: Record<string, string>, what: string): Promise<Response> {
   try {
-    return await fetch(url, {
+    return await trustedFetch(url, {
       method: "POST",
       headers: {
         "content-type": "application/x-www-form-urlencoded",
@@ -178,10 +179,10 @@ export async function approveDevice(
   const what = "approving the login";
   let page: Response;
   try {
-    page = await fetch(d.verificationUriComplete, { signal: AbortSignal.timeout(30_000) });
+    page = await trustedFetch(d.verificationUriComplete, { signal: AbortSignal.timeout(30_000) });
   } catch (e) {
     throw new AuthError(
-      `${what}: cannot reach ${d.verificationUri}: ${(e as Error).message}`,
+      `${what}: cannot reach ${d.verificationUri}: ${describeFetchError(e, d.verificationUri)}`,
     );
   }
   const html = await page.text();
@@ -198,7 +199,7 @@ export async function approveDevice(
   const cookies = page.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
   let res: Response;
   try {
-    res = await fetch(d.verificationUri, {
+    res = await trustedFetch(d.verificationUri, {
       method: "POST",
       headers: {
         "content-type": "application/x-www-form-urlencoded",
@@ -209,7 +210,7 @@ export async function approveDevice(
     });
   } catch (e) {
     throw new AuthError(
-      `${what}: cannot reach ${d.verificationUri}: ${(e as Error).message}`,
+      `${what}: cannot reach ${d.verificationUri}: ${describeFetchError(e, d.verificationUri)}`,
     );
   }
   const done = await res.text();

@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { trustedFetch } from "../config/trust.ts";
 
 /**
  * The real cause of a failed `fetch` to `url`, in one line.
@@ -27,6 +28,8 @@ export function describeFetchError(e: unknown, url: string): string {
   const host = u?.hostname ?? url;
   const hostPort = u ? `${u.hostname}:${u.port || (u.protocol === "https:" ? 443 : 80)}` : url;
   const err = e as Error & { cause?: unknown };
+  // trustedFetch already named a certificate problem (expired, wrong host, unknown CA)
+  if (typeof err?.message === "string" && err.message.startsWith("TLS: ")) return err.message;
   if (err?.name === "TimeoutError" || err?.name === "AbortError") {
     return `no answer from ${hostPort} (timed out)`;
   }
@@ -54,7 +57,7 @@ function _tail(detail: string): string {
 }
 
 /**
- * `GET {serviceAddress}/version` within `timeoutMs`: `undefined` when the service answers,
+ * `GET {serviceAddress}/version` within `timeoutMs` (with the configured CA bundle): `undefined` when the service answers,
  * else why not (one line).
  *
  * @example
@@ -69,7 +72,7 @@ export async function probeService(
   const url = `${serviceAddress.replace(/\/+$/, "")}/version`;
   let res: Response;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    res = await trustedFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     return describeFetchError(e, url);
   }
