@@ -62,7 +62,14 @@ function hasZsh(): boolean {
   }
 }
 
-const SERVICE = ["add-client", "add-group", "add-user", "group", "start", "status", "stop"];
+/** The subcommands `service --help` lists: completion offers exactly those. */
+async function serviceCommands(home: string): Promise<string[]> {
+  const r = await runCli(home, ["service", "--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const listed = r.stdout.slice(r.stdout.indexOf("Commands:")).match(/^ {2}[a-z][a-z-]*/gm) ?? [];
+  return listed.map((c) => c.trim()).filter((c) => c !== "help").sort();
+}
+
 /** Every long option `service start --help` lists: completion offers exactly those. */
 async function serviceStartOptions(home: string): Promise<string[]> {
   const r = await runCli(home, ["service", "start", "--help"]);
@@ -72,7 +79,6 @@ async function serviceStartOptions(home: string): Promise<string[]> {
 
 /** [words after the program (last = word being completed), expected candidates]. */
 const CASES: [string[], string[]][] = [
-  [["service", ""], SERVICE],
   [["completion", ""], ["bash", "zsh"]],
   [["service", "add-user", "--"], ["--email", "--help", "--password-stdin"]],
   [["service", "group", ""], ["add-member", "list", "remove-member"]],
@@ -99,6 +105,11 @@ Deno.test("completion: every command's subcommands, options and arguments in bas
     const startOpts = await serviceStartOptions(home);
     assert(startOpts.includes("--foreground") && !startOpts.includes("--daemon"), `${startOpts}`);
     assertEquals(await bashComplete(file, home, ["service", "start", "--"]), startOpts);
+    const services = await serviceCommands(home);
+    for (const c of ["start", "stop", "status", "add-user", "add-client"]) {
+      assert(services.includes(c), `${services}`);
+    }
+    assertEquals(await bashComplete(file, home, ["service", ""]), services);
     // every command and every visible subcommand/option completes
     const top = await bashComplete(file, home, [""]);
     for (const c of ["configure", "start", "stop", "service", "completion", "login", "whoami"]) {
@@ -140,6 +151,7 @@ Deno.test({
         );
         assertEquals(got, want, words.join(" "));
       }
+      assertEquals(await zshComplete(file, home, "service "), await serviceCommands(home));
       const got = await zshComplete(file, home, "service start --");
       assertEquals(got.filter((c) => c.startsWith("--")), await serviceStartOptions(home));
     } finally {
