@@ -21,6 +21,7 @@
  * ```
  * @module
  */
+import { type Progress, progress } from "../src/cli/progress.ts";
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
 import { LimitRunner } from "./bench/limit.ts";
@@ -164,8 +165,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const s = _sizes(values.tiny ? "tiny" : values.quick ? "quick" : "full", workers);
   const started = performance.now();
-  const step = (what: string) =>
+  // each phase's line, then (on a terminal only) a progress line while it runs
+  let phase: Progress | undefined;
+  const step = (what: string) => {
+    phase?.done();
     console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${what}`);
+    phase = what === "done" ? undefined : progress(what.replace(/:.*/, ""));
+  };
   if (values["compare-only"] && values.compare === undefined) values.compare = ZEROMQ_BASELINE;
   let compared: CompareRow[] | undefined;
   if (values.compare !== undefined) {
@@ -181,6 +187,8 @@ async function main(argv: string[]): Promise<number> {
     } finally {
       await fwd.close();
     }
+    phase?.done();
+    phase = undefined;
     console.log(renderCompare(compared));
     if (values["compare-only"]) {
       const out = values.out.replace(/\.json$/, "") + "-compare.json";

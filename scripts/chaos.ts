@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { progress } from "../src/cli/progress.ts";
 import { formatReport, runChaos } from "./chaos/run.ts";
 
 /** Parsed command line of the chaos script. */
@@ -66,12 +67,18 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const started = Date.now();
+  const running = progress(`chaos: ${args.rounds} round(s)`);
   const r = await runChaos({
     rounds: args.rounds,
     seed: args.seed,
     keepHome: args.keepHome,
-    log: (l) => console.log(l),
-  });
+    log: (l) => {
+      running.clear();
+      console.log(l);
+      const round = /^round (\d+):/.exec(l)?.[1];
+      if (round) running.update(`round ${round} of ${args.rounds} done`);
+    },
+  }).finally(() => running.done());
   console.log(`seed=${r.seed}, kills: ${r.kills.join(" ")}`);
   console.log(`failure reasons: ${JSON.stringify(r.reasons)}`);
   if (r.wrong > 0) console.log(`wrong=${r.wrong} (wrong value or failure without a clear reason)`);

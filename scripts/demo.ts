@@ -4,9 +4,11 @@
  *
  * 1. starts the local funcX service (`funcx-endpoint service start --port 0`) unless one is
  *    already running in the funcX home (a fresh temporary home under /tmp by default);
- * 2. creates a demo user and logs in with `funcx-endpoint login`, answering its prompt the
- *    way a user does: the printed URL is opened by an HTTP "browser" that submits the
- *    login form, and the code shown on the page is pasted on the command's stdin (PKCE);
+ * 2. creates a demo user and logs in with `funcx-endpoint login`, answered the way a user
+ *    does: the printed URL is opened by an HTTP "browser" that approves the printed code
+ *    with the user's name and password (device authorization grant). With `--home` of an
+ *    existing funcX home, the login, the global config and the endpoint go to a separate
+ *    temporary funcX home: the demo never touches the user's credentials or config;
  * 3. `funcx-endpoint configure demo`, then `funcx-endpoint start demo` (local provider,
  *    python3 workers);
  * 4. submits Python functions — a sum, one that raises, a batch of 1,000 — and a shell
@@ -32,7 +34,18 @@ export interface DemoArgs {
   home?: string;
   tasks: number;
   keep: boolean;
+  /** `--help`: print the usage and exit 0. */
+  help?: boolean;
 }
+
+/** The demo's usage text. */
+export const DEMO_USAGE = `usage: deno task demo [--home DIR] [--tasks N] [--keep]
+
+  --home DIR   funcX home whose local service to use (started there if not running);
+               the demo's login and endpoint live in a separate home when DIR already
+               holds credentials or a config (a fresh temporary home by default)
+  --tasks N    size of the batch of tasks (default 1000)
+  --keep       keep the service, the endpoint and the temporary home afterwards`;
 
 /**
  * Parse `--home DIR`, `--tasks N`, `--keep`; throws a one-line error naming the flag.
@@ -60,16 +73,15 @@ export function parseDemoArgs(argv: readonly string[]): DemoArgs {
       }
       out.tasks = n;
     } else if (flag === "--keep") out.keep = true;
-    else if (flag === "-h" || flag === "--help") {
-      throw new Error("usage: deno task demo [--home DIR] [--tasks N] [--keep]");
-    } else throw new Error(`unknown option ${flag}; expected --home DIR, --tasks N or --keep`);
+    else if (flag === "-h" || flag === "--help") out.help = true;
+    else throw new Error(`unknown option ${flag}; expected --home DIR, --tasks N or --keep`);
   }
   return out;
 }
 
 const _MAIN = new URL("../main.ts", import.meta.url).pathname;
 const _USER = "demo";
-const _PASSWORD = "demo-password";
+const _PASSWORD = "local-funcx-pass-7";
 const _ENDPOINT = "demo";
 
 const _PY_SUM = "def total(*numbers):\n    return sum(numbers)\n";
@@ -113,11 +125,11 @@ async function _cli(home: string, args: string[], stdin?: string): Promise<strin
   return dec.decode(out.stdout);
 }
 
-/** The user's browser: open the authorize URL, submit the login form, read the code. */
-async function _approveInBrowser(url: string): Promise<string> {
+/** The user's browser: open the verification URL and approve the code as the demo user. */
+async function _approveInBrowser(url: string, userCode: string): Promise<void> {
   const page = await fetch(url);
   const html = await page.text();
-  if (!page.ok) throw new Error(`authorize page: HTTP ${page.status}`);
+  if (!page.ok) throw new Error(`verification page: HTTP ${page.status}`);
   const unescape = (s: string) =>
     s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
       .replace(/&amp;/g, "&");
@@ -125,55 +137,51 @@ async function _approveInBrowser(url: string): Promise<string> {
   for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
     form.set(m[1], unescape(m[2]));
   }
+  form.set("user_code", userCode);
   form.set("username", _USER);
   form.set("password", _PASSWORD);
+  form.set("action", "approve");
   const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-  if (!action) throw new Error("the authorize page has no login form");
-  // a browser sends the login form's CSRF cookie back
+  if (!action) throw new Error("the verification page has no form");
+  // a browser sends the page's CSRF cookie back
   const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
   const posted = await fetch(new URL(unescape(action), url), {
     headers: { cookie },
     method: "POST",
     body: form,
-    redirect: "manual",
   });
-  await posted.body?.cancel();
-  const location = posted.headers.get("location");
-  if (posted.status !== 303 || !location) throw new Error(`login refused: HTTP ${posted.status}`);
-  const codePage = await (await fetch(location)).text();
-  const code = /<code id="auth-code">([^<]+)<\/code>/.exec(codePage)?.[1];
-  if (!code) throw new Error("the auth-code page shows no code");
-  return unescape(code);
+  const done = await posted.text();
+  if (!posted.ok || !done.includes('id="done"')) {
+    throw new Error(`login refused: HTTP ${posted.status}`);
+  }
 }
 
-/** `funcx-endpoint login`, answered like a user: open the URL, paste the code. */
+/** `funcx-endpoint login`, answered like a user: open the URL, approve the code. */
 async function _login(home: string): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...COMPILE_FLAGS, _MAIN, "login", "--force"],
     env: { FUNCX_HOME: home },
-    stdin: "piped",
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const reader = child.stdout.getReader();
   const dec = new TextDecoder();
   let out = "";
-  while (!out.includes("Please paste the authorization code: ")) {
+  while (!/approve the code [A-Z]{4}-[A-Z]{4}/.test(out)) {
     const { value, done } = await reader.read();
     if (done) break;
     out += dec.decode(value, { stream: true });
   }
-  const url = out.split("\n").find((l) => l.startsWith("http"));
-  if (!url) {
+  const url = /https?:\/\/\S+/.exec(out)?.[0];
+  const code = /approve the code ([A-Z]{4}-[A-Z]{4})/.exec(out)?.[1];
+  if (!url || !code) {
     const err = await new Response(child.stderr).text();
-    throw new Error(`funcx-endpoint login printed no URL: ${err.trim() || out.trim()}`);
+    throw new Error(`funcx-endpoint login printed no URL and code: ${err.trim() || out.trim()}`);
   }
-  console.log(`    login URL: ${url.slice(0, 90)}...`);
-  const code = await _approveInBrowser(url);
-  console.log(`    (the "browser" logged in as ${_USER}; pasting the code on stdin)`);
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(`${code}\n`));
-  await w.close();
+  console.log(`    login URL: ${url}, code ${code}`);
+  await _approveInBrowser(url, code);
+  console.log(`    (the "browser" approved the code as ${_USER})`);
   const drain = (async () => {
     while (!(await reader.read()).done) { /* rest of the output */ }
   })();
@@ -199,6 +207,17 @@ executor:
   heartbeat_threshold: 10
 `;
 
+/** Whether `home` holds credentials or a global config that the demo must not replace. */
+function _hasUserState(home: string): boolean {
+  for (const f of ["credentials", "config.yaml"]) {
+    try {
+      Deno.statSync(join(home, f));
+      return true;
+    } catch { /* absent */ }
+  }
+  return false;
+}
+
 async function _serviceRunning(home: string): Promise<boolean> {
   const info = await readServiceInfo(home);
   if (!info) return false;
@@ -216,6 +235,9 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   const t0 = performance.now();
   const home = args.home ?? Deno.makeTempDirSync({ dir: "/tmp", prefix: "funcx-demo-" });
   Deno.mkdirSync(home, { recursive: true, mode: 0o700 });
+  // the login, global config and endpoint: never in a home that is already somebody's
+  const separate = args.home !== undefined && _hasUserState(home);
+  const client = separate ? Deno.makeTempDirSync({ dir: "/tmp", prefix: "funcx-demo-" }) : home;
   let startedService = false;
   let startedEndpoint = false;
   let cleaning: Promise<void> | undefined;
@@ -223,7 +245,7 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     cleaning ??= (async () => {
       if (startedEndpoint) {
         _say(`stopping the endpoint: funcx-endpoint stop ${_ENDPOINT}`);
-        await _cli(home, ["stop", _ENDPOINT]).catch((e) => console.error(`    ${e.message}`));
+        await _cli(client, ["stop", _ENDPOINT]).catch((e) => console.error(`    ${e.message}`));
       }
       if (startedService) {
         _say("stopping the service: funcx-endpoint service stop");
@@ -231,6 +253,8 @@ export async function runDemo(args: DemoArgs): Promise<number> {
       }
       if (!args.home && !args.keep) Deno.removeSync(home, { recursive: true });
       else console.log(`    funcX home kept: ${home}`);
+      if (separate && !args.keep) Deno.removeSync(client, { recursive: true });
+      else if (separate) console.log(`    the demo's login and endpoint kept in: ${client}`);
     })();
   const onSigint = () => {
     console.error("\ninterrupted: cleaning up");
@@ -239,6 +263,11 @@ export async function runDemo(args: DemoArgs): Promise<number> {
   Deno.addSignalListener("SIGINT", onSigint);
   try {
     _say(`funcX home: ${home}`);
+    if (separate) {
+      _say(
+        `${home} already holds a login or config: the demo logs in and runs its endpoint in ${client}`,
+      );
+    }
     if (await _serviceRunning(home)) {
       _say("the local funcX service is already running; using it");
     } else {
@@ -250,43 +279,43 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     }
     const info = (await readServiceInfo(home))!;
     Deno.writeTextFileSync(
-      join(home, "config.yaml"),
+      join(client, "config.yaml"),
       `service_address: ${serviceUrl(info)}\nauth_address: ${authUrl(info)}\n`,
       { mode: 0o600 },
     );
 
-    _say(`creating the user "${_USER}" and logging in (funcx-endpoint login, PKCE)`);
+    _say(`creating the user "${_USER}" and logging in (funcx-endpoint login, device code)`);
     await _cli(home, ["service", "add-user", _USER, "--password-stdin"], `${_PASSWORD}\n`)
       .catch((e) => {
         if (!/exist/i.test(e.message)) throw e;
       });
     let t = performance.now();
-    await _login(home);
-    console.log(`    ${(await _cli(home, ["whoami"])).trim()} (${_ms(t)})`);
+    await _login(client);
+    console.log(`    ${(await _cli(client, ["whoami"])).trim()} (${_ms(t)})`);
 
     _say(`configuring and starting the endpoint "${_ENDPOINT}"`);
     try {
-      Deno.statSync(join(home, _ENDPOINT, "config.yaml"));
+      Deno.statSync(join(client, _ENDPOINT, "config.yaml"));
     } catch {
-      await _cli(home, ["configure", _ENDPOINT]);
-      Deno.writeTextFileSync(join(home, _ENDPOINT, "config.yaml"), _ENDPOINT_CONFIG, {
+      await _cli(client, ["configure", _ENDPOINT]);
+      Deno.writeTextFileSync(join(client, _ENDPOINT, "config.yaml"), _ENDPOINT_CONFIG, {
         mode: 0o600,
       });
     }
     t = performance.now();
     startedEndpoint = true;
     console.log(
-      `    ${(await _cli(home, ["start", _ENDPOINT])).trim().split("\n").join("\n    ")}`,
+      `    ${(await _cli(client, ["start", _ENDPOINT])).trim().split("\n").join("\n    ")}`,
     );
     console.log(`    (${_ms(t)})`);
     const endpointId = JSON.parse(
-      Deno.readTextFileSync(join(home, _ENDPOINT, "endpoint.json")),
+      Deno.readTextFileSync(join(client, _ENDPOINT, "endpoint.json")),
     ).endpoint_id as string;
 
-    const global = loadGlobalConfig(join(home, "config.yaml"));
+    const global = loadGlobalConfig(join(client, "config.yaml"));
     const fx = new FuncXClient({
       serviceAddress: global.service_address,
-      token: () => getAccessToken(home, global),
+      token: () => getAccessToken(client, global),
     });
     const run = async (fn: string, name: string, args: unknown[] = [], kwargs = {}) => {
       const f = await fx.registerFunction(fn, name);
@@ -303,7 +332,7 @@ export async function runDemo(args: DemoArgs): Promise<number> {
     t = performance.now();
     while (true) {
       try {
-        const st = JSON.parse(Deno.readTextFileSync(join(home, _ENDPOINT, "status.json")));
+        const st = JSON.parse(Deno.readTextFileSync(join(client, _ENDPOINT, "status.json")));
         if (st.managers?.length > 0) {
           const w = st.managers.reduce((n: number, m: { workers: number }) => n + m.workers, 0);
           console.log(`    ${st.managers.length} manager(s), ${w} python3 worker(s) (${_ms(t)})`);
@@ -362,7 +391,7 @@ export async function runDemo(args: DemoArgs): Promise<number> {
 
     _say("endpoint status");
     console.log(
-      (await _cli(home, ["status", _ENDPOINT])).trim().split("\n").slice(0, 6).map((l) =>
+      (await _cli(client, ["status", _ENDPOINT])).trim().split("\n").slice(0, 6).map((l) =>
         `    ${l}`
       ).join("\n"),
     );
@@ -385,6 +414,10 @@ if (import.meta.main) {
   } catch (e) {
     console.error(`demo: ${(e as Error).message}`);
     Deno.exit(2);
+  }
+  if (args.help) {
+    console.log(DEMO_USAGE);
+    Deno.exit(0);
   }
   Deno.exit(await runDemo(args));
 }

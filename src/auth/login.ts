@@ -1,6 +1,9 @@
 /**
- * The native-app login: PKCE S256 authorization code flow that works over ssh (the user
- * opens the printed URL anywhere and pastes the code back), plus logout and whoami.
+ * The native-app login, plus logout and whoami. Where the auth server offers it (the local
+ * service does), the device authorization grant: a URL and a short code to approve from any
+ * browser that reaches the server, or approved here with the user's password (`device.ts`).
+ * Otherwise the PKCE S256 authorization code flow: the user opens the printed URL anywhere
+ * and pastes the code back.
  *
  * @example
  * ```ts
@@ -12,6 +15,7 @@
  */
 import type { GlobalConfig } from "../config/types.ts";
 import { getAccessToken, type IdentitySource, identitySource } from "./access.ts";
+import { approveDevice, pollDevice, startDevice } from "./device.ts";
 import {
   AuthError,
   authorizeUrl,
@@ -112,6 +116,12 @@ export interface LoginOptions {
   write?: (text: string) => void;
   /** Reads the pasted code (default: one line of stdin). */
   readCode?: () => Promise<string | null>;
+  /** Approve the device login here as this user, with the password this returns. */
+  approveAs?: { username: string; password: () => Promise<string> };
+  /** Called while waiting for the approval, with the seconds left (progress). */
+  onWait?: (secondsLeft: number) => void;
+  /** Device-login polling (tests): the sleep between polls. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -131,6 +141,28 @@ export async function login(opts: LoginOptions): Promise<"logged-in" | "already"
         return "already";
       }
     } catch { /* fall through to a fresh login */ }
+  }
+  const device = await startDevice(opts.global);
+  if (device) {
+    if (opts.approveAs) {
+      await approveDevice(device, opts.approveAs.username, await opts.approveAs.password());
+    } else {
+      const minutes = Math.round(device.expiresIn / 60);
+      write(
+        `To log in, open this URL in a browser that reaches the funcX service:\n` +
+          `  ${device.verificationUriComplete}\n` +
+          `and approve the code ${device.userCode} (valid for ${minutes} minutes).\n` +
+          `Without a browser: funcx-endpoint login --user NAME (asks for the password here).\n`,
+      );
+    }
+    const reply = await pollDevice(opts.global, device, { onWait: opts.onWait, sleep: opts.sleep });
+    new TokenStore(opts.home).set(funcxRecord(reply));
+    return "logged-in";
+  }
+  if (opts.approveAs) {
+    throw new AuthError(
+      `${opts.global.auth_address} has no device login: run login without --user and open the URL`,
+    );
   }
   const flow = await startLogin(opts.global);
   write(`Please paste the following URL in a browser:\n${flow.url}\n`);

@@ -14,6 +14,7 @@
  * @module
  */
 import { trustedFetch } from "../config/trust.ts";
+import { describeFetchError } from "../registration/reach.ts";
 import { FUNCX_SCOPE, GROUPS_SCOPE } from "../config/types.ts";
 import { FUNCX_RESOURCE_SERVER, type TokenRecord } from "./tokens.ts";
 
@@ -153,7 +154,7 @@ async function _request(
   try {
     return await trustedFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    throw new AuthError(`${what}: cannot reach ${url}: ${(e as Error).message}`);
+    throw new AuthError(`${what}: cannot reach ${url}: ${describeFetchError(e, url)}`);
   }
 }
 

@@ -13,6 +13,7 @@ import { endpointPaths } from "../config/paths.ts";
 import { stopDaemon } from "../daemon/stop.ts";
 import { endpointName } from "./common.ts";
 import { type CliContext, CliError } from "./context.ts";
+import { withProgress } from "./progress.ts";
 
 /**
  * Print `question` and read one line from stdin; true for y/yes.
@@ -65,7 +66,10 @@ export function register(program: Command, ctx: CliContext) {
       ) {
         throw new CliError("Aborted!");
       }
-      const r = await stopDaemon({ pidFile: p.pidFile, timeoutMs: 30_000, home: ctx.home });
+      const r = await withProgress(
+        `stopping endpoint "${name}"`,
+        stopDaemon({ pidFile: p.pidFile, timeoutMs: 30_000, home: ctx.home }),
+      );
       if (r.result === "stopped" || r.result === "killed") {
         console.log(`Endpoint "${name}" stopped (pid ${r.pid})`);
       }

@@ -92,7 +92,19 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
       return 0;
     }
     const endpoint = first.endpoint;
-    log.info("daemon", "endpoint %s is up", name);
+    // Endpoint.start returns at the first failed attempt too (it keeps retrying): "up" is
+    // said only once it is connected
+    let upTimer: ReturnType<typeof setInterval> | undefined;
+    if (endpoint.state === "connected") log.info("daemon", "endpoint %s is up", name);
+    else {
+      log.info("daemon", "endpoint %s started; connecting to the service", name);
+      upTimer = setInterval(() => {
+        if (endpoint.state !== "connected") return;
+        clearInterval(upTimer);
+        log.info("daemon", "endpoint %s is up", name);
+      }, 100);
+      endpoint.done.finally(() => clearInterval(upTimer));
+    }
     stopRequested.promise.then((sig) => {
       log.info("daemon", "%s received: stopping", sig);
       return endpoint.stop(`signal ${sig}`);

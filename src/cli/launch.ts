@@ -10,8 +10,10 @@
  * ```
  * @module
  */
+import { homePaths } from "../config/paths.ts";
 import { spawnDetached } from "../daemon/detach.ts";
-import { killLeftovers } from "../daemon/stop.ts";
+import { killLeftovers, stopDaemon } from "../daemon/stop.ts";
+import { probeService } from "../registration/reach.ts";
 import { cleanStalePidFile } from "../daemon/pidfile.ts";
 import { readStatusFile } from "../daemon/state.ts";
 import { requireConfigured } from "./common.ts";
@@ -19,6 +21,7 @@ import { preflight } from "./preflight.ts";
 import { CliError } from "./context.ts";
 import { logTail } from "./logs.ts";
 import { checkOwner, ownerMismatchFromLog } from "./owner.ts";
+import { progress } from "./progress.ts";
 
 /** Options of {@linkcode startEndpoint}. */
 export interface StartOptions {
@@ -28,7 +31,16 @@ export interface StartOptions {
   endpointUuid?: string;
   /** Seconds to wait for the daemon to connect (default 60). */
   timeoutSeconds?: number;
+  /**
+   * Start even when the service cannot be reached, and leave the daemon retrying in the
+   * background when it has not connected within the timeout. Otherwise an unreachable
+   * service fails `start` at once (within 5 s) and nothing is left running.
+   */
+  keepRetrying?: boolean;
 }
+
+/** How long `start` gives the service to answer before it says why it cannot reach it. */
+export const PROBE_TIMEOUT_MS = 5000;
 
 function _fileSize(path: string): number {
   try {
@@ -52,8 +64,8 @@ export async function startEndpoint(
 ): Promise<{ pid: number; endpointId: string | null }> {
   const { home, name } = opts;
   const p = requireConfigured(home, name);
-  const { global } = await preflight(home, name);
-  await checkOwner(home, name, global);
+  const { config, global } = await preflight(home, name);
+  const service = config.service_address ?? global.service_address;
   const pid = cleanStalePidFile(p.pidFile);
   if (pid.state === "running") {
     throw new CliError(`endpoint "${name}" is already running (pid ${pid.pid})`);
@@ -68,6 +80,18 @@ export async function startEndpoint(
       }`,
     );
   }
+  if (!opts.keepRetrying) {
+    const checking = progress(`checking the funcX service at ${service}`);
+    const problem = await probeService(service, PROBE_TIMEOUT_MS).finally(() => checking.done());
+    if (problem) {
+      const where = config.service_address ? p.config : homePaths(home).globalConfig;
+      throw new CliError(
+        `cannot reach the funcX service at ${service}: ${problem} (service_address in ${where}; ` +
+          `--keep-retrying starts the endpoint anyway)`,
+      );
+    }
+  }
+  await checkOwner(home, name, global);
   const logOffset = _fileSize(p.log);
   const args = ["start", name, "--foreground", "--daemon"];
   if (opts.endpointUuid) args.push("--endpoint-uuid", opts.endpointUuid);
@@ -77,11 +101,13 @@ export async function startEndpoint(
   daemon.exited.then((s) => exit = s);
   const timeoutMs = (opts.timeoutSeconds ?? 60) * 1000;
   const deadline = performance.now() + timeoutMs;
+  const waiting = progress(`waiting for endpoint "${name}" to connect`);
   try {
     while (performance.now() < deadline) {
       // a short poll: the daemon writes status.json the moment it connects
       await new Promise((r) => setTimeout(r, 25));
       if (exit) {
+        waiting.done();
         const tail = logTail(p.log, 30, logOffset);
         const owner = ownerMismatchFromLog(home, name, tail ?? "");
         if (owner) throw new CliError(owner);
@@ -95,7 +121,20 @@ export async function startEndpoint(
       }
     }
   } finally {
+    waiting.done();
     daemon.unref();
+  }
+  if (!opts.keepRetrying) {
+    const last = readStatusFile(p.statusFile)?.errors.at(-1)?.message;
+    const stopping = progress(`stopping endpoint "${name}"`);
+    await stopDaemon({ pidFile: p.pidFile, timeoutMs: 10_000, home }).finally(() =>
+      stopping.done()
+    );
+    throw new CliError(
+      `endpoint "${name}" did not connect within ${timeoutMs / 1000} s${
+        last ? `: ${last}` : ""
+      }; stopped it (see ${p.log}; --keep-retrying leaves it retrying in the background)`,
+    );
   }
   const tail = logTail(p.log, 30, logOffset);
   if (tail) console.error(tail);

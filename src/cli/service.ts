@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import type { Command } from "@commander-js/extra-typings";
+import { type Command, Option } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
 import { servicePaths } from "../config/paths.ts";
 import { createLogger, type LogLevel } from "../daemon/log.ts";
@@ -22,9 +22,11 @@ import { ServiceStore, StoreError } from "../service/store.ts";
 import { formatAuditEntry, parseSince, readAudit } from "../service/audit.ts";
 import { readLocks } from "../service/shield.ts";
 import { checkExposure, PLAIN_HTTP_FLAG } from "../service/tls.ts";
-import { type CliContext, CliError } from "./context.ts";
+import { type CliContext, CliError, PROGRAM } from "./context.ts";
 import { registerGroupCommands } from "./groups.ts";
 import { checkEmail } from "../service/groups.ts";
+import { progress, withProgress } from "./progress.ts";
+import { checkNewPassword, readPassword } from "./password.ts";
 
 /** Parsed `service start` options. */
 export interface ServiceStartOptions {
@@ -250,65 +252,41 @@ async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<
   let exited = false;
   child.exited.then(() => exited = true, () => exited = true);
   const deadline = performance.now() + 60_000;
-  while (performance.now() < deadline) {
-    const info = await readServiceInfo(ctx.home);
-    if (info && info.pid === child.pid) {
-      child.unref();
-      console.log(
-        `funcX service started (pid ${info.pid}): API ${serviceUrl(info)}, auth ${
-          authUrl(info)
-        }, ` +
-          `forwarder ports ${info.tasks_port}/${info.results_port}/${info.commands_port}`,
-      );
-      return;
+  const starting = progress("starting the service");
+  try {
+    while (performance.now() < deadline) {
+      const info = await readServiceInfo(ctx.home);
+      if (info && info.pid === child.pid) {
+        starting.done();
+        child.unref();
+        console.log(
+          `funcX service started (pid ${info.pid}): API ${serviceUrl(info)}, auth ${
+            authUrl(info)
+          }, ` +
+            `forwarder ports ${info.tasks_port}/${info.results_port}/${info.commands_port}`,
+        );
+        return;
+      }
+      if (exited) break;
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (exited) break;
-    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    starting.done();
   }
   child.unref();
   throw new CliError(
-    `the service did not start; see ${paths.log}: ${await _lastLogLine(paths.log)}`,
+    `the service did not start: ${await _lastLogLine(paths.log)} (log: ${paths.log})`,
   );
 }
 
 async function _lastLogLine(path: string): Promise<string> {
   try {
     const lines = (await Deno.readTextFile(path)).trim().split("\n");
-    return lines[lines.length - 1] ?? "";
+    // the detached child's own one-line error already carries the program name
+    return (lines[lines.length - 1] ?? "").replace(`${PROGRAM}: `, "");
   } catch {
     return "(no log)";
   }
-}
-
-async function _readPassword(fromStdin: boolean): Promise<string> {
-  if (fromStdin) {
-    const text = await new Response(Deno.stdin.readable).text();
-    return text.replace(/\r?\n$/, "");
-  }
-  if (!Deno.stdin.isTerminal()) {
-    throw new CliError("no terminal to ask for the password: use --password-stdin");
-  }
-  const enc = new TextEncoder();
-  await Deno.stdout.write(enc.encode("Password: "));
-  Deno.stdin.setRaw(true);
-  const chars: number[] = [];
-  const buf = new Uint8Array(64);
-  try {
-    outer: while (true) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null) break;
-      for (const b of buf.subarray(0, n)) {
-        if (b === 13 || b === 10) break outer;
-        if (b === 3) throw new CliError("aborted");
-        if (b === 127 || b === 8) chars.pop();
-        else chars.push(b);
-      }
-    }
-  } finally {
-    Deno.stdin.setRaw(false);
-    await Deno.stdout.write(enc.encode("\n"));
-  }
-  return new TextDecoder().decode(new Uint8Array(chars));
 }
 
 function _openStore(home: string): ServiceStore {
@@ -334,7 +312,9 @@ export function register(program: Command, ctx: CliContext) {
     .command("start")
     .description("start the service (detached unless --foreground)")
     .option("--foreground", "run in this process until SIGTERM/SIGINT")
-    .option("--daemon", "(internal) started detached: log to the file only")
+    .addOption(
+      new Option("--daemon", "internal: started detached, log to the file only").hideHelp(),
+    )
     .option("--host <host>", "interface to listen on", "127.0.0.1")
     .option("--port <port>", "HTTP port (0 = pick free ports for everything)", "8400")
     .option(
@@ -374,10 +354,10 @@ export function register(program: Command, ctx: CliContext) {
     .option("--timeout <seconds>", "how long to wait for a clean exit", "20")
     .action(async (o) => {
       const timeout = _seconds(o.timeout, "--timeout");
-      const r = await stopDaemon({
-        pidFile: servicePaths(ctx.home).pidFile,
-        timeoutMs: timeout * 1000,
-      });
+      const r = await withProgress(
+        "stopping the service",
+        stopDaemon({ pidFile: servicePaths(ctx.home).pidFile, timeoutMs: timeout * 1000 }),
+      );
       switch (r.result) {
         case "not-running":
           console.log("The service is not running.");
@@ -460,7 +440,9 @@ export function register(program: Command, ctx: CliContext) {
 
   service
     .command("add-user")
-    .description("create a user of the local auth server")
+    .description(
+      "create a user of the local auth server (password: 12+ characters, asked on the terminal)",
+    )
     .argument("<name>", "user name")
     .option("--password-stdin", "read the password from stdin instead of prompting")
     .option("--email <address>", "the user's email address (shown by whoami and to group admins)")
@@ -472,8 +454,8 @@ export function register(program: Command, ctx: CliContext) {
           throw new CliError(`--email: ${(e as Error).message}`);
         }
       }
-      const password = await _readPassword(!!o.passwordStdin);
-      if (!password) throw new CliError("password must not be empty");
+      const password = await readPassword(!!o.passwordStdin);
+      checkNewPassword(name, password);
       const store = _openStore(ctx.home);
       try {
         const user = store.addUser(name, password);

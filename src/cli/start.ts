@@ -33,6 +33,10 @@ export function register(program: Command, ctx: CliContext) {
     .option("--endpoint-uuid <uuid>", "endpoint id to register with (when never registered)")
     .option("--foreground", "run in this process instead of detaching (systemd, containers)")
     .option("--timeout <seconds>", "how long to wait for the daemon to connect", "60")
+    .option(
+      "--keep-retrying",
+      "start even if the service cannot be reached, and leave the daemon retrying",
+    )
     .addOption(new Option("--daemon", "internal: this process is the detached daemon").hideHelp())
     .action(async (nameArg, opts) => {
       const name = endpointName(nameArg);
@@ -61,6 +65,7 @@ export function register(program: Command, ctx: CliContext) {
         debug: ctx.debug(),
         endpointUuid,
         timeoutSeconds,
+        keepRetrying: !!opts.keepRetrying,
       });
       console.log(startedMessage(name, r));
     });

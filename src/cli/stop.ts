@@ -13,6 +13,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { stopDaemon } from "../daemon/stop.ts";
 import { endpointName, requireConfigured } from "./common.ts";
 import { type CliContext, CliError } from "./context.ts";
+import { withProgress } from "./progress.ts";
 
 /**
  * Stop endpoint `name`; returns the message to print.
@@ -24,11 +25,10 @@ import { type CliContext, CliError } from "./context.ts";
  */
 export async function stopEndpoint(home: string, name: string, timeoutSeconds: number) {
   const p = requireConfigured(home, name);
-  const r = await stopDaemon({
-    pidFile: p.pidFile,
-    timeoutMs: timeoutSeconds * 1000,
-    home,
-  });
+  const r = await withProgress(
+    `stopping endpoint "${name}"`,
+    stopDaemon({ pidFile: p.pidFile, timeoutMs: timeoutSeconds * 1000, home }),
+  );
   switch (r.result) {
     case "not-running":
       return `Endpoint "${name}" is not running`;

@@ -19,6 +19,7 @@
  */
 import { trustedFetch } from "../config/trust.ts";
 import { ENDPOINT_VERSION } from "../config/types.ts";
+import { describeFetchError } from "./reach.ts";
 
 /** Supplies a bearer token; `force` asks for a refreshed one (after a 401). */
 export type TokenProvider = (force?: boolean) => Promise<string>;
@@ -315,7 +316,7 @@ export class WebServiceClient {
       });
     } catch (e) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      throw new _Retryable(`cannot reach ${this.baseUrl}: ${(e as Error).message}`);
+      throw new _Retryable(`cannot reach ${this.baseUrl}: ${describeFetchError(e, this.baseUrl)}`);
     }
     const text = await res.text().catch(() => "");
     let data: unknown = undefined;

@@ -4,8 +4,10 @@
  * - `GET/POST /auth/v2/oauth2/authorize`: plain HTML login form; on success a 303 to the
  *   redirect URI with `?code=...` (authorization code + PKCE S256, mandatory).
  * - `GET /auth/v2/web/auth-code`: the paste-the-code page (`<code id="auth-code">`).
+ * - `POST /auth/v2/oauth2/device_authorization`, `GET/POST /auth/v2/device`: the device
+ *   authorization grant (RFC 8628, `device.ts`): login without a browser on the same machine.
  * - `POST /auth/v2/oauth2/token`: `authorization_code` (+ `code_verifier`), `refresh_token`,
- *   `client_credentials` (confidential clients from `service add-client`).
+ *   `client_credentials` (confidential clients from `service add-client`), device code.
  * - `POST /auth/v2/oauth2/token/introspect`, `POST /auth/v2/oauth2/token/revoke`,
  *   `GET /auth/v2/oauth2/userinfo`.
  *
@@ -22,6 +24,7 @@
 import { createHash } from "node:crypto";
 import { FUNCX_SCOPE, GROUPS_SCOPE, NATIVE_CLIENT_ID } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
+import { DEVICE_GRANT, DeviceGrants, normalizeUserCode } from "./device.ts";
 import { ApiError, ErrorCode } from "./errors.ts";
 import { escapeHtml, html, json, readBody } from "./http.ts";
 import { tokenRef } from "./audit.ts";
@@ -99,6 +102,7 @@ export class AuthServer {
   #lifetime: number;
   #log: Logger;
   #shield: Shield;
+  #devices = new DeviceGrants();
 
   constructor(opts: AuthServerOptions) {
     this.#store = opts.store;
@@ -166,6 +170,13 @@ export class AuthServer {
           break;
         case "/v2/oauth2/token":
           if (req.method === "POST") return await this.#token(req, addr);
+          break;
+        case "/v2/oauth2/device_authorization":
+          if (req.method === "POST") return await this.#deviceAuthorization(req, addr);
+          break;
+        case "/v2/device":
+          if (req.method === "GET") return this.#deviceForm(req, new URL(req.url).searchParams);
+          if (req.method === "POST") return await this.#deviceSubmit(req, addr);
           break;
         case "/v2/oauth2/token/introspect":
           if (req.method === "POST") return await this.#introspect(req, addr);
@@ -445,6 +456,8 @@ ${hidden}
         return this.#tokenFromCode(form, client.clientId, addr);
       case "refresh_token":
         return this.#tokenFromRefresh(form, client.clientId, addr);
+      case DEVICE_GRANT:
+        return this.#tokenFromDevice(form, client.clientId, addr);
       case "client_credentials": {
         if (!client.confidential) {
           throw new _OAuthError(
@@ -468,7 +481,7 @@ ${hidden}
       default:
         throw new _OAuthError(
           "unsupported_grant_type",
-          `grant_type must be authorization_code, refresh_token or client_credentials, got ${
+          `grant_type must be authorization_code, refresh_token, client_credentials or ${DEVICE_GRANT}, got ${
             JSON.stringify(grant)
           }`,
         );
@@ -576,6 +589,184 @@ ${hidden}
     };
     if (t.refreshToken) body.refresh_token = t.refreshToken;
     return json(body);
+  }
+
+  // ------------------------------------------------------------------ device grant
+
+  async #deviceAuthorization(req: Request, addr: string): Promise<Response> {
+    const form = await this.#formOrJson(req);
+    const client = this.#client(req, form, addr);
+    const scope = _normalizeScope(form.get("scope") ?? FUNCX_SCOPE);
+    const g = this.#devices.create(client.clientId, scope);
+    if (!g) {
+      throw new _OAuthError(
+        "temporarily_unavailable",
+        "too many logins are pending; try again later",
+        503,
+      );
+    }
+    const verify = new URL("/auth/v2/device", req.url);
+    const complete = new URL(verify);
+    complete.searchParams.set("user_code", g.userCode);
+    return json(
+      {
+        device_code: g.deviceCode,
+        user_code: g.userCode,
+        verification_uri: verify.toString(),
+        verification_uri_complete: complete.toString(),
+        expires_in: g.expiresIn,
+        interval: g.interval,
+      },
+      200,
+      { "cache-control": "no-store" },
+    );
+  }
+
+  /** The approval page: the same CSRF token and cookie as the login form. */
+  #deviceForm(
+    req: Request,
+    p: URLSearchParams,
+    error = "",
+    status = 200,
+    extraHeaders: Record<string, string> = {},
+  ): Response {
+    const code = normalizeUserCode(p.get("user_code") ?? "");
+    const pending = code ? this.#devices.pending(code) : undefined;
+    const csrf = this.#shield.csrf.issue(req);
+    const err = error ? `<p id="error" role="alert">${escapeHtml(error)}</p>` : "";
+    const what = pending
+      ? `<p>A program asks to act as you on this funcX service, with access to:</p>
+<ul id="scopes">
+${
+        pending.scope.split(" ").map((s) =>
+          `<li class="scope" data-scope="${escapeHtml(s)}">${
+            escapeHtml(SCOPE_DESCRIPTIONS.get(s) ?? s)
+          } <small><code>${escapeHtml(s)}</code></small></li>`
+        ).join("\n")
+      }
+</ul>
+<p>Approve only if you started <code>funcx-endpoint login</code> yourself and it shows this code.</p>`
+      : "<p>Enter the code that <code>funcx-endpoint login</code> printed.</p>";
+    return html(
+      _page(
+        "Approve a funcX login",
+        `<h1>Approve a funcX login</h1>
+${what}
+${err}
+<form method="post" action="device">
+<input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(csrf.field)}">
+<p><label>Code <input name="user_code" id="user_code" value="${
+          escapeHtml(code)
+        }" autocomplete="off" required></label></p>
+<p><label>User name <input name="username" id="username" autocomplete="username" required></label></p>
+<p><label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit" name="action" value="approve" id="approve">Approve</button>
+<button type="submit" name="action" value="deny" id="deny" formnovalidate>Deny</button></p>
+</form>`,
+      ),
+      status,
+      { "set-cookie": csrf.cookie, ...extraHeaders },
+    );
+  }
+
+  /** Approve (user name and password, under the sign-in limits) or deny a device login. */
+  async #deviceSubmit(req: Request, addr: string): Promise<Response> {
+    const form = new URLSearchParams(await readBody(req, _FORM_LIMIT));
+    const csrfProblem = this.#shield.csrf.verify(req, form.get(CSRF_FIELD));
+    if (csrfProblem) {
+      this.#log.warn("auth", "device approval refused from %s: %s", addr, csrfProblem);
+      return this.#deviceForm(req, form, `Approval refused: ${csrfProblem}.`, 403);
+    }
+    const code = normalizeUserCode(form.get("user_code") ?? "");
+    if (!this.#devices.pending(code)) {
+      return this.#deviceForm(req, form, "Unknown or expired code: start the login again.", 400);
+    }
+    if (form.get("action") === "deny") {
+      this.#devices.deny(code);
+      this.#log.info("auth", "device login %s denied from %s", code, addr);
+      return html(_page("Login denied", `<h1>Login denied</h1><p id="done">Denied.</p>`));
+    }
+    const username = (form.get("username") ?? "").slice(0, 128);
+    const guard = this.#shield.users;
+    const verdict = guard.check(username, addr);
+    if (!verdict.allowed) {
+      const secs = Math.ceil(verdict.retryAfterMs / 1000);
+      this.#shield.audit.record("signin.locked", { user: username, addr, retry_after_s: secs });
+      return this.#deviceForm(
+        req,
+        form,
+        `Too many failed sign-ins; try again in ${secs} s.`,
+        429,
+        { "retry-after": String(secs) },
+      );
+    }
+    const rec = this.#store.passwordRecord(username);
+    const ok = await this.#shield.hasher.verify(form.get("password") ?? "", rec?.record);
+    const user = ok ? rec?.user : undefined;
+    if (!user) {
+      guard.fail(username, addr);
+      this.#shield.locksChanged();
+      this.#shield.audit.record("signin.failure", { user: username, addr });
+      this.#log.warn(
+        "auth",
+        "failed device login for user %s from %s",
+        JSON.stringify(username),
+        addr,
+      );
+      const denied = this.#devices.failed(code);
+      return this.#deviceForm(
+        req,
+        form,
+        denied
+          ? "Too many wrong passwords: this login was denied. Start it again."
+          : "Invalid user name or password.",
+        401,
+      );
+    }
+    guard.succeed(username, addr);
+    this.#shield.locksChanged();
+    this.#shield.audit.record("signin.success", { user: user.username, addr, client: "device" });
+    this.#devices.approve(code, { id: user.id, username: user.username });
+    this.#log.info("auth", "user %s approved device login %s", user.username, code);
+    return html(
+      _page(
+        "Login approved",
+        `<h1>Login approved</h1><p id="done">Approved: return to the terminal.</p>`,
+      ),
+    );
+  }
+
+  #tokenFromDevice(form: URLSearchParams, clientId: string, addr: string): Response {
+    const deviceCode = form.get("device_code") ?? "";
+    if (!deviceCode) throw new _OAuthError("invalid_request", "device_code is required");
+    const r = this.#devices.poll(deviceCode, clientId);
+    switch (r.kind) {
+      case "pending":
+        throw new _OAuthError("authorization_pending", "the login is not approved yet");
+      case "slow_down":
+        throw new _OAuthError("slow_down", "polling too fast; wait longer between requests");
+      case "denied":
+        throw new _OAuthError("access_denied", "the login was denied");
+      case "expired":
+        throw new _OAuthError("expired_token", "the device code expired; start again");
+      case "invalid":
+        throw new _OAuthError("invalid_grant", "unknown device code or another client's");
+    }
+    const t = this.#store.issueTokens({
+      userId: r.user.id,
+      clientId,
+      scope: r.scope,
+      lifetime: this.#lifetime,
+      refresh: true,
+    });
+    this.#auditIssued(t, {
+      user: r.user.username,
+      client: clientId,
+      grant: DEVICE_GRANT,
+      addr,
+      scope: r.scope,
+    });
+    return this.#tokenResponse(t, r.scope);
   }
 
   // ------------------------------------------------------------------ introspect etc.

@@ -427,6 +427,11 @@ export class Interchange {
     }
     const m = this.#managers.get(key);
     if (!m) {
+      // a manager removed at scale-in or stop says goodbye after it was removed: normal
+      if (msg.type === "BYE") {
+        this.#log.debug(_LOG, "BYE from manager %s, already removed", key);
+        return;
+      }
       this.#badPeer(key, `${msg.type} from unregistered manager ${key}; telling it to shut down`);
       this.#shutdownPeer(identity, key, now);
       return;

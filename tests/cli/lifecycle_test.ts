@@ -265,7 +265,13 @@ Deno.test({
       // the service goes away: start of a stopped endpoint does not pretend success
       assertEquals((await runCli(home, ["stop", "ep"])).code, 0);
       await svc.stop();
-      const down = await runCli(home, ["start", "ep", "--timeout", "3"]);
+      // it says why at once and leaves nothing running...
+      const gone = await runCli(home, ["start", "ep"]);
+      assertEquals(gone.code, 1, gone.stdout + gone.stderr);
+      match(gone.stderr, /^funcx-endpoint: cannot reach the funcX service at .*connection refused/);
+      assertEquals((await list(home))[0].status, "Stopped");
+      // ...unless asked to keep retrying
+      const down = await runCli(home, ["start", "ep", "--timeout", "3", "--keep-retrying"]);
       assertEquals(down.code, 1, down.stdout + down.stderr);
       match(down.stderr, /did not connect within 3 s; it keeps retrying in the background/);
       const pid3 = Number(/\(pid (\d+)\) did not connect/.exec(down.stderr)?.[1]);

@@ -9,38 +9,9 @@ import { assert, assertEquals, assertMatch } from "../auth/_assert.ts";
 import { programCommand, runCli } from "../helpers/cli.ts";
 import { addClient, addUser, startService, writeGlobalConfig } from "../helpers/service.ts";
 
-/** Play the browser: open the URL, submit the login form, read the code off the page. */
-async function approve(url: string, user: string, password: string): Promise<string> {
-  const page = await fetch(url);
-  const html = await page.text();
-  assertEquals(page.status, 200, html.slice(0, 200));
-  const form = new URLSearchParams();
-  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    form.set(m[1], m[2].replace(/&quot;/g, '"').replace(/&amp;/g, "&"));
-  }
-  form.set("username", user);
-  form.set("password", password);
-  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-  assert(action, "login form");
-  // a browser sends the login form's CSRF cookie back
-  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
-  const posted = await fetch(new URL(action.replace(/&amp;/g, "&"), url), {
-    method: "POST",
-    body: form,
-    redirect: "manual",
-    headers: { cookie },
-  });
-  await posted.body?.cancel();
-  assertEquals(posted.status, 303);
-  const codePage = await (await fetch(posted.headers.get("location")!)).text();
-  const code = /<code id="auth-code">([^<]+)<\/code>/.exec(codePage)?.[1];
-  assert(code, "code on the page");
-  return code;
-}
-
 Deno.test({
   name:
-    "e2e: login pastes the code from stdin, whoami refreshes silently, logout, client credentials",
+    "e2e: login with a device code approved in a browser, whoami refreshes silently, logout, client credentials",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -55,30 +26,54 @@ Deno.test({
       assert(none.code !== 0);
       assertMatch(none.stderr, /not logged in: run `funcx-endpoint login`/);
 
-      // login: read the URL from stdout, "open" it, paste the code on stdin
+      // login: read the URL and the code from stdout, approve them in a "browser"
       const program = programCommand();
       const child = new Deno.Command(program.cmd, {
         args: [...program.args, "login"],
         env: { FUNCX_HOME: home, NO_COLOR: "1" },
-        stdin: "piped",
+        stdin: "null",
         stdout: "piped",
         stderr: "piped",
       }).spawn();
       const reader = child.stdout.getReader();
       let out = "";
       const dec = new TextDecoder();
-      while (!/Please paste the authorization code: $/.test(out)) {
+      while (!/approve the code [A-Z]{4}-[A-Z]{4}/.test(out)) {
         const { value, done } = await reader.read();
         if (done) break;
         out += dec.decode(value);
       }
-      assertMatch(out, /^Please paste the following URL in a browser:\n/);
-      const url = out.split("\n")[1];
-      assertMatch(url, /\/auth\/v2\/oauth2\/authorize\?.*code_challenge_method=S256/);
-      const code = await approve(url, "alice", "alice-pw");
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(code + "\n"));
-      await w.close();
+      assertMatch(out, /^To log in, open this URL in a browser/);
+      const url = /https?:\/\/\S+/.exec(out)![0];
+      const userCode = /approve the code ([A-Z]{4}-[A-Z]{4})/.exec(out)![1];
+      assertMatch(url, /\/auth\/v2\/device\?user_code=/);
+      // the browser opens the page (CSRF cookie and token); without them the form is refused
+      const page = await fetch(url);
+      const html = await page.text();
+      assertEquals(page.status, 200, html.slice(0, 200));
+      assertMatch(html, new RegExp(`value="${userCode}"`));
+      const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0];
+      const csrf = /<input type="hidden" name="csrf_token" value="([^"]*)">/.exec(html)![1];
+      const form = (password: string, token = csrf) =>
+        new URLSearchParams({
+          csrf_token: token,
+          user_code: userCode,
+          username: "alice",
+          password,
+          action: "approve",
+        });
+      const forged = await fetch(url, { method: "POST", body: form("alice-pw", "") });
+      assertEquals(forged.status, 403);
+      await forged.body?.cancel();
+      // a wrong password is refused; the right one approves
+      const post = (body: URLSearchParams) =>
+        fetch(url, { method: "POST", body, headers: { cookie } });
+      const bad = await post(form("wrong"));
+      assertEquals(bad.status, 401);
+      assertMatch(await bad.text(), /Invalid user name or password/);
+      const ok = await post(form("alice-pw"));
+      assertEquals(ok.status, 200);
+      assertMatch(await ok.text(), /id="done"/);
       const rest = (async () => {
         while (true) {
           const { value, done } = await reader.read();

@@ -17,12 +17,12 @@ Deno.test("service cli: add-user, add-client, detached start, status, stop", opt
   const home = await Deno.makeTempDir({ prefix: "fx-svc-cli-" });
   try {
     const add = await runCli(home, ["service", "add-user", "alice", "--password-stdin"], {
-      stdin: "s3cret\n",
+      stdin: "s3cret passphrase\n",
     });
     assertEquals(add.code, 0, add.stderr);
     match(add.stdout, /User "alice" created/);
     const dup = await runCli(home, ["service", "add-user", "alice", "--password-stdin"], {
-      stdin: "x\n",
+      stdin: "another passphrase\n",
     });
     assertEquals(dup.code, 1);
     match(dup.stderr, /funcx-endpoint: user "alice" already exists/);
@@ -53,7 +53,7 @@ Deno.test("service cli: add-user, add-client, detached start, status, stop", opt
     assertEquals(st.pid, info.pid);
     assertEquals(st.service_address, `http://127.0.0.1:${info.port}/v2`);
     // the detached service really serves, and the user added before start can log in
-    const tokens = await loginViaForm(st.auth_address, "alice", "s3cret");
+    const tokens = await loginViaForm(st.auth_address, "alice", "s3cret passphrase");
     assert(tokens.access_token.startsWith("fxa_"));
     const again = await runCli(home, ["service", "start", "--port", "0"]);
     assertEquals(again.code, 1);
