@@ -879,6 +879,7 @@ function _checkRedirectUri(uri: string, req: Request): void {
     throw new _OAuthError("invalid_request", "redirect_uri must be an http(s) URL");
   }
   if (u.pathname === "/auth/v2/web/auth-code" && (loopback || sameHost)) return;
+  if (u.pathname === "/dashboard/callback" && sameHost) return; // the web dashboard
   if (loopback && u.protocol === "http:") return;
   throw new _OAuthError(
     "invalid_request",

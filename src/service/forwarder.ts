@@ -26,6 +26,7 @@
  * ```
  * @module
  */
+import { execTimes } from "./task_log.ts";
 import type { Logger } from "../daemon/log.ts";
 import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
 import { toJsonable } from "../protocol/jsonable.ts";
@@ -565,6 +566,7 @@ export class Forwarder {
       return;
     }
     const result: NewResult = { taskId: taskId.toLowerCase(), endpointUuid: uuid };
+    if (msg.times !== undefined) result.times = execTimes(msg.times);
     if (typeof msg.exception === "string") result.exception = msg.exception;
     else if (typeof msg.result === "string") result.result = msg.result;
     else {

@@ -23,6 +23,7 @@ import { AuthServer } from "./auth.ts";
 import { Forwarder } from "./forwarder.ts";
 import { renderStatusPage } from "./status_page.ts";
 import { RESULTS_WS_PATHS, ResultsSocketHub } from "./websocket.ts";
+import { Dashboard } from "./dashboard/mod.ts";
 import { AuditLog } from "./audit.ts";
 import { Shield, type ShieldOptions } from "./shield.ts";
 import { checkExposure, isLoopback, loadTlsPair, type TlsFiles, type TlsPair } from "./tls.ts";
@@ -161,7 +162,8 @@ export class LocalService {
       const limits = opts.connectionLimits === false
         ? undefined
         : opts.connectionLimits ?? (isLoopback(host) ? undefined : {});
-      const ctx: _RouteContext = { api, auth, store, forwarder, hub, shield, tls: !!tls };
+      const dash = new Dashboard({ store, auth, forwarder, log, tls: !!tls });
+      const ctx: _RouteContext = { api, auth, store, forwarder, hub, shield, tls: !!tls, dash };
       const serve = async (pair: TlsPair | undefined, onPort: number, hostname = host) => {
         const listening = Promise.withResolvers<Deno.NetAddr>();
         let s: Deno.HttpServer<Deno.NetAddr>;
@@ -319,6 +321,7 @@ interface _RouteContext {
   shield: Shield;
   tls: boolean;
   gate?: ConnectionGate;
+  dash: Dashboard;
 }
 
 function _route(
@@ -345,7 +348,8 @@ function _route(
   const path = url.pathname;
   const addr = (info.remoteAddr as Deno.NetAddr).hostname ?? "unknown";
   if (RESULTS_WS_PATHS.includes(path)) return ctx.hub.handle(req);
-  const unauthenticated = path === "/" || path === "/index.html" || path.startsWith("/auth/");
+  const unauthenticated = path === "/" || path === "/index.html" || path.startsWith("/auth/") ||
+    Dashboard.isSignInRoute(path);
   if (unauthenticated) {
     const signin = req.method === "POST" &&
       (path.startsWith("/auth/v2/oauth2/authorize") || path.startsWith("/auth/v2/oauth2/token"));
@@ -355,6 +359,7 @@ function _route(
   if (path === "/" || path === "/index.html") {
     return renderStatusPage(req, info, ctx.store, ctx.forwarder, ctx.auth);
   }
+  if (Dashboard.owns(path)) return ctx.dash.handle(req, info);
   if (path.startsWith("/auth/")) return ctx.auth.handle(req, path.slice("/auth".length), addr);
   for (const prefix of ["/v2", "/v1", "/api/v1"]) {
     if (path === prefix || path.startsWith(prefix + "/")) {

@@ -86,6 +86,7 @@ export function statusPageHtml(d: StatusPageData): string {
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}.online .state{color:#070}.offline .state{color:#a00}</style>
 </head><body>
 <h1>funcX local service</h1>
+<p><a href="/dashboard/" id="dashboard-link">Open the dashboard (sign in with the browser)</a></p>
 <p id="updated">Updated ${_time(Date.now() / 1000)} (refreshes every 5 s)</p>
 <h2>Tasks</h2>
 <ul id="counts">

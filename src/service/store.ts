@@ -19,6 +19,7 @@ import { LegacyEndpoints } from "./legacy.ts";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { hashPassword, newToken, sha256Hex, verifyPassword } from "./secrets.ts";
 import { SharingStore } from "./groups.ts";
+import { TaskLog } from "./task_log.ts";
 
 /** A problem the caller should report as a one-line error (duplicate user, bad name…). */
 export class StoreError extends Error {
@@ -194,6 +195,8 @@ export interface NewResult {
   result?: string;
   /** Serialized exception, when it failed. */
   exception?: string;
+  /** The worker's execution start/end (funcX 0.3.7+ `times`), epoch seconds. */
+  times?: { start: number; end: number } | null;
 }
 
 /** Counts for the status page. */
@@ -312,11 +315,15 @@ export class ServiceStore {
   readonly sharing: SharingStore;
   /** Unmodified 0.3 endpoints, trusted on first use (`legacy.ts`). */
   readonly legacy: LegacyEndpoints;
+  /** Every task's timings and outcome, kept after the result is fetched (`task_log.ts`). */
+  readonly taskLog: TaskLog;
+  #lastPrune = 0;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
     this.sharing = new SharingStore(db);
     this.legacy = new LegacyEndpoints(db);
+    this.taskLog = new TaskLog(db);
   }
 
   /**
@@ -653,7 +660,7 @@ export class ServiceStore {
     });
   }
 
-  /** Append status reports (keeps the newest 10 per endpoint). */
+  /** Append status reports (keeps the last hour, at least the newest 10, at most 2000, per endpoint). */
   addStatusReports(reports: { uuid: string; ts: number; info: unknown }[]): void {
     if (reports.length === 0) return;
     this.transaction(() => {
@@ -665,11 +672,22 @@ export class ServiceStore {
         ins.run(r.uuid, r.ts, JSON.stringify(r.info));
         seen.add(r.uuid);
       }
+      // the dashboard charts workers over the last hour
       const prune = this.#stmt(
-        "DELETE FROM endpoint_status WHERE endpoint_uuid = ? AND id NOT IN (SELECT id FROM endpoint_status WHERE endpoint_uuid = ? ORDER BY id DESC LIMIT 10)",
+        "DELETE FROM endpoint_status WHERE endpoint_uuid = ? AND id NOT IN (SELECT id FROM endpoint_status WHERE endpoint_uuid = ? ORDER BY id DESC LIMIT 10) AND (ts < ? OR id NOT IN (SELECT id FROM endpoint_status WHERE endpoint_uuid = ? ORDER BY id DESC LIMIT 2000))",
       );
-      for (const uuid of seen) prune.run(uuid, uuid);
+      const hourAgo = _now() - 3600;
+      for (const uuid of seen) prune.run(uuid, uuid, hourAgo, uuid);
     });
+  }
+
+  /** Status reports of an endpoint since `since` (epoch seconds), oldest first. */
+  statusSince(uuid: string, since: number): { ts: number; info: unknown }[] {
+    return this.#all<{ ts: number; info: string }>(
+      "SELECT ts, info FROM endpoint_status WHERE endpoint_uuid = ? AND ts >= ? ORDER BY id",
+      uuid,
+      since,
+    ).map((r) => ({ ts: r.ts, info: JSON.parse(r.info) }));
   }
 
   /** The newest `n` status reports of an endpoint, newest first. */
@@ -768,6 +786,11 @@ export class ServiceStore {
           now,
         );
       }
+      this.taskLog.inserted(tasks, delivered, now);
+      if (now - this.#lastPrune > 600) {
+        this.#lastPrune = now;
+        this.taskLog.prune(now);
+      }
     });
   }
 
@@ -823,7 +846,10 @@ export class ServiceStore {
       const st = this.#stmt(
         "UPDATE tasks SET status = ? WHERE uuid = ? AND status NOT IN ('success', 'failed')",
       );
-      for (const [uuid, status] of updates) st.run(status, uuid);
+      const now = _now();
+      for (const [uuid, status] of updates) {
+        if (Number(st.run(status, uuid).changes) > 0) this.taskLog.statusChanged(uuid, status, now);
+      }
     });
   }
 
@@ -853,7 +879,10 @@ export class ServiceStore {
           r.taskId,
           r.endpointUuid,
         );
-        if (Number(res.changes) > 0) stored.add(r.taskId);
+        if (Number(res.changes) > 0) {
+          stored.add(r.taskId);
+          this.taskLog.finished(r.taskId, r, now);
+        }
       }
     });
     return stored;
@@ -861,12 +890,17 @@ export class ServiceStore {
 
   /** Fail every unfinished task of an endpoint with the given exception (one transaction). */
   failPendingTasks(endpointUuid: string, exception: string): number {
-    return this.#run(
-      "UPDATE tasks SET status = 'failed', exception = ?, completion_t = ?, payload = NULL WHERE endpoint_uuid = ? AND status NOT IN ('success', 'failed')",
-      exception,
-      _now(),
-      endpointUuid,
-    );
+    const now = _now();
+    return this.transaction(() => {
+      const n = this.#run(
+        "UPDATE tasks SET status = 'failed', exception = ?, completion_t = ?, payload = NULL WHERE endpoint_uuid = ? AND status NOT IN ('success', 'failed')",
+        exception,
+        now,
+        endpointUuid,
+      );
+      this.taskLog.failedAll(endpointUuid, exception, now);
+      return n;
+    });
   }
 
   /** Does the user own tasks of this task group? */
