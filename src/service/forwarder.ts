@@ -83,6 +83,8 @@ interface _Conn {
   lastSeen: number;
   /** Upstream ≥0.3.3 registration (has funcx_endpoint_version) wants ResultsAck. */
   wantsAcks: boolean;
+  /** Host and versions from the trusted tasks registration (for the dashboard). */
+  platform?: Record<string, string>;
 }
 
 /** The forwarder. */
@@ -274,6 +276,11 @@ export class Forwarder {
   /** When the endpoint last sent anything trusted (epoch seconds). */
   lastSeen(uuid: string): number | undefined {
     return this.#conns.get(uuid)?.lastSeen;
+  }
+
+  /** Host, OS and versions the endpoint sent with its trusted tasks registration. */
+  platform(uuid: string): Readonly<Record<string, string>> | undefined {
+    return this.#conns.get(uuid)?.platform;
   }
 
   /** Endpoints currently connected. */
@@ -506,6 +513,7 @@ export class Forwarder {
     conn.lastSeen = Date.now() / 1000;
     if (ch === "tasks") {
       conn.wantsAcks = "funcx_endpoint_version" in msg;
+      conn.platform = _platform(msg);
       conn.connected = true;
       this.#log.info("forwarder", "endpoint %s connected", uuid);
       // A new connection: everything unfinished is (re-)delivered.
@@ -717,6 +725,16 @@ export class Forwarder {
       this.#log.warn("forwarder", "recording heartbeats failed: %s", e);
     }
   }
+}
+
+/** The descriptive string fields of a registration (never its secret). */
+function _platform(msg: Record<string, PyValue>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ["hname", "os", "python_v", "funcx_endpoint_version", "funcx_endpoint_release"]) {
+    const v = msg[k];
+    if (typeof v === "string") out[k] = v.slice(0, 200);
+  }
+  return out;
 }
 
 /** A result this long (ms) after the last store is stored at once (see `#scheduleFlush`). */

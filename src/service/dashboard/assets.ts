@@ -38,6 +38,7 @@ pre{background:#fff;border:1px solid #ccd;padding:.6em;overflow:auto;max-height:
 .chart h3{font-size:.95em;margin:.2em 0}
 .chart svg text{font-size:10px;fill:#555}
 .legend{font-size:.8em}.legend span{margin-right:1em}
+.key-0{color:#1f77b4}.key-1{color:#d62728}.key-2{color:#2ca02c}.key-3{color:#ff7f0e}.key-4{color:#9467bd}.key-5{color:#8c564b}
 a.button,button{background:#246;color:#fff;border:0;padding:.4em .9em;border-radius:3px;text-decoration:none;cursor:pointer}
 header button{background:#fff;color:#234}
 .shared{color:#666}
@@ -67,7 +68,7 @@ export const DASHBOARD_JS = `"use strict";
 
   // series: [{label, points: [[t, v|null], ...]}], time range [t0, t1]
   function drawChart(box, series, t0, t1, unit) {
-    var W = 560, H = 170, L = 46, R = 8, T = 8, B = 22;
+    var W = 500, H = 170, L = 46, R = 8, T = 8, B = 22;
     var max = 0, count = 0;
     series.forEach(function (s) {
       s.points.forEach(function (p) { if (p[1] !== null) { max = Math.max(max, p[1]); count++; } });

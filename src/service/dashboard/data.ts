@@ -16,7 +16,7 @@ import { toJsonable } from "../../protocol/jsonable.ts";
 import type { Forwarder } from "../forwarder.ts";
 
 /** What the views need from the forwarder. */
-export type Liveness = Pick<Forwarder, "isOnline" | "lastSeen">;
+export type Liveness = Pick<Forwarder, "isOnline" | "lastSeen" | "platform">;
 import { describeSharing, mayRunFunction, mayUseEndpoint } from "../sharing.ts";
 import type { EndpointRow, ServiceStore } from "../store.ts";
 import type { TaskLogRow } from "../task_log.ts";
@@ -31,7 +31,10 @@ export interface EndpointView {
   online: boolean;
   lastHeartbeat: number | null;
   version: string;
+  /** Host name the endpoint sent when it connected (else its registration address). */
   host: string;
+  /** OS and Python the endpoint reported, when connected. */
+  platform: string;
   registeredAt: number;
   /** Who may use it. */
   sharedWith: string;
@@ -140,6 +143,7 @@ function _view(
   }
   const counts = store.taskLog.endpointCounts(e.uuid);
   const online = forwarder.isOnline(e.uuid);
+  const platform = forwarder.platform(e.uuid);
   const problems: string[] = [];
   if (!online) problems.push("offline: not connected to the forwarder");
   if (online && latest && now - latest.ts > _REPORT_STALE) {
@@ -162,8 +166,13 @@ function _view(
     own: e.user_id === userId,
     online,
     lastHeartbeat: forwarder.lastSeen(e.uuid) ?? e.last_heartbeat,
-    version: e.version,
-    host: e.ip,
+    version: platform?.funcx_endpoint_version ?? e.version,
+    host: platform?.hname ?? e.ip,
+    platform: [
+      platform?.os,
+      platform?.python_v && platform.python_v !== "n/a" ? `Python ${platform.python_v}` : "",
+    ]
+      .filter(Boolean).join(", "),
     registeredAt: e.registered_at,
     sharedWith: describeSharing(owner, { public: s.public, groups: names }),
     report,

@@ -43,10 +43,12 @@ export function fmtTime(t: number | null | undefined): string {
  * @example
  * ```ts
  * fmtDuration(0.0123); // "12.3 ms"
+ * fmtDuration(0.00002); // "20 µs"
  * ```
  */
 export function fmtDuration(s: number | null): string {
   if (s === null || !Number.isFinite(s)) return "—";
+  if (s < 0.001) return `${Math.round(s * 1e6)} µs`;
   if (s < 1) return `${(s * 1000).toFixed(1)} ms`;
   if (s < 120) return `${s.toFixed(2)} s`;
   return `${(s / 60).toFixed(1)} min`;
@@ -212,7 +214,8 @@ export function endpointPage(viewer: Viewer, ep: EndpointView, recent: TaskLogRo
 ${dl("State", _state(ep), "ep-state")}
 ${dl("Last heartbeat", fmtTime(ep.lastHeartbeat))}
 ${dl("Version", e(ep.version))}
-${dl("Host", e(ep.host || "—"))}
+${dl("Host", e(ep.host || "—"), "ep-host")}
+${dl("Platform", e(ep.platform || "—"))}
 ${dl("Registered", fmtTime(ep.registeredAt))}
 ${dl("Owner", e(ep.owner))}
 ${dl("Who may use it", e(ep.sharedWith))}
