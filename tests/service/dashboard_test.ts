@@ -70,6 +70,15 @@ Deno.test("dashboard security: cookies and the CSRF check", () => {
   match(csrfProblem(req({}), "tok", null)!, /CSRF token/);
   match(csrfProblem(req({ origin: "http://evil.example" }), "tok", "tok")!, /cross-origin/);
   match(csrfProblem(req({ "sec-fetch-site": "cross-site" }), "tok", "tok")!, /cross-site/);
+  // Chromium's own form under no-referrer: Origin null, same-origin fetch site
+  assertEquals(
+    csrfProblem(req({ origin: "null", "sec-fetch-site": "same-origin" }), "tok", "tok"),
+    null,
+  );
+  match(
+    csrfProblem(req({ origin: "null", "sec-fetch-site": "same-site" }), "tok", "tok")!,
+    /cross-site/,
+  );
 });
 
 Deno.test("dashboard sessions: expiry, single-use sign-ins", () => {

@@ -98,7 +98,9 @@ export function csrfProblem(
   given: string | null | undefined,
 ): string | null {
   const origin = req.headers.get("origin");
-  if (origin !== null && origin !== new URL(req.url).origin) {
+  // A page under `Referrer-Policy: no-referrer` makes the browser send `Origin: null` even
+  // for its own forms; then Sec-Fetch-Site and the token decide.
+  if (origin !== null && origin !== "null" && origin !== new URL(req.url).origin) {
     return `cross-origin request from ${origin}`;
   }
   const site = req.headers.get("sec-fetch-site");
