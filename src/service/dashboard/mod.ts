@@ -118,7 +118,7 @@ export class Dashboard {
       const viewer: Viewer | null = session
         ? { username: session.username, csrf: session.csrf }
         : null;
-      if (path === "/") return this.#overview(req, info, session, viewer);
+      if (path === "/") return this.#overview(info, session, viewer);
       if (!session || !viewer) {
         if (path.startsWith("/api/")) return this.#json({ error: "sign in first" }, 401);
         return this.#redirect(`${BASE}/login`);
@@ -260,7 +260,6 @@ export class Dashboard {
   // ------------------------------------------------------------------ pages
 
   #overview(
-    req: Request,
     info: Deno.ServeHandlerInfo,
     session: Session | undefined,
     viewer: Viewer | null,
