@@ -102,8 +102,12 @@ export class CsrfGuard {
     if (origin && origin !== "null" && origin !== url.origin) {
       return "the form was not sent from this site (Origin mismatch)";
     }
-    if (origin === "null") return "the form was not sent from this site (opaque Origin)";
     const site = req.headers.get("sec-fetch-site");
+    // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null` even for the page's
+    // own form; then only its `Sec-Fetch-Site: same-origin` (which no page can set) vouches.
+    if (origin === "null" && site !== "same-origin") {
+      return "the form was not sent from this site (opaque Origin)";
+    }
     if (site && site !== "same-origin" && site !== "none") {
       return `the form was not sent from this site (Sec-Fetch-Site: ${site})`;
     }

@@ -110,6 +110,20 @@ Deno.test(
         headers: { "sec-fetch-site": "cross-site" },
       });
       assertEquals(fetchSite.status, 403);
+      const opaque = await postLogin(base, "alice-pw", {
+        cookie,
+        csrf_token,
+        headers: { origin: "null" },
+      });
+      assertEquals(opaque.status, 403);
+      match(opaque.text, /opaque Origin/);
+      // what Chromium sends for the page's own form under Referrer-Policy: no-referrer
+      const noReferrer = await postLogin(base, "alice-pw", {
+        cookie,
+        csrf_token,
+        headers: { origin: "null", "sec-fetch-site": "same-origin" },
+      });
+      assertEquals(noReferrer.status, 303);
       // the genuine form goes through
       const ok = await postLogin(base, "alice-pw", {
         cookie,

@@ -237,7 +237,12 @@ async function signIn(base: string, user: string, pw: string, jar = new Browseri
   assertEquals(start.status, 303);
   const authorize = new URL(start.headers.get("location")!);
   assertEquals(authorize.searchParams.get("code_challenge_method"), "S256");
+  // the login form (its CSRF cookie goes to the jar, its token into the form)
+  const formPage = await jar.go(authorize.toString());
+  const csrf = /name="csrf_token" value="([^"]+)"/.exec(await formPage.text())?.[1];
+  assert(csrf, "the login form has no CSRF token");
   const form = new URLSearchParams(authorize.searchParams);
+  form.set("csrf_token", csrf);
   form.set("username", user);
   form.set("password", pw);
   const posted = await jar.go(`${base}/auth/v2/oauth2/authorize`, {
