@@ -8,7 +8,10 @@
  * Skipped with a reason when /usr/bin/chromium is absent (`.ci/run` installs it).
  */
 import { assert, assertEquals, assertMatch } from "../auth/_assert.ts";
+import { join } from "node:path";
 import { servicePaths } from "../../src/config/paths.ts";
+import { NATIVE_CLIENT_ID } from "../../src/config/types.ts";
+import { AUDIT_FILE } from "../../src/service/audit.ts";
 import { haveChromium, openBrowser } from "../helpers/browser.ts";
 import { addUser, loginViaForm } from "../helpers/service.ts";
 import { registerEndpoint } from "../service/_endpoint.ts";
@@ -206,6 +209,15 @@ Deno.test({
         const log = Deno.readTextFileSync(servicePaths(w.home).log) + w.svc.stderr();
         assert(!TOKEN_RE.test(log), "a token in the service log");
         assertMatch(log, /user alice signed in/);
+        // sign-out went through the auth server's revocation (audited, by token hash only)
+        const audit = Deno.readTextFileSync(join(servicePaths(w.home).dir, AUDIT_FILE));
+        assert(!TOKEN_RE.test(audit), "a token in the audit log");
+        assert(
+          audit.split("\n").filter(Boolean).map((l) => JSON.parse(l)).some((e) =>
+            e.event === "token.revoked" && e.user === "alice" && e.client === NATIVE_CLIENT_ID
+          ),
+          "no token.revoked for alice in the audit log",
+        );
       });
     } finally {
       await browser.close();

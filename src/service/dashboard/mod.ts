@@ -95,7 +95,8 @@ export class Dashboard {
     const url = new URL(req.url);
     const path = url.pathname.slice(BASE.length).replace(/\/+$/, "") || "/";
     try {
-      if (req.method === "POST" && path === "/logout") return await this.#logout(req);
+      const addr = (info.remoteAddr as Deno.NetAddr).hostname ?? "unknown";
+      if (req.method === "POST" && path === "/logout") return await this.#logout(req, addr);
       if (req.method !== "GET" && req.method !== "HEAD") {
         return this.#html(
           messagePage(null, "Not allowed", `${req.method} is not allowed here.`),
@@ -113,7 +114,7 @@ export class Dashboard {
         return this.#asset(DASHBOARD_CSS, "text/css; charset=utf-8");
       }
       if (path === "/login") return this.#login(req);
-      if (path === "/callback") return await this.#callback(req, url);
+      if (path === "/callback") return await this.#callback(req, url, addr);
       const session = this.#session(req);
       const viewer: Viewer | null = session
         ? { username: session.username, csrf: session.csrf }
@@ -174,7 +175,7 @@ export class Dashboard {
     });
   }
 
-  async #callback(req: Request, url: URL): Promise<Response> {
+  async #callback(req: Request, url: URL, addr: string): Promise<Response> {
     const secure = isHttps(req);
     const loginCookie = cookieName("funcx_login", secure);
     const clear = cookieHeader(loginCookie, "", { secure, maxAge: 0 });
@@ -206,6 +207,7 @@ export class Dashboard {
         body: form.toString(),
       }),
       "/v2/oauth2/token",
+      addr,
     );
     const body = await res.json() as Record<string, unknown>;
     if (!res.ok || typeof body.access_token !== "string") {
@@ -235,7 +237,7 @@ export class Dashboard {
     return this.#redirect(`${BASE}/`, headers);
   }
 
-  async #logout(req: Request): Promise<Response> {
+  async #logout(req: Request, addr: string): Promise<Response> {
     const secure = isHttps(req);
     const session = this.#session(req);
     const form = new URLSearchParams(await readBody(req, 16 * 1024));
@@ -248,8 +250,21 @@ export class Dashboard {
         403,
       );
     }
-    this.#store.revokeToken(session.accessToken);
-    if (session.refreshToken) this.#store.revokeToken(session.refreshToken);
+    // through the auth server's revocation endpoint, in-process (audited like any revocation)
+    for (const token of [session.accessToken, session.refreshToken]) {
+      if (!token) continue;
+      const res = await this.#auth.handle(
+        new Request(`${new URL(req.url).origin}/auth/v2/oauth2/token/revoke`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ client_id: NATIVE_CLIENT_ID, token }).toString(),
+        }),
+        "/v2/oauth2/token/revoke",
+        addr,
+      );
+      await res.body?.cancel();
+      if (!res.ok) this.#log.warn("dashboard", "revoking a token at sign-out: HTTP %d", res.status);
+    }
     this.#sessions.delete(session.id);
     this.#log.info("dashboard", "user %s signed out", session.username);
     return this.#redirect(`${BASE}/`, {
