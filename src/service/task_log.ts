@@ -299,7 +299,7 @@ export class TaskLog {
   lostTasks(endpointUuid: string, since: number): { type: string; n: number }[] {
     const out = new Map<string, number>();
     const rows = this.#all<{ exception: string | null }>(
-      "SELECT exception FROM task_log WHERE endpoint_uuid = ? AND status = 'failed' AND finished_at >= ? ORDER BY finished_at DESC LIMIT 500",
+      "SELECT exception FROM task_log WHERE endpoint_uuid = ? AND status = 'failed' AND finished_at >= ? ORDER BY finished_at DESC LIMIT 100",
       endpointUuid,
       since,
     );

@@ -20,6 +20,10 @@ import { taskPage } from "../../src/service/dashboard/pages.ts";
 import { ServiceStore } from "../../src/service/store.ts";
 import { remoteException, serializeData } from "../../src/protocol/serialize.ts";
 import { withService } from "./_util.ts";
+import { join } from "node:path";
+import { createLogger } from "../../src/daemon/log.ts";
+import { LocalService } from "../../src/service/service.ts";
+import { addUser } from "../helpers/service.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -215,13 +219,22 @@ Deno.test("dashboard access: own, group-shared and public endpoints; tasks only 
 /** A tiny cookie jar over fetch with manual redirects. */
 class Browserish {
   cookies = new Map<string, string>();
+  /** Every Set-Cookie header seen. */
+  setCookies: string[] = [];
+  constructor(private client?: Deno.HttpClient) {}
   async go(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.cookies.size) {
       headers.set("cookie", [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
     }
-    const res = await fetch(url, { ...init, headers, redirect: "manual" });
+    const res = await fetch(url, {
+      ...init,
+      headers,
+      redirect: "manual",
+      ...(this.client ? { client: this.client } : {}),
+    });
     for (const c of res.headers.getSetCookie()) {
+      this.setCookies.push(c);
       const [pair, ...attrs] = c.split(";");
       const i = pair.indexOf("=");
       const name = pair.slice(0, i).trim();
@@ -332,5 +345,75 @@ Deno.test(
       match(t.log(), /user alice signed out/);
       assert(!/fx[ar]_[A-Za-z0-9_-]{20}/.test(t.log()), "a token in the log");
     });
+  },
+);
+
+Deno.test(
+  "dashboard over HTTPS (behind the connection gate): __Host- Secure cookies, HSTS",
+  opts,
+  async () => {
+    const home = await Deno.makeTempDir({ prefix: "fx-dash-tls-" });
+    const log = createLogger({ file: join(home, "svc.log"), level: "debug" });
+    let svc: LocalService | undefined;
+    let client: Deno.HttpClient | undefined;
+    try {
+      // a CA and a server certificate for 127.0.0.1 signed by it
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+      Deno.writeTextFileSync(
+        join(home, "srv.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+      );
+      for (
+        const args of [
+          [
+            "req",
+            "-x509",
+            ...ec,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=CA",
+          ],
+          ["req", ...ec, "-keyout", "key.pem", "-out", "srv.csr", "-subj", "/CN=funcx"],
+          ["x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+            .concat(["-out", "cert.pem", "-days", "1", "-extfile", "srv.ext"]),
+        ]
+      ) {
+        const out = await new Deno.Command("openssl", {
+          args,
+          cwd: home,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert(out.success, new TextDecoder().decode(out.stderr));
+      }
+      svc = await LocalService.start({
+        home,
+        port: 0,
+        log,
+        tls: { certFile: join(home, "cert.pem"), keyFile: join(home, "key.pem") },
+        connectionLimits: {},
+      });
+      await addUser(home, "alice", "alice-pw");
+      client = Deno.createHttpClient({ caCerts: [Deno.readTextFileSync(join(home, "ca.pem"))] });
+      const base = `https://127.0.0.1:${svc.info.port}`;
+      const { jar } = await signIn(base, "alice", "alice-pw", new Browserish(client));
+      assert(jar.cookies.has("__Host-funcx_session"), [...jar.cookies.keys()].join(","));
+      const session = jar.setCookies.find((c) => c.startsWith("__Host-funcx_session="))!;
+      match(session, /; HttpOnly; SameSite=Strict; Secure$/);
+      match(session, /Path=\//);
+      const page = await jar.go(`${base}/dashboard/`);
+      match(await page.text(), /Signed in as <strong id="username">alice/);
+      match(page.headers.get("strict-transport-security") ?? "", /max-age=/);
+    } finally {
+      client?.close();
+      await svc?.stop();
+      log.close();
+      await Deno.remove(home, { recursive: true }).catch(() => {});
+    }
   },
 );

@@ -127,9 +127,9 @@ export class Dashboard {
       if (path === "/tasks") return this.#tasks(url, session, viewer);
       if (path === "/api/metrics") return this.#metrics(url, session);
       let m = /^\/tasks\/([^/]+)$/.exec(path);
-      if (m) return this.#task(decodeURIComponent(m[1]), session, viewer);
+      if (m) return this.#task(_decode(m[1]), session, viewer);
       m = /^\/endpoints\/([^/]+)$/.exec(path);
-      if (m) return this.#endpoint(decodeURIComponent(m[1]), session, viewer);
+      if (m) return this.#endpoint(_decode(m[1]), session, viewer);
       return this.#html(messagePage(viewer, "Not found", "No such page."), 404);
     } catch (e) {
       this.#log.error("dashboard", "error on %s: %s", url.pathname, (e as Error)?.stack ?? e);
@@ -406,6 +406,15 @@ export class Dashboard {
     h.set("content-type", "text/html; charset=utf-8");
     for (const [k, v] of new Headers(headers)) h.append(k, v);
     return new Response(body, { status, headers: h });
+  }
+}
+
+/** A path segment decoded; malformed escapes give "" (then: not found). */
+function _decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return "";
   }
 }
 
