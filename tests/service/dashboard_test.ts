@@ -16,7 +16,7 @@ import {
 } from "../../src/service/dashboard/security.ts";
 import { SessionStore } from "../../src/service/dashboard/session.ts";
 import { type Liveness, visibleEndpoints, visibleTask } from "../../src/service/dashboard/data.ts";
-import { taskPage } from "../../src/service/dashboard/pages.ts";
+import { taskPage, tasksPage } from "../../src/service/dashboard/pages.ts";
 import { ServiceStore } from "../../src/service/store.ts";
 import { remoteException, serializeData } from "../../src/protocol/serialize.ts";
 import { withService } from "./_util.ts";
@@ -208,6 +208,29 @@ Deno.test("dashboard access: own, group-shared and public endpoints; tasks only 
     assertEquals(visibleTask(store, carol.id, T2), undefined);
     assertEquals(store.taskLog.query({ userId: bob.id }, 0, 50).total, 0);
     assertEquals(store.taskLog.query({ userId: alice.id, status: "failed" }, 0, 50).total, 1);
+    // paging: 120 more tasks, 50 a page, newest first, links to the neighbours only
+    store.insertTasks(
+      Array.from({ length: 120 }, (_, i) => ({
+        uuid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+        userId: alice.id,
+        functionUuid: F,
+        endpointUuid: A,
+        taskGroupId: "g2",
+        container: "RAW",
+        payload: "p",
+      })),
+    );
+    const p3 = store.taskLog.query({ userId: alice.id, status: "waiting-for-ep" }, 100, 50);
+    assertEquals([p3.total, p3.rows.length], [120, 20]);
+    const eps = visibleEndpoints(store, live as never, alice.id, 0);
+    const q = { endpoint: A, function: "", status: "waiting-for-ep", since: "", page: 3 };
+    const listHtml = tasksPage({ username: "alice", csrf: "c" }, q, eps, p3, 50);
+    match(listHtml, /120 task\(s\), 101–120 shown/);
+    match(listHtml, /id="prev"[^>]*>/);
+    assert(!listHtml.includes('id="next"'), "a next link on the last page");
+    match(listHtml, /page=2/);
+    assertEquals(store.taskLog.query({ userId: alice.id, endpoint: B }, 0, 50).total, 0);
+    assertEquals(store.taskLog.query({ userId: alice.id, since: 1e12 }, 0, 50).total, 0);
     // rendering escapes what the task carries
     const html = taskPage({ username: "<alice>", csrf: "c" }, t2);
     assert(html.includes("&lt;alice&gt;") && !html.includes("<alice>"));
