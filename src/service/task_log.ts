@@ -247,6 +247,14 @@ export class TaskLog {
     return { rows, total };
   }
 
+  /** The functions of the user's logged tasks (at most 200, most used first). */
+  functionsOf(userId: number): string[] {
+    return this.#all<{ function_uuid: string }>(
+      "SELECT function_uuid FROM task_log WHERE user_id = ? GROUP BY function_uuid ORDER BY COUNT(*) DESC LIMIT 200",
+      userId,
+    ).map((r) => r.function_uuid);
+  }
+
   /** One task with its result or exception. */
   get(uuid: string): TaskLogRow | undefined {
     return this.#stmt("SELECT * FROM task_log WHERE uuid = ?").get(uuid) as

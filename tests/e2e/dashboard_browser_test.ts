@@ -139,6 +139,7 @@ Deno.test({
         await Promise.all([page.waitForURL(/status=failed/), page.click("#filters button")]);
         assertMatch((await page.textContent("#task-count")) ?? "", /^1 task\(s\)/);
         assertEquals(await page.locator(`tr[data-task-id="${failId}"]`).count(), 1);
+        assertMatch(await page.locator(`tr[data-task-id="${failId}"]`).innerText(), /\bfail\b/);
       });
 
       await t.step("charts drawn from the JSON endpoint, with data", async () => {

@@ -254,3 +254,29 @@ export function visibleTask(
   }
   return view;
 }
+
+/**
+ * Names of the given functions that `userId` may run (others are left out: shown by id).
+ *
+ * @example
+ * ```ts
+ * functionNames(store, 1, ["…"]).get("…"); // "square"
+ * ```
+ */
+export function functionNames(
+  store: ServiceStore,
+  userId: number,
+  uuids: Iterable<string>,
+): Map<string, string> {
+  const groups = store.sharing.groupIdsOf(userId);
+  const out = new Map<string, string>();
+  for (const [uuid, fn] of store.getFunctions([...new Set(uuids)])) {
+    const access = {
+      ownerId: fn.user_id,
+      public: fn.public === 1,
+      groupId: store.sharing.functionGroup(uuid),
+    };
+    if (mayRunFunction(access, userId, groups)) out.set(uuid, fn.name);
+  }
+  return out;
+}

@@ -20,7 +20,7 @@ import type { Forwarder } from "../forwarder.ts";
 import { readBody } from "../http.ts";
 import type { ServiceStore } from "../store.ts";
 import { DASHBOARD_CSS, DASHBOARD_JS } from "./assets.ts";
-import { visibleEndpoint, visibleEndpoints, visibleTask } from "./data.ts";
+import { functionNames, visibleEndpoint, visibleEndpoints, visibleTask } from "./data.ts";
 import { endpointSeries } from "./metrics.ts";
 import {
   BASE,
@@ -289,12 +289,14 @@ export class Dashboard {
     }
     const now = this.#now();
     const endpoints = visibleEndpoints(this.#store, this.#fwd, session.userId, now);
+    const recent = this.#store.taskLog.query({ userId: session.userId }, 0, 20).rows;
     return this.#html(overviewPage({
       user: viewer,
       counts: this.#store.taskCounts(session.userId),
       showCounts: true,
       endpoints,
-      recent: this.#store.taskLog.query({ userId: session.userId }, 0, 20).rows,
+      recent,
+      functions: functionNames(this.#store, session.userId, recent.map((t) => t.function_uuid)),
     }));
   }
 
@@ -304,7 +306,8 @@ export class Dashboard {
       : undefined;
     if (!ep) return this.#notFound(viewer, "endpoint");
     const recent = this.#store.taskLog.query({ userId: session.userId, endpoint: ep.uuid }, 0, 20);
-    return this.#html(endpointPage(viewer, ep, recent.rows));
+    const fns = functionNames(this.#store, session.userId, recent.rows.map((t) => t.function_uuid));
+    return this.#html(endpointPage(viewer, ep, recent.rows, fns));
   }
 
   #tasks(url: URL, session: Session, viewer: Viewer): Response {
@@ -332,7 +335,12 @@ export class Dashboard {
       PAGE_SIZE,
     );
     const endpoints = visibleEndpoints(this.#store, this.#fwd, session.userId, this.#now());
-    return this.#html(tasksPage(viewer, q, endpoints, rows, PAGE_SIZE));
+    const fns = functionNames(
+      this.#store,
+      session.userId,
+      this.#store.taskLog.functionsOf(session.userId),
+    );
+    return this.#html(tasksPage(viewer, q, endpoints, rows, PAGE_SIZE, fns));
   }
 
   #task(id: string, session: Session, viewer: Viewer): Response {

@@ -114,13 +114,21 @@ function _endpointRows(eps: EndpointView[]): string {
   ).join("\n");
 }
 
-function _taskRows(rows: TaskLogRow[], names: Map<string, string>): string {
+function _taskRows(
+  rows: TaskLogRow[],
+  names: Map<string, string>,
+  fnNames: Map<string, string>,
+): string {
   if (rows.length === 0) return `<tr class="empty"><td colspan="6">No tasks.</td></tr>`;
   return rows.map((t) =>
     `<tr class="task ${e(t.status)}" data-task-id="${e(t.uuid)}">
 <td><a href="${BASE}/tasks/${e(t.uuid)}"><code>${e(t.uuid)}</code></a></td>
 <td>${e(names.get(t.endpoint_uuid) ?? t.endpoint_uuid)}</td>
-<td><code>${e(t.function_uuid.slice(0, 8))}</code></td>
+<td title="${e(t.function_uuid)}">${
+      fnNames.has(t.function_uuid)
+        ? e(fnNames.get(t.function_uuid)!)
+        : `<code>${e(t.function_uuid.slice(0, 8))}</code>`
+    }</td>
 <td class="status">${e(t.status)}</td><td>${fmtTime(t.created_at)}</td>
 <td>${fmtDuration(t.finished_at === null ? null : t.finished_at - t.created_at)}</td></tr>`
   ).join("\n");
@@ -156,6 +164,8 @@ export function overviewPage(d: {
   showCounts: boolean;
   endpoints?: EndpointView[];
   recent?: TaskLogRow[];
+  /** Names of functions the viewer may run, by id. */
+  functions?: Map<string, string>;
 }): string {
   if (!d.user) {
     return _layout(
@@ -179,7 +189,7 @@ ${_endpointRows(d.endpoints ?? [])}
 </tbody></table></section>
 <section><h2>Recent tasks</h2>
 <table id="tasks">${_TASK_HEAD}<tbody>
-${_taskRows(d.recent ?? [], names)}
+${_taskRows(d.recent ?? [], names, d.functions ?? new Map())}
 </tbody></table>
 <p><a href="${BASE}/tasks">All tasks…</a></p></section>
 </div>
@@ -195,7 +205,12 @@ ${_charts(null)}`,
  * endpointPage(viewer, ep, recentTasks);
  * ```
  */
-export function endpointPage(viewer: Viewer, ep: EndpointView, recent: TaskLogRow[]): string {
+export function endpointPage(
+  viewer: Viewer,
+  ep: EndpointView,
+  recent: TaskLogRow[],
+  functions: Map<string, string> = new Map(),
+): string {
   const r = ep.report;
   const dl = (k: string, v: string, id = "") =>
     `<dt>${k}</dt><dd${id ? ` id="${id}"` : ""}>${v}</dd>`;
@@ -229,7 +244,7 @@ ${dl("Tasks held by the service", `${ep.queued} queued, ${ep.running} sent`)}
 <section><h2>Recent errors</h2>${problems}</section>
 <section><h2>Your recent tasks here</h2>
 <table id="tasks">${_TASK_HEAD}<tbody>
-${_taskRows(recent, new Map([[ep.uuid, ep.name]]))}
+${_taskRows(recent, new Map([[ep.uuid, ep.name]]), functions)}
 </tbody></table>
 <p><a href="${BASE}/tasks?endpoint=${e(ep.uuid)}">All your tasks on this endpoint…</a></p></section>
 </div>
@@ -274,6 +289,7 @@ export function tasksPage(
   endpoints: EndpointView[],
   page: { rows: TaskLogRow[]; total: number },
   pageSize: number,
+  functions: Map<string, string> = new Map(),
 ): string {
   const opt = (v: string, label: string, sel: string) =>
     `<option value="${e(v)}"${v === sel ? " selected" : ""}>${e(label)}</option>`;
@@ -293,9 +309,12 @@ export function tasksPage(
 <label>Endpoint <select name="endpoint">${opt("", "any", q.endpoint)}${
       endpoints.map((x) => opt(x.uuid, x.name, q.endpoint)).join("")
     }</select></label>
-<label>Function <input name="function" value="${
+<label>Function <input name="function" list="function-ids" value="${
       e(q.function)
     }" placeholder="function id" size="38"></label>
+<datalist id="function-ids">${
+      [...functions].map(([id, name]) => `<option value="${e(id)}">${e(name)}</option>`).join("")
+    }</datalist>
 <label>State <select name="status">${opt("", "any", q.status)}${
       _STATES.map((s) => opt(s, s, q.status)).join("")
     }</select></label>
@@ -309,7 +328,7 @@ export function tasksPage(
       page.total ? `, ${first}–${Math.min(page.total, q.page * pageSize)} shown` : ""
     }</p>
 <table id="tasks">${_TASK_HEAD}<tbody>
-${_taskRows(page.rows, names)}
+${_taskRows(page.rows, names, functions)}
 </tbody></table>
 </div>
 <p class="pager">${
