@@ -188,7 +188,8 @@ export class TaskLog {
     this.#stmt(
       `UPDATE task_log SET status = ?, finished_at = ?, result = ?, exception = ?, result_size = ?,
          exec_start = ?, exec_end = ?, dispatched_at = COALESCE(dispatched_at, ?),
-         started_at = COALESCE(started_at, ?)
+         started_at = CASE WHEN ? IS NOT NULL AND ? >= created_at AND ? <= ? THEN ?
+                      ELSE started_at END
        WHERE uuid = ?`,
     ).run(
       failed ? "failed" : "success",
@@ -198,6 +199,9 @@ export class TaskLog {
       body.length,
       r.times?.start ?? null,
       r.times?.end ?? null,
+      now,
+      // the worker's own start is the truth when its clock agrees with ours
+      ...Array<number | null>(3).fill(r.times?.start ?? null),
       now,
       r.times?.start ?? null,
       uuid,

@@ -178,6 +178,7 @@ Deno.test("dashboard access: own, group-shared and public endpoints; tasks only 
       new Set([A]),
     );
     store.updateStatuses(new Map([[T1, "running"]]));
+    const workerStart = Date.now() / 1000;
     store.storeResults([
       {
         taskId: T1,
@@ -193,6 +194,7 @@ Deno.test("dashboard access: own, group-shared and public endpoints; tasks only 
           "division by zero",
           'Traceback (most recent call last):\n  File "f", line 1\nZeroDivisionError: division by zero\n',
         ),
+        times: { start: workerStart, end: workerStart },
       },
     ]);
     store.deleteTasks([T1, T2]); // as when the SDK fetched the results
@@ -201,8 +203,11 @@ Deno.test("dashboard access: own, group-shared and public endpoints; tasks only 
     assertEquals(t1.source, "def sq(x):\n    return x * x\n");
     assert(t1.row.dispatched_at !== null && t1.row.started_at !== null);
     assertEquals([t1.row.exec_start, t1.row.exec_end], [5, 6]);
+    // a worker start before the task was received (clock skew) is not taken as the start
+    assert(t1.row.started_at! >= t1.row.created_at, "started before received");
     const t2 = visibleTask(store, alice.id, T2.toUpperCase())!;
     assertEquals(t2.exception?.type, "ZeroDivisionError");
+    assertEquals(t2.row.started_at, workerStart); // the worker's start, consistent with ours
     match(t2.exception!.traceback, /Traceback/);
     assertEquals(visibleTask(store, bob.id, T1), undefined);
     assertEquals(visibleTask(store, carol.id, T2), undefined);
