@@ -55,7 +55,9 @@ Deno.test("audit: registrations, allow-list and sharing changes", opts, async ()
 Deno.test("audit: group changes made with the CLI", opts, async () => {
   const home = await Deno.makeTempDir({ prefix: "fx-audit-cli-" });
   try {
-    await runCli(home, ["service", "add-user", "carol", "--password-stdin"], { stdin: "pw" });
+    await runCli(home, ["service", "add-user", "carol", "--password-stdin"], {
+      stdin: "carol-strong-pw-2026",
+    });
     const made = await runCli(home, ["service", "add-group", "lab", "--admin", "carol"]);
     assertEquals(made.code, 0, made.stderr);
     const out = await runCli(home, ["service", "audit"]);
