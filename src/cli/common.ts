@@ -73,3 +73,17 @@ export function checkUuid(value: string | undefined): string | undefined {
   }
   return value.toLowerCase();
 }
+
+/**
+ * The one-line refusal to start an endpoint that runs already, here or on another host.
+ *
+ * @example
+ * ```ts
+ * alreadyRunning("default", 42, "login2");
+ * // 'endpoint "default" is already running on host login2 (pid 42); stop it with `funcx-endpoint stop default` (from any login node)'
+ * ```
+ */
+export function alreadyRunning(name: string, pid: number, host?: string): string {
+  if (!host) return `endpoint "${name}" is already running (pid ${pid})`;
+  return `endpoint "${name}" is already running on host ${host} (pid ${pid}); stop it with \`funcx-endpoint stop ${name}\` (from any login node), or if ${host} is gone for good: \`funcx-endpoint stop ${name} --clear-dead-host\``;
+}

@@ -70,6 +70,11 @@ export function register(program: Command, ctx: CliContext) {
         `stopping endpoint "${name}"`,
         stopDaemon({ pidFile: p.pidFile, timeoutMs: 30_000, home: ctx.home }),
       );
+      if (r.result === "remote") {
+        throw new CliError(
+          `endpoint "${name}" runs on host ${r.host} (pid ${r.pid}): stop it first with \`funcx-endpoint stop ${name}\``,
+        );
+      }
       if (r.result === "stopped" || r.result === "killed") {
         console.log(`Endpoint "${name}" stopped (pid ${r.pid})`);
       }

@@ -13,6 +13,8 @@ import { endpointPaths } from "../config/paths.ts";
 import { createLogger } from "../daemon/log.ts";
 import { resolveShimmedPython } from "../daemon/python.ts";
 import { acquirePidFile, AlreadyRunningError, type PidFile } from "../daemon/pidfile.ts";
+import { watchStopRequest } from "../daemon/stop_request.ts";
+import { alreadyRunning } from "./common.ts";
 import { CliError } from "./context.ts";
 import { preflight } from "./preflight.ts";
 
@@ -51,15 +53,19 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
     pidFile = await acquirePidFile(p.pidFile);
   } catch (e) {
     log.close();
-    if (e instanceof AlreadyRunningError) {
-      throw new CliError(`endpoint "${name}" is already running (pid ${e.pid})`);
-    }
+    if (e instanceof AlreadyRunningError) throw new CliError(alreadyRunning(name, e.pid, e.host));
     throw e;
   }
   const stopRequested = Promise.withResolvers<string>();
   const onSignal = (sig: Deno.Signal) => () => stopRequested.resolve(sig);
   const handlers = (["SIGTERM", "SIGINT"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
+  // `stop` on another login node of a shared home asks through a file (no signals there)
+  const stopWatch = watchStopRequest(
+    p.stopRequest,
+    { pid: pidFile.info.pid, host: pidFile.info.host ?? "" },
+    (r) => stopRequested.resolve(`a stop request from host ${r.from}`),
+  );
   log.info("daemon", "starting endpoint %s (pid %d)", name, Deno.pid);
   try {
     const { Endpoint } = await loading;
@@ -117,6 +123,7 @@ export async function runForeground(opts: ForegroundOptions): Promise<number> {
     throw e;
   } finally {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+    stopWatch.close();
     pidFile.release();
     log.close();
   }

@@ -16,7 +16,7 @@ import { killLeftovers, stopDaemon } from "../daemon/stop.ts";
 import { probeService } from "../registration/reach.ts";
 import { cleanStalePidFile } from "../daemon/pidfile.ts";
 import { readStatusFile } from "../daemon/state.ts";
-import { requireConfigured } from "./common.ts";
+import { alreadyRunning, requireConfigured } from "./common.ts";
 import { preflight } from "./preflight.ts";
 import { CliError } from "./context.ts";
 import { logTail } from "./logs.ts";
@@ -67,9 +67,8 @@ export async function startEndpoint(
   const { config, global } = await preflight(home, name);
   const service = config.service_address ?? global.service_address;
   const pid = cleanStalePidFile(p.pidFile);
-  if (pid.state === "running") {
-    throw new CliError(`endpoint "${name}" is already running (pid ${pid.pid})`);
-  }
+  if (pid.state === "running") throw new CliError(alreadyRunning(name, pid.pid));
+  if (pid.state === "remote") throw new CliError(alreadyRunning(name, pid.pid, pid.host));
   if (pid.state === "stale") {
     const left = pid.pid !== undefined && pid.startTicks !== undefined
       ? killLeftovers(pid.pid, pid.startTicks, home)

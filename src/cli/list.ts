@@ -23,12 +23,12 @@ import type { CliContext } from "./context.ts";
  *
  * @example
  * ```ts
- * renderList([{ name: "default", status: "Initialized", endpoint_id: null, pid: null, uptime_seconds: null, status_file: null }]);
+ * renderList([{ name: "default", status: "Initialized", endpoint_id: null, pid: null, host: null, remote: false, uptime_seconds: null, status_file: null }]);
  * ```
  */
 export function renderList(states: EndpointState[]): string {
   const table = new Table({
-    head: ["Endpoint Name", "Status", "Endpoint ID", "PID", "Uptime"],
+    head: ["Endpoint Name", "Status", "Endpoint ID", "PID", "Uptime", "Host"],
     style: { head: [], border: [] },
   });
   for (const s of states) {
@@ -38,6 +38,7 @@ export function renderList(states: EndpointState[]): string {
       s.endpoint_id ?? "None",
       s.pid === null ? "-" : String(s.pid),
       formatUptime(s.uptime_seconds),
+      s.host ?? "-",
     ]);
   }
   return table.toString();
@@ -58,6 +59,8 @@ export function listJson(states: EndpointState[]): string {
       status: s.status,
       endpoint_id: s.endpoint_id,
       pid: s.pid,
+      host: s.host,
+      remote: s.remote,
       uptime_seconds: s.uptime_seconds,
     })),
     null,

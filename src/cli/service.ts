@@ -373,6 +373,10 @@ export function register(program: Command, ctx: CliContext) {
           console.log(`Service did not stop within ${timeout} s and was killed (pid ${r.pid}).`);
           await Deno.remove(servicePaths(ctx.home).infoFile).catch(() => {});
           break;
+        case "remote":
+          throw new CliError(
+            `the service runs on host ${r.host} (pid ${r.pid}): stop it there`,
+          );
       }
     });
 

@@ -46,9 +46,18 @@ export function renderStatus(s: EndpointState, now = Date.now(), sharedWith?: st
   out.push(`Endpoint:       ${s.name}`);
   out.push(
     `Status:         ${s.status}${
-      s.pid !== null ? ` (pid ${s.pid}, up ${formatUptime(s.uptime_seconds)})` : ""
+      s.pid !== null
+        ? ` (${s.remote ? `on host ${s.host}, ` : ""}pid ${s.pid}, up ${
+          formatUptime(s.uptime_seconds)
+        })`
+        : ""
     }`,
   );
+  if (s.remote && s.status === "Disconnected") {
+    out.push(
+      `Note:           host ${s.host} holds the lock but its status.json is not being updated; if ${s.host} is gone for good: \`funcx-endpoint stop ${s.name} --clear-dead-host\``,
+    );
+  }
   out.push(`Endpoint ID:    ${s.endpoint_id ?? "None (never registered)"}`);
   if (sharedWith) out.push(`Who may use it: ${sharedWith}`);
   if (s.cleaned) out.push(`Note:           cleaned up a stale pid file (${s.cleaned})`);
@@ -166,6 +175,8 @@ export function register(program: Command, ctx: CliContext) {
             status: s.status,
             endpoint_id: s.endpoint_id,
             pid: s.pid,
+            host: s.host,
+            remote: s.remote,
             uptime_seconds: s.uptime_seconds,
             daemon: s.status_file,
             sharing: shared.record,

@@ -52,6 +52,10 @@ export function endpointPaths(home: string, name: string) {
     endpointJson: join(dir, "endpoint.json"),
     pidFile: join(dir, "daemon.pid"),
     lockFile: join(dir, "daemon.lock"),
+    /** Written by `stop` on another login node; the daemon polls for it (daemon/stop_request.ts). */
+    stopRequest: join(dir, "stop.request"),
+    /** The systemd user unit of `enable-on-boot` (linked into ~/.config/systemd/user). */
+    userUnit: join(dir, `funcx-endpoint-${name}.service`),
     statusFile: join(dir, "status.json"),
     log: join(dir, "endpoint.log"),
     certificates: join(dir, "certificates"),

@@ -1,8 +1,11 @@
 /**
- * The daemon pid file: `"<pid>\n<start-ticks>\n"`, where start-ticks is field 22 of
+ * The daemon pid file: `"<pid>\n<start-ticks>\n<host>\n"`, where start-ticks is field 22 of
  * `/proc/<pid>/stat` (the process start time in clock ticks since boot). Comparing it
  * detects a pid reused by another process after a crash, so a stale file is never
- * mistaken for a running daemon.
+ * mistaken for a running daemon. The host is the login node the daemon runs on: a funcX home
+ * shared by several login nodes (NFS, GPFS) holds one lock for all of them, and a file
+ * written on another host is never judged by a local pid check ({@linkcode checkPidFile}
+ * gives `"remote"`). Files without a host line (older versions) belong to this host.
  *
  * The file is created exclusively and complete (written aside, then hard-linked into
  * place) and then held with an exclusive `Deno.FsFile.lock` for the life of the daemon.
@@ -25,20 +28,38 @@ export interface PidInfo {
   pid: number;
   /** Start time of the process in clock ticks since boot (`/proc/<pid>/stat` field 22). */
   startTicks: number;
+  /** Host name of the machine the process runs on (absent in files of older versions). */
+  host?: string;
 }
 
 /** Result of {@linkcode checkPidFile}. */
 export type PidFileState =
   | { state: "none" }
   | { state: "running"; pid: number; startTicks: number }
+  | { state: "remote"; pid: number; startTicks: number; host: string }
   | { state: "stale"; pid?: number; startTicks?: number; reason: string };
 
-/** Thrown by {@linkcode acquirePidFile} when a live process holds the pid file. */
+/**
+ * Thrown by {@linkcode acquirePidFile} when a live process, or a process on another host
+ * (`host` set), holds the pid file.
+ */
 export class AlreadyRunningError extends Error {
-  constructor(readonly pid: number, readonly path: string) {
-    super(`already running (pid ${pid}, pid file ${path})`);
+  constructor(readonly pid: number, readonly path: string, readonly host?: string) {
+    super(`already running (pid ${pid}${host ? ` on host ${host}` : ""}, pid file ${path})`);
     this.name = "AlreadyRunningError";
   }
+}
+
+/**
+ * The host name of this machine (as `hostname` prints it; per UTS namespace).
+ *
+ * @example
+ * ```ts
+ * localHost(); // "login1"
+ * ```
+ */
+export function localHost(): string {
+  return Deno.hostname();
 }
 
 /**
@@ -57,34 +78,47 @@ export function isAlive(pid: number, startTicks?: number): boolean {
 }
 
 /**
- * Parse pid file text; `undefined` when it is not `"<pid>\n<ticks>\n"`.
+ * Parse pid file text; `undefined` when it is not `"<pid>\n<ticks>\n[<host>\n]"`.
  *
  * @example
  * ```ts
- * parsePidFile("42\n1234\n"); // { pid: 42, startTicks: 1234 }
+ * parsePidFile("42\n1234\nlogin1\n"); // { pid: 42, startTicks: 1234, host: "login1" }
  * ```
  */
 export function parsePidFile(text: string): PidInfo | undefined {
-  const m = /^(\d+)\n(\d+)\n?$/.exec(text);
+  const m = /^(\d+)\n(\d+)(?:\n([^\s/]{1,253}))?\n?$/.exec(text);
   if (!m) return undefined;
   const pid = Number(m[1]);
   const startTicks = Number(m[2]);
   if (pid <= 0 || !Number.isSafeInteger(pid) || !Number.isSafeInteger(startTicks)) {
     return undefined;
   }
-  return { pid, startTicks };
+  return m[3] === undefined ? { pid, startTicks } : { pid, startTicks, host: m[3] };
 }
 
 /**
- * Classify a pid file: none, running (live process with matching start time), or
- * stale (dead process, reused pid, or garbage content).
+ * The text of a pid file for `info`.
+ *
+ * @example
+ * ```ts
+ * formatPidFile({ pid: 42, startTicks: 1234, host: "login1" }); // "42\n1234\nlogin1\n"
+ * ```
+ */
+export function formatPidFile(info: PidInfo): string {
+  return `${info.pid}\n${info.startTicks}\n${info.host ? `${info.host}\n` : ""}`;
+}
+
+/**
+ * Classify a pid file: none, running (live process with matching start time), remote
+ * (written on another host: its liveness cannot be checked here), or stale (dead process,
+ * reused pid, or garbage content).
  *
  * @example
  * ```ts
  * checkPidFile("/nonexistent/daemon.pid"); // { state: "none" }
  * ```
  */
-export function checkPidFile(path: string): PidFileState {
+export function checkPidFile(path: string, host: string = localHost()): PidFileState {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
@@ -94,6 +128,9 @@ export function checkPidFile(path: string): PidFileState {
   }
   const info = parsePidFile(text);
   if (!info) return { state: "stale", reason: "unreadable pid file content" };
+  if (info.host !== undefined && info.host !== host) {
+    return { state: "remote", pid: info.pid, startTicks: info.startTicks, host: info.host };
+  }
   const st = procStat(info.pid);
   if (!isLiveStat(st)) {
     return {
@@ -123,8 +160,8 @@ export function checkPidFile(path: string): PidFileState {
  * if (s.state === "stale") console.log(`cleaned up: ${s.reason}`);
  * ```
  */
-export function cleanStalePidFile(path: string): PidFileState {
-  const s = checkPidFile(path);
+export function cleanStalePidFile(path: string, host: string = localHost()): PidFileState {
+  const s = checkPidFile(path, host);
   if (s.state === "stale") _removeIfContent(path, s.pid);
   return s;
 }
@@ -156,7 +193,10 @@ export class PidFile {
     this.#released = true;
     try {
       const now = parsePidFile(Deno.readTextFileSync(this.path));
-      if (now && now.pid === this.info.pid && now.startTicks === this.info.startTicks) {
+      if (
+        now && now.pid === this.info.pid && now.startTicks === this.info.startTicks &&
+        now.host === this.info.host
+      ) {
         Deno.removeSync(this.path);
       }
     } catch { /* already removed */ }
@@ -186,7 +226,7 @@ export async function acquirePidFile(
   // Write the full content to a private file, then hard-link it into place: link(2) fails
   // when the pid file exists, so creation is exclusive and nobody ever sees it half written.
   const tmp = `${path}.${self.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  Deno.writeTextFileSync(tmp, `${self.pid}\n${self.startTicks}\n`, { mode: 0o600 });
+  Deno.writeTextFileSync(tmp, formatPidFile(self), { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
@@ -195,6 +235,7 @@ export async function acquirePidFile(
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
         const s = checkPidFile(path);
         if (s.state === "running") throw new AlreadyRunningError(s.pid, path);
+        if (s.state === "remote") throw new AlreadyRunningError(s.pid, path, s.host);
         if (s.state === "stale") _removeIfContent(path, s.pid);
         continue;
       }
@@ -211,7 +252,7 @@ export async function acquirePidFile(
 }
 
 /**
- * The pid and start ticks of this process.
+ * The pid, start ticks and host of this process.
  *
  * @example
  * ```ts
@@ -221,5 +262,26 @@ export async function acquirePidFile(
 export function currentProcess(): PidInfo {
   const st = procStat(Deno.pid);
   if (!st) throw new Error("cannot read /proc/self/stat (is /proc mounted?)");
-  return { pid: Deno.pid, startTicks: st.startTicks };
+  return { pid: Deno.pid, startTicks: st.startTicks, host: localHost() };
+}
+
+/**
+ * Remove the pid file of a daemon on another host that is gone for good (the explicit
+ * `stop --clear-dead-host`); only when the file still names that host and pid.
+ * Returns true when it was removed.
+ *
+ * @example
+ * ```ts
+ * clearRemotePidFile("/home/u/.funcx/default/daemon.pid", "login2", 4242);
+ * ```
+ */
+export function clearRemotePidFile(path: string, host: string, pid: number): boolean {
+  try {
+    const now = parsePidFile(Deno.readTextFileSync(path));
+    if (!now || now.host !== host || now.pid !== pid) return false;
+    Deno.removeSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -14,12 +14,14 @@
  */
 import type { BuildInfo } from "../config/build.ts";
 import { endpointPaths } from "../config/paths.ts";
-import { cleanStalePidFile, type PidFileState } from "./pidfile.ts";
+import { cleanStalePidFile, localHost, type PidFileState } from "./pidfile.ts";
 import { killLeftovers } from "./stop.ts";
 
 /** `status.json` written by the running daemon (DESIGN.md §5). */
 export interface StatusFile {
   pid: number;
+  /** Host the daemon runs on (absent in files of older versions). */
+  host?: string;
   name: string;
   endpoint_id: string | null;
   /** Release, commit and protocol version of the running daemon (absent in files of older daemons). */
@@ -58,6 +60,10 @@ export interface EndpointState {
   status: EndpointStatus;
   endpoint_id: string | null;
   pid: number | null;
+  /** Host the daemon runs on, when it runs (this host or another login node). */
+  host: string | null;
+  /** True when the daemon runs on another host sharing this funcX home. */
+  remote: boolean;
   /** Seconds since the daemon started, when it is running. */
   uptime_seconds: number | null;
   /** Why a pid file was cleaned, if it was. */
@@ -138,10 +144,37 @@ export function liveStatus(s: StatusFile | null, now: number): EndpointStatus {
  * endpointState("/home/u/.funcx", "default").status; // "Stopped"
  * ```
  */
-export function endpointState(home: string, name: string, now = Date.now()): EndpointState {
+export function endpointState(
+  home: string,
+  name: string,
+  now = Date.now(),
+  host = localHost(),
+): EndpointState {
   const p = endpointPaths(home, name);
   const endpoint_id = readEndpointId(p.endpointJson);
-  const pid: PidFileState = cleanStalePidFile(p.pidFile);
+  const pid: PidFileState = cleanStalePidFile(p.pidFile, host);
+  if (pid.state === "remote") {
+    // another login node: judged only by the freshness of the daemon's own heartbeat file
+    let s = readStatusFile(p.statusFile);
+    if (s && (s.pid !== pid.pid || (s.host !== undefined && s.host !== pid.host))) s = null;
+    const started = s ? Date.parse(s.started_at) : NaN;
+    // no heartbeat file yet: starting, unless the lock is older than a heartbeat may lag
+    const status = s || now - _mtime(p.pidFile) <= STATUS_STALE_MS
+      ? liveStatus(s, now)
+      : "Disconnected";
+    return {
+      name,
+      status,
+      endpoint_id: s?.endpoint_id ?? endpoint_id,
+      pid: pid.pid,
+      host: pid.host,
+      remote: true,
+      uptime_seconds: Number.isFinite(started)
+        ? Math.max(0, Math.round((now - started) / 1000))
+        : null,
+      status_file: s,
+    };
+  }
   if (pid.state === "stale" && pid.pid !== undefined && pid.startTicks !== undefined) {
     killLeftovers(pid.pid, pid.startTicks, home);
   }
@@ -154,6 +187,8 @@ export function endpointState(home: string, name: string, now = Date.now()): End
       status: liveStatus(s, now),
       endpoint_id: s?.endpoint_id ?? endpoint_id,
       pid: pid.pid,
+      host,
+      remote: false,
       uptime_seconds: Number.isFinite(started)
         ? Math.max(0, Math.round((now - started) / 1000))
         : null,
@@ -165,6 +200,8 @@ export function endpointState(home: string, name: string, now = Date.now()): End
     status: endpoint_id ? "Stopped" : "Initialized",
     endpoint_id,
     pid: null,
+    host: null,
+    remote: false,
     uptime_seconds: null,
     cleaned: pid.state === "stale" ? pid.reason : undefined,
     status_file: null,
@@ -195,6 +232,14 @@ export function listEndpointNames(home: string): string[] {
     if (_exists(p.config) || _exists(p.legacyConfig)) names.push(ent.name);
   }
   return names.sort();
+}
+
+function _mtime(path: string): number {
+  try {
+    return Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 function _exists(path: string): boolean {

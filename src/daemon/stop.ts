@@ -33,7 +33,8 @@ export type StopResult =
   | { result: "not-running" }
   | { result: "stale"; reason: string; leftovers: number }
   | { result: "stopped"; pid: number }
-  | { result: "killed"; pid: number };
+  | { result: "killed"; pid: number }
+  | { result: "remote"; pid: number; host: string };
 
 const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -117,6 +118,8 @@ export async function stopDaemon(opts: StopOptions): Promise<StopResult> {
   const pollMs = opts.pollMs ?? 100;
   const s = checkPidFile(opts.pidFile);
   if (s.state === "none") return { result: "not-running" };
+  // signals do not reach other hosts: the caller asks that daemon (daemon/stop_request.ts)
+  if (s.state === "remote") return { result: "remote", pid: s.pid, host: s.host };
   if (s.state === "stale") {
     const leftovers = opts.home && s.pid !== undefined && s.startTicks !== undefined
       ? killLeftovers(s.pid, s.startTicks, opts.home)

@@ -691,6 +691,7 @@ export class Endpoint {
       .slice(-_MAX_ERRORS);
     const status: StatusFile = {
       pid: Deno.pid,
+      host: Deno.hostname(),
       name: this.#o.name,
       endpoint_id: this.endpointId,
       build: buildInfo(),

@@ -5,6 +5,7 @@ import {
   AlreadyRunningError,
   checkPidFile,
   cleanStalePidFile,
+  clearRemotePidFile,
   currentProcess,
   parsePidFile,
 } from "../../src/daemon/pidfile.ts";
@@ -33,8 +34,11 @@ Deno.test("procStat reads this process", () => {
   assert(st.startTicks > 0);
 });
 
-Deno.test("parsePidFile accepts only '<pid>\\n<ticks>\\n'", () => {
+Deno.test("parsePidFile accepts only '<pid>\\n<ticks>\\n[<host>\\n]'", () => {
   assertEquals(parsePidFile("12\n345\n"), { pid: 12, startTicks: 345 });
+  assertEquals(parsePidFile("12\n345\nlogin1\n"), { pid: 12, startTicks: 345, host: "login1" });
+  assertEquals(parsePidFile("12\n345\nlog in\n"), undefined);
+  assertEquals(parsePidFile("12\n345\n../x\n"), undefined);
   assertEquals(parsePidFile("12\n"), undefined);
   assertEquals(parsePidFile("abc\n1\n"), undefined);
   assertEquals(parsePidFile("0\n1\n"), undefined);
@@ -46,8 +50,15 @@ Deno.test("acquire writes pid + start ticks, refuses a second owner, release rem
   assertEquals(checkPidFile(path), { state: "none" });
   const pf = await acquirePidFile(path);
   const me = currentProcess();
-  assertEquals(Deno.readTextFileSync(path), `${me.pid}\n${me.startTicks}\n`);
+  assertEquals(Deno.readTextFileSync(path), `${me.pid}\n${me.startTicks}\n${Deno.hostname()}\n`);
   assertEquals(checkPidFile(path), { state: "running", pid: me.pid, startTicks: me.startTicks });
+  // the same file seen from another login node sharing the home: not judged by a local pid
+  assertEquals(checkPidFile(path, "other-node"), {
+    state: "remote",
+    pid: me.pid,
+    startTicks: me.startTicks,
+    host: Deno.hostname(),
+  });
   await rejects(
     () => acquirePidFile(path),
     (e) => e instanceof AlreadyRunningError && e.pid === me.pid,
@@ -127,4 +138,22 @@ Deno.test("without /proc (FUNCX_PROC_PS=1) the ps fallback sees the same process
   } finally {
     Deno.env.delete("FUNCX_PROC_PS");
   }
+});
+
+Deno.test("a lock taken on another host is never cleaned as stale; only cleared explicitly", async () => {
+  const dir = tmp();
+  const path = join(dir, "daemon.pid");
+  const pid = await deadPid();
+  Deno.writeTextFileSync(path, `${pid}\n12345\nlogin9\n`);
+  assertEquals(cleanStalePidFile(path).state, "remote");
+  assert(Deno.statSync(path).isFile);
+  await rejects(
+    () => acquirePidFile(path),
+    (e) => e instanceof AlreadyRunningError && e.host === "login9" && /login9/.test(e.message),
+  );
+  assertEquals(clearRemotePidFile(path, "login8", pid), false);
+  assertEquals(clearRemotePidFile(path, "login9", pid), true);
+  const pf = await acquirePidFile(path);
+  pf.release();
+  Deno.removeSync(dir, { recursive: true });
 });
