@@ -1,6 +1,7 @@
 /**
  * What `start` checks before it detaches (and the daemon again when it starts): the endpoint
- * name, `--endpoint-uuid`, the configs and the credentials. Kept apart from `start.ts` so the
+ * name, `--endpoint-uuid`, the configs (an executable `executor.python` for local blocks, an
+ * `executor.address` that resolves on this host) and the credentials. Kept apart from `start.ts` so the
  * daemon's fast path (`fast.ts`) does not load the command-line library.
  *
  * @example
@@ -14,6 +15,8 @@ import { getAccessToken } from "../auth/access.ts";
 import { homePaths } from "../config/paths.ts";
 import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
 import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
+import { checkPython } from "../daemon/python.ts";
+import { resolveSystemAddress } from "../workers/address.ts";
 import { requireConfigured } from "./common.ts";
 import { CliError } from "./context.ts";
 
@@ -33,6 +36,14 @@ export async function preflight(
   const p = requireConfigured(home, name);
   const global = loadGlobalConfig(homePaths(home).globalConfig);
   const config = loadEndpointConfig(p.config);
+  // batch nodes may have another file system: the interpreter is checked only for local blocks
+  const problems = await Promise.all([
+    config.provider.type === "local" ? checkPython(config.executor.python) : null,
+    resolveSystemAddress(config.executor.address).then(() => null, (e) => (e as Error).message),
+  ]);
+  for (const problem of problems) {
+    if (problem) throw new CliError(`cannot start endpoint "${name}": ${p.config}: ${problem}`);
+  }
   try {
     await getAccessToken(home, global);
   } catch (e) {

@@ -70,6 +70,13 @@ export function renderStatus(s: EndpointState, now = Date.now(), sharedWith?: st
   }
   out.push(`Last heartbeat: ${_ago(f.last_heartbeat, now)}`);
   out.push(`Updated:        ${_ago(f.updated_at, now)}`);
+  if (f.address) {
+    out.push(
+      `Workers connect: ${f.address}${
+        f.executor_address ? ` (executor.address ${f.executor_address})` : ""
+      }`,
+    );
+  }
   const t = f.tasks;
   out.push(
     `Tasks:          ${t.queued} queued, ${t.running} running, ${t.completed} completed, ${t.failed} failed; ${f.unacked_results} results awaiting ack`,

@@ -119,8 +119,15 @@ const _EXECUTOR_RULES: Record<keyof ExecutorConfig, _Rule> = {
   cores_per_worker: { kind: "number", min: 0, minExclusive: true, max: 100000 },
   address: {
     kind: "string",
-    pattern: /^[A-Za-z0-9.:_-]+$/,
-    patternText: "an IP address or host name",
+    pattern: /^(?!by-)[A-Za-z0-9.:_-]+$|^\*$|^by-(hostname|route|interface:[A-Za-z0-9._@-]{1,15})$/,
+    patternText:
+      "an IP address, a host name, *, by-interface:<name> (e.g. by-interface:ib0), by-hostname or by-route",
+  },
+  worker_ports: {
+    kind: "string",
+    nullable: true,
+    pattern: /^\d{1,5}-\d{1,5}$/,
+    patternText: 'a port range "LO-HI" within 1-65535, e.g. "54000-55000"',
   },
   python: {
     kind: "string",
@@ -349,6 +356,17 @@ export function parseEndpointConfig(text: string, file: string): EndpointConfig 
         key,
         `${threshold} is not greater than the heartbeat period (${period})`,
         "a threshold larger than the period",
+      );
+    }
+  }
+  if (executor.worker_ports !== null) {
+    const [lo, hi] = executor.worker_ports.split("-").map(Number);
+    if (lo < 1 || hi > 65535 || lo > hi) {
+      throw new ConfigError(
+        file,
+        "executor.worker_ports",
+        `${_show(executor.worker_ports)} is not a valid range`,
+        'a port range "LO-HI" with 1 <= LO <= HI <= 65535, e.g. "54000-55000"',
       );
     }
   }

@@ -130,11 +130,20 @@ executor:
   # Cores reserved per worker.
   cores_per_worker: ${e.cores_per_worker}
 
-  # Interface address the managers connect back to (use the login node's
-  # cluster-facing address for slurm/pbs).
+  # Where the managers on the nodes connect back to (resolved at start, logged,
+  # shown by \`status\`). For slurm/pbs use the login node's cluster-facing address:
+  #   an IP address or host name | * (all interfaces, announced by host name)
+  #   by-interface:<name>  the IPv4 address of that interface, e.g. by-interface:ib0
+  #   by-hostname          this host's name, resolved
+  #   by-route             the address of the interface of the default route
   address: ${e.address}
 
-  # Python interpreter (3.8+) that runs the workers on the nodes.
+  # Port range the interchange listens on for managers, e.g. "54000-55000", so a
+  # firewall can let exactly that through; null = any free port.
+  worker_ports: null
+
+  # Python interpreter (3.8+) that runs the workers on the nodes. For local blocks
+  # \`start\` refuses a missing or non-executable one.
   python: ${e.python}
 
   # Extra tasks queued per manager beyond its idle workers.

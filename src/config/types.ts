@@ -40,7 +40,10 @@ export interface ProviderConfig {
 export interface ExecutorConfig {
   max_workers_per_node: number;
   cores_per_worker: number;
+  /** IP/host name, `*`, `by-interface:<name>`, `by-hostname` or `by-route` (workers/address.ts). */
   address: string;
+  /** `"LO-HI"`: the interchange listens on a port of this range (null: any free port). */
+  worker_ports: string | null;
   python: string;
   prefetch_capacity: number;
   max_idletime: number;
@@ -113,6 +116,7 @@ export const DEFAULT_ENDPOINT_CONFIG: EndpointConfig = {
     max_workers_per_node: 0,
     cores_per_worker: 1,
     address: "127.0.0.1",
+    worker_ports: null,
     python: "python3",
     prefetch_capacity: 100,
     max_idletime: 60,

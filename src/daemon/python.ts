@@ -106,3 +106,52 @@ export async function resolveShimmedPython(
     return { python: configured, reason: `probe failed: ${(e as Error).message}` };
   }
 }
+
+const _CHECK = `case "$0" in
+*/*) [ -e "$0" ] || exit 3; [ -d "$0" ] && exit 5; [ -x "$0" ] || exit 4; echo "$0" ;;
+*) type -P -- "$0" || exit 3 ;;
+esac`;
+
+/**
+ * Check that `executor.python` names an executable interpreter on this host: returns `null`
+ * when it does, else the one-line problem naming the key. Only the file is checked (no
+ * Python is started).
+ *
+ * @example
+ * ```ts
+ * await checkPython("/nonexistent/python3");
+ * // 'executor.python: "/nonexistent/python3" does not exist'
+ * ```
+ */
+export async function checkPython(
+  python: string,
+  env?: Record<string, string>,
+): Promise<string | null> {
+  let out: Deno.CommandOutput;
+  try {
+    // through bash: the sandbox may read only the funcX home, bash can look anywhere
+    out = await new Deno.Command("bash", {
+      args: ["-c", _CHECK, python],
+      env,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch (e) {
+    return `executor.python: cannot check "${python}": ${(e as Error).message}`;
+  }
+  switch (out.code) {
+    case 0:
+      return null;
+    case 3:
+      return python.includes("/")
+        ? `executor.python: "${python}" does not exist`
+        : `executor.python: "${python}" is not found on PATH`;
+    case 4:
+      return `executor.python: "${python}" is not executable`;
+    case 5:
+      return `executor.python: "${python}" is a directory, not an interpreter`;
+    default:
+      return `executor.python: cannot check "${python}" (exit code ${out.code})`;
+  }
+}

@@ -31,6 +31,10 @@ export interface StatusFile {
   updated_at: string;
   last_heartbeat: string | null;
   heartbeat_threshold: number;
+  /** `tcp://host:port` managers connect to, as resolved from `executor.address` at start. */
+  address?: string;
+  /** The configured `executor.address`. */
+  executor_address?: string;
   tasks: { queued: number; running: number; completed: number; failed: number };
   unacked_results: number;
   blocks: {

@@ -679,6 +679,7 @@ export class Endpoint {
       ix = this.#interchange.status();
     } catch {
       ix = {
+        address: "",
         tasks: { queued: 0, running: 0, completed: 0, failed: 0 },
         blocks: [],
         managers: [],
@@ -702,6 +703,8 @@ export class Endpoint {
         ? null
         : new Date(this.#lastHeartbeat).toISOString(),
       heartbeat_threshold: this.#o.config.heartbeat_threshold,
+      address: ix.address || undefined,
+      executor_address: this.#o.config.executor.address,
       tasks: { ...ix.tasks },
       unacked_results: this.#unacked.size,
       blocks: ix.blocks.map((b) => ({

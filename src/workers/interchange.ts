@@ -34,6 +34,7 @@ import { decide, submitBackoffMs } from "./strategy.ts";
 import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
 import { ByteSlab } from "./slab.ts";
+import { bindManagerSocket, type BoundAddress } from "./bind.ts";
 import { HostUnreachableError, Router, SocketClosedError } from "../io/zmtp/mod.ts";
 import {
   decodeManagerMessage,
@@ -269,22 +270,23 @@ export class Interchange {
     const ex = this.#opts.config.executor;
     // no per-manager queue limit: the dispatch window bounds what each manager is sent
     const router = new Router({ sendHighWaterMark: 0, receiveHighWaterMark: 0 });
-    const bindHost = ex.address === "*" ? "0.0.0.0" : ex.address;
+    let where: BoundAddress;
     try {
-      await router.bind(`tcp://${bindHost.includes(":") ? `[${bindHost}]` : bindHost}:*`);
+      where = await bindManagerSocket(router, ex);
     } catch (e) {
       await router.close();
-      throw new Error(
-        `executor.address: cannot bind the manager socket on "${ex.address}": ${
-          (e as Error).message
-        }`,
-      );
+      throw e;
     }
     this.#router = router;
-    const port = new URL(router.lastEndpoint!.replace("tcp://", "http://")).port;
-    const connectHost = bindHost === "0.0.0.0" ? Deno.hostname() : bindHost;
-    this.#address = `tcp://${connectHost}:${port}`;
-    this.#log.info(_LOG, "manager socket on %s (provider %s)", this.#address, this.#provider.label);
+    this.#address = where.url;
+    this.#log.info(
+      _LOG,
+      "manager socket on %s (executor.address %s: %s; provider %s)",
+      where.url,
+      where.spec,
+      where.how,
+      this.#provider.label,
+    );
     router.setHandler(([identity, ...frames]) => {
       try {
         this.#handle(identity, frames);

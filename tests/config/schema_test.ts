@@ -47,6 +47,12 @@ Deno.test("empty file and partial sections get defaults", () => {
   assertEquals(c.provider.init_blocks, DEFAULT_ENDPOINT_CONFIG.provider.init_blocks);
   assertEquals(c.executor.cores_per_worker, 0.5);
   assertEquals(c.executor.python, "python3");
+  assertEquals(c.executor.worker_ports, null);
+  const n = parseEndpointConfig(
+    "executor:\n  address: by-interface:ib0\n  worker_ports: 54000-55000\n",
+    FILE,
+  );
+  assertEquals([n.executor.address, n.executor.worker_ports], ["by-interface:ib0", "54000-55000"]);
 });
 
 Deno.test("pbs defaults its launcher to mpiexec; trailing slashes of URLs are dropped", () => {
@@ -99,7 +105,7 @@ const BAD: [string, string][] = [
   ],
   [
     "executor:\n  workers: 2\n",
-    `${FILE}: executor.workers: unknown key; expected one of max_workers_per_node, cores_per_worker, address, python, prefetch_capacity, max_idletime, worker_max_idletime, result_size_limit, heartbeat_period, heartbeat_threshold`,
+    `${FILE}: executor.workers: unknown key; expected one of max_workers_per_node, cores_per_worker, address, worker_ports, python, prefetch_capacity, max_idletime, worker_max_idletime, result_size_limit, heartbeat_period, heartbeat_threshold`,
   ],
   ["provider: 3\n", `${FILE}: provider: 3 is not a mapping; expected key: value pairs`],
   [
@@ -153,6 +159,22 @@ const BAD: [string, string][] = [
   [
     "executor:\n  python: python3; rm -rf /\n",
     `${FILE}: executor.python: "python3; rm -rf /" is not valid; expected a program name or path without spaces or shell characters`,
+  ],
+  [
+    "executor:\n  address: by-magic\n",
+    `${FILE}: executor.address: "by-magic" is not valid; expected an IP address, a host name, *, by-interface:<name> (e.g. by-interface:ib0), by-hostname or by-route`,
+  ],
+  [
+    'executor:\n  address: "by-interface:"\n',
+    `${FILE}: executor.address: "by-interface:" is not valid; expected an IP address, a host name, *, by-interface:<name> (e.g. by-interface:ib0), by-hostname or by-route`,
+  ],
+  [
+    "executor:\n  worker_ports: 55000-54000\n",
+    `${FILE}: executor.worker_ports: "55000-54000" is not a valid range; expected a port range "LO-HI" with 1 <= LO <= HI <= 65535, e.g. "54000-55000"`,
+  ],
+  [
+    "executor:\n  worker_ports: 54000\n",
+    `${FILE}: executor.worker_ports: 54000 is not a string; expected a port range "LO-HI" within 1-65535, e.g. "54000-55000" or null`,
   ],
   [
     "log_level: verbose\n",

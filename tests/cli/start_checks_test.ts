@@ -1,0 +1,64 @@
+/**
+ * `start` refuses, in one line naming the config key, what cannot work on this host: a
+ * missing or non-executable `executor.python` (local blocks) and an `executor.address`
+ * naming an interface this machine does not have. Through the real CLI, before detaching.
+ */
+import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { runCli, tempHome } from "../helpers/cli.ts";
+
+async function startWith(executor: string): Promise<{ code: number; line: string }> {
+  const home = tempHome();
+  try {
+    assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
+    Deno.writeTextFileSync(
+      join(home, "ep", "config.yaml"),
+      `provider:\n  type: local\n  init_blocks: 0\nexecutor:\n${executor}`,
+    );
+    const r = await runCli(home, ["start", "ep"]);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assertEquals(Deno.readDirSync(join(home, "ep")).some((e) => e.name === "daemon.pid"), false);
+    return { code: r.code, line: lines[0].replaceAll(home, "$HOME") };
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
+}
+
+Deno.test("start: a missing or unknown executor.python is one line", async () => {
+  const a = await startWith("  python: /nonexistent/python3\n");
+  assert(a.code !== 0);
+  match(
+    a.line,
+    /cannot start endpoint "ep": .*config\.yaml: executor\.python: "\/nonexistent\/python3" does not exist$/,
+  );
+  const c = await startWith("  python: no-such-python3\n");
+  match(c.line, /executor\.python: "no-such-python3" is not found on PATH$/);
+});
+
+Deno.test("start: a non-executable executor.python file", async () => {
+  const home = tempHome();
+  try {
+    assertEquals((await runCli(home, ["configure", "ep"])).code, 0);
+    const py = join(home, "python3");
+    Deno.writeTextFileSync(py, "#!/bin/sh\n", { mode: 0o644 });
+    Deno.writeTextFileSync(
+      join(home, "ep", "config.yaml"),
+      `provider:\n  init_blocks: 0\nexecutor:\n  python: ${py}\n`,
+    );
+    const r = await runCli(home, ["start", "ep"]);
+    assert(r.code !== 0);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    match(r.stderr, new RegExp(`executor\\.python: "${py}" is not executable`));
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
+});
+
+Deno.test("start: an unknown interface in executor.address lists the interfaces present", async () => {
+  const r = await startWith("  address: by-interface:nosuch0\n");
+  assert(r.code !== 0);
+  const present = [...new Set(Deno.networkInterfaces().map((i) => i.name))];
+  match(r.line, /executor\.address: no network interface "nosuch0" on this host \(present: /);
+  for (const name of present) assert(r.line.includes(name), r.line);
+});
