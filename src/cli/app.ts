@@ -28,6 +28,8 @@ const _COMMANDS: readonly (readonly [string, () => Promise<{ register: _Register
   ["restart", () => import("./restart.ts")],
   ["list", () => import("./list.ts")],
   ["delete", () => import("./delete.ts")],
+  ["enable-on-boot", () => import("./boot.ts").then((m) => ({ register: m.registerEnable }))],
+  ["disable-on-boot", () => import("./boot.ts").then((m) => ({ register: m.registerDisable }))],
   ["status", () => import("./status.ts")],
   ["logs", () => import("./logs.ts")],
   ["login", () => import("./login.ts")],

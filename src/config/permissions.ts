@@ -6,8 +6,8 @@
  * the same flags. Those flags are broad only for the tiny bootstrap in `main.ts`,
  * which immediately runs the real program in a Web Worker whose permissions are
  * narrowed by {@linkcode workerPermissions}: read/write only the funcX home, run
- * only python3, the shell used for `worker_init`, the batch-system commands and
- * itself.
+ * only python3, the shell used for `worker_init`, the batch-system commands, `systemctl`
+ * (enable-on-boot) and itself.
  *
  * @example
  * ```ts
@@ -45,6 +45,8 @@ export const ALLOWED_PROGRAMS: readonly string[] = [
   "qsub",
   "qstat",
   "qdel",
+  // enable-on-boot / disable-on-boot
+  "systemctl",
 ];
 
 /** What {@linkcode workerPermissions} needs to know about the running program. */
