@@ -41,7 +41,9 @@ export function renderList(states: EndpointState[]): string {
       s.host ?? "-",
     ]);
   }
-  return table.toString();
+  const notes = states.filter((s) => s.status === "Degraded" && s.status_file?.degraded)
+    .map((s) => `${s.name}: Degraded: ${s.status_file!.degraded}`);
+  return [table.toString(), ...notes].join("\n");
 }
 
 /**
@@ -62,6 +64,7 @@ export function listJson(states: EndpointState[]): string {
       host: s.host,
       remote: s.remote,
       uptime_seconds: s.uptime_seconds,
+      degraded: s.status_file?.degraded ?? null,
     })),
     null,
     2,
@@ -80,7 +83,7 @@ export function register(program: Command, ctx: CliContext) {
   program
     .command("list")
     .description(
-      "list the endpoints: Initialized, Starting, Running, Disconnected or Stopped",
+      "list the endpoints: Initialized, Starting, Running, Degraded, Disconnected or Stopped",
     )
     .option("--json", "print JSON instead of a table")
     .action((opts) => {

@@ -61,6 +61,7 @@ export function renderStatus(s: EndpointState, now = Date.now(), sharedWith?: st
   out.push(`Endpoint ID:    ${s.endpoint_id ?? "None (never registered)"}`);
   if (sharedWith) out.push(`Who may use it: ${sharedWith}`);
   if (s.cleaned) out.push(`Note:           cleaned up a stale pid file (${s.cleaned})`);
+  if (s.status_file?.degraded) out.push(`Degraded:       ${s.status_file.degraded}`);
   if (!f) return out.join("\n");
   out.push(`Daemon state:   ${f.state}`);
   if (f.build) {

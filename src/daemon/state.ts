@@ -35,6 +35,8 @@ export interface StatusFile {
   address?: string;
   /** The configured `executor.address`. */
   executor_address?: string;
+  /** Why work cannot run although the daemon is connected (workers/degraded.ts), or null. */
+  degraded?: string | null;
   tasks: { queued: number; running: number; completed: number; failed: number };
   unacked_results: number;
   blocks: {
@@ -56,7 +58,13 @@ export interface StatusFile {
 }
 
 /** What `list` shows for an endpoint. */
-export type EndpointStatus = "Initialized" | "Starting" | "Running" | "Disconnected" | "Stopped";
+export type EndpointStatus =
+  | "Initialized"
+  | "Starting"
+  | "Running"
+  | "Degraded"
+  | "Disconnected"
+  | "Stopped";
 
 /** The computed state of one endpoint. */
 export interface EndpointState {
@@ -137,6 +145,8 @@ export function liveStatus(s: StatusFile | null, now: number): EndpointStatus {
   const hb = s.last_heartbeat ? Date.parse(s.last_heartbeat) : NaN;
   const threshold = (s.heartbeat_threshold > 0 ? s.heartbeat_threshold : 120) * 1000;
   if (Number.isFinite(hb) && now - hb > threshold) return "Disconnected";
+  // connected, but workers cannot run (the reason is in s.degraded)
+  if (s.degraded) return "Degraded";
   return "Running";
 }
 

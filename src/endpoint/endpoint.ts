@@ -704,6 +704,7 @@ export class Endpoint {
         : new Date(this.#lastHeartbeat).toISOString(),
       heartbeat_threshold: this.#o.config.heartbeat_threshold,
       address: ix.address || undefined,
+      degraded: ix.degraded ?? null,
       executor_address: this.#o.config.executor.address,
       tasks: { ...ix.tasks },
       unacked_results: this.#unacked.size,

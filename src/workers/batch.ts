@@ -9,6 +9,7 @@
  * ```
  * @module
  */
+import { outputTail } from "./tail.ts";
 import { basename, join } from "node:path";
 import type { ProviderConfig } from "../config/types.ts";
 import {
@@ -96,6 +97,9 @@ export abstract class BatchProvider implements Provider {
   /** A cancel error matching this means the job had already ended (not an error). */
   protected abstract readonly alreadyEnded: RegExp;
 
+  /** Output files of the jobs submitted, by job id (writeSubmitScript's naming). */
+  #outputs = new Map<string, string[]>();
+
   /** Create a provider; nothing is submitted yet. */
   constructor(opts: BatchProviderOptions) {
     this.opts = opts;
@@ -137,7 +141,17 @@ export abstract class BatchProvider implements Provider {
       cwd: this.opts.endpointDir,
     });
     if (r.code !== 0) throw new ProviderError(commandError(this.submitCommand, r));
-    return this.parseJobId(r.stdout);
+    const jobId = this.parseJobId(r.stdout);
+    const base = path.slice(0, path.length - this.submitCommand.length - 1);
+    this.#outputs.set(jobId, [`${base}.stdout`, `${base}.stderr`]);
+    if (this.#outputs.size > 1000) this.#outputs.delete(this.#outputs.keys().next().value!);
+    return jobId;
+  }
+
+  /** The end of a job's stdout and stderr files (one line), "" when unknown or empty. */
+  outputTail(jobId: string): string {
+    const files = this.#outputs.get(jobId);
+    return files ? outputTail(files) : "";
   }
 
   /** Cancel the jobs (jobs that already ended are not an error). */

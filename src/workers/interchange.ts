@@ -35,6 +35,7 @@ import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
 import { ByteSlab } from "./slab.ts";
 import { bindManagerSocket, type BoundAddress } from "./bind.ts";
+import { Degradation } from "./degraded.ts";
 import { HostUnreachableError, Router, SocketClosedError } from "../io/zmtp/mod.ts";
 import {
   decodeManagerMessage,
@@ -103,6 +104,8 @@ export interface ManagerStatus {
   idle_workers: number;
   /** Tasks dispatched to it and not finished. */
   running: number;
+  /** Why its workers cannot run (they die before their first task), when they cannot. */
+  problem?: string;
 }
 
 /** An error kept for `status.json`. */
@@ -127,6 +130,8 @@ export interface InterchangeStatus {
   errors: StatusError[];
   /** `tcp://host:port` managers connect to (empty before start). */
   address: string;
+  /** Why work cannot run although the endpoint is up (degraded.ts), null when it can. */
+  degraded?: string | null;
 }
 
 /** Constructor options (DESIGN.md §4.4, plus optional knobs for tests). */
@@ -230,6 +235,8 @@ export class Interchange {
   #timers: ReturnType<typeof setInterval>[] = [];
   #firstRun = true;
   #submitFailures = 0;
+  /** Degraded state: managers' worker problems, failed blocks and their back-off. */
+  #degraded = new Degradation();
   #backoffUntil = 0;
   #lastHeartbeat = -Infinity;
   #started = false;
@@ -336,6 +343,7 @@ export class Interchange {
       workers: m.info.workers,
       idle_workers: m.idle,
       running: m.inflight.size,
+      ...(this.#degraded.problemOf(m.uid) ? { problem: this.#degraded.problemOf(m.uid) } : {}),
     }));
     const queued = this.#queue.length - this.#queueHead;
     return {
@@ -349,6 +357,7 @@ export class Interchange {
       managers,
       errors: [...this.#errors],
       address: this.#address,
+      degraded: this.#degraded.reason,
     };
   }
 
@@ -446,6 +455,7 @@ export class Interchange {
         this.#bye(m, msg.reason);
         break;
       case "CAPACITY":
+        this.#managerProblem(m, msg.problem);
         m.idle = Math.min(msg.free, m.info.workers);
         this.#scheduleDispatch();
         break;
@@ -482,6 +492,7 @@ export class Interchange {
   /** A manager exits cleanly: every task it still holds never started, so re-queue it. */
   #bye(m: _Manager, reason: string): void {
     this.#managers.delete(m.uid);
+    this.#degraded.managerGone(m.uid);
     const back = [...m.inflight.values()];
     m.inflight.clear();
     m.started.clear();
@@ -544,6 +555,7 @@ export class Interchange {
       rateSince: now,
     });
     if (block.state === "PENDING" || block.state === "UNKNOWN") block.state = "RUNNING";
+    this.#degraded.blockConnected(block.blockId);
     if (block.deferredPython && this.#pythonKnown) {
       this.#send(identity, encodePython(this.#opts.config.executor.python));
     }
@@ -671,6 +683,7 @@ export class Interchange {
    */
   #failManager(m: _Manager, why: string): void {
     this.#managers.delete(m.uid);
+    this.#degraded.managerGone(m.uid);
     const back: InterchangeTask[] = [];
     let failed = 0;
     for (const [taskId, t] of m.inflight) {
@@ -921,6 +934,7 @@ export class Interchange {
         }
         if (s.message) b.message = s.message;
         if (isTerminal(s.state)) this.#blockEnded(b, s.state, s.message);
+        else if (s.state === "RUNNING") this.#blockWaiting(b);
       }
       this.#pruneBlocks();
     } catch (e) {
@@ -937,7 +951,7 @@ export class Interchange {
       message ? ` (${message})` : ""
     }`;
     if (b.cancelled) this.#log.info(_LOG, "%s", why);
-    else this.#error("provider", why);
+    else if (!this.#blockFailed(b, state, message)) this.#error("provider", why);
     for (const m of [...this.#managers.values()]) {
       if (m.info.block_id === b.blockId) this.#failManager(m, why);
     }
@@ -947,7 +961,54 @@ export class Interchange {
     const ended = [...this.#blocks.values()].filter((b) => b.ended);
     for (const b of ended.slice(0, Math.max(0, ended.length - _KEEP_ENDED_BLOCKS))) {
       this.#blocks.delete(b.blockId);
+      this.#degraded.blockGone(b.blockId);
     }
+  }
+
+  // --- Degraded state (degraded.ts): kept apart from the dispatch and socket code ---
+
+  #managerProblem(m: _Manager, problem: string | null): void {
+    const fresh = this.#degraded.manager(m.uid, problem);
+    if (fresh) {
+      this.#error(
+        "interchange",
+        `Degraded: manager ${m.uid} (block ${m.info.block_id}, ${m.info.hostname}): ${fresh}`,
+      );
+    }
+  }
+
+  /**
+   * A job that ended before its manager ever connected, or FAILED: its output tail goes to the
+   * block's message and the next submission backs off. False when it is not such a failure.
+   */
+  #blockFailed(b: _Block, state: JobState, message: string): boolean {
+    const connected = this.#degraded.hasConnected(b.blockId);
+    if (connected && state !== "FAILED") return false;
+    const tail = b.jobId ? this.#provider.outputTail?.(b.jobId) ?? "" : "";
+    const what = connected
+      ? `job ${b.jobId} ${state}`
+      : `job ${b.jobId} ended (${state}) before its manager connected`;
+    const reason = `${what}${message ? ` (${message})` : ""}${tail ? `; job output: ${tail}` : ""}`;
+    b.message = `${message ? `${message}; ` : ""}${tail ? `output: ${tail}` : "no job output"}`;
+    const f = this.#degraded.blockFailed(b.blockId, reason, performance.now());
+    this.#backoffUntil = Math.max(this.#backoffUntil, performance.now() + f.backoffMs);
+    const line = `block ${b.blockId}: ${reason}; next block in ${Math.round(f.backoffMs / 1000)}s`;
+    if (f.announce) this.#error("provider", `Degraded: ${line}`);
+    else this.#log.warn(_LOG, "%s", line);
+    return true;
+  }
+
+  /** A running job whose manager has not connected within twice the heartbeat threshold. */
+  #blockWaiting(b: _Block): void {
+    const deadline = 2 * this.#opts.config.executor.heartbeat_threshold * 1000;
+    if (!this.#degraded.blockWaiting(b.blockId, performance.now(), deadline)) return;
+    const tail = b.jobId ? this.#provider.outputTail?.(b.jobId) ?? "" : "";
+    const reason = `job ${b.jobId} runs but its manager has not connected to ${this.#address} for ${
+      Math.round(deadline / 1000)
+    }s${tail ? `; job output: ${tail}` : ""}`;
+    b.message = tail ? `manager not connected; output: ${tail}` : "manager not connected";
+    const fresh = this.#degraded.blockNotConnecting(b.blockId, reason);
+    if (fresh) this.#error("provider", `Degraded: block ${b.blockId}: ${fresh}`);
   }
 
   async #waitEnded(jobIds: string[], timeoutMs: number): Promise<void> {

@@ -16,6 +16,7 @@
  * ```
  * @module
  */
+import { outputTail } from "./tail.ts";
 import { join } from "node:path";
 import { commandLine } from "./batch.ts";
 import { type BlockSpec, type JobStatus, type Provider, ProviderError } from "./provider.ts";
@@ -49,6 +50,7 @@ export class LocalProvider implements Provider {
   readonly label = "local";
   #opts: LocalProviderOptions;
   #jobs = new Map<string, _Job>();
+  #dirs = new Map<string, string>();
 
   /** Create a provider; nothing is started yet. */
   constructor(opts: LocalProviderOptions) {
@@ -105,7 +107,14 @@ export class LocalProvider implements Provider {
       }
     });
     this.#jobs.set(jobId, job);
+    this.#dirs.set(jobId, dir);
     return jobId;
+  }
+
+  /** The end of a block's `manager.stdio` (one line), "" when unknown or empty. */
+  outputTail(jobId: string): string {
+    const dir = this.#dirs.get(jobId);
+    return dir ? outputTail([join(dir, "manager.stdio")]) : "";
   }
 
   /** States of local jobs; ids this provider never started are `UNKNOWN`. */

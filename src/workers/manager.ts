@@ -26,6 +26,7 @@ import { createLogger, type Logger } from "../daemon/log.ts";
 import { decodePickle } from "../protocol/pickle.ts";
 import { encodeFrames, FrameReader } from "./frames.ts";
 import { lostTaskResult } from "./lost.ts";
+import { WorkerHealth, WorkerLogBudget } from "./health.ts";
 import { Dealer, SocketClosedError } from "../io/zmtp/mod.ts";
 import {
   decodeInterchangeMessage,
@@ -215,6 +216,11 @@ class _Manager {
   #restartAfter = 0;
   #frameLimit: number;
   #awaitingPython: boolean;
+  /** Early deaths, back-off and the problem reported to the interchange (health.ts). */
+  #health = new WorkerHealth();
+  #logBudget = new WorkerLogBudget();
+  #stderrTails = new Map<number, string>();
+  #ranTask = new Set<number>();
 
   constructor(opts: ManagerOptions) {
     const cores = navigator.hardwareConcurrency || 1;
@@ -388,6 +394,10 @@ class _Manager {
       }
     }
     if (this.#queue.length) this.#assign();
+    if (this.#health.tick(now, this.#workers.size > 0)) {
+      this.#log.info(_LOG, "workers stay up again");
+      this.#capacity();
+    }
   }
 
   #spawn(): _Worker | undefined {
@@ -432,6 +442,7 @@ class _Manager {
       killing: false,
     };
     this.#workers.set(id, w);
+    this.#health.started(now);
     const stderr = this.#pipeStderr(w);
     const reading = this.#readResults(w);
     w.exited = Promise.all([child.status, reading, stderr]).then(([s]) => this.#onExit(w, s));
@@ -442,15 +453,26 @@ class _Manager {
 
   async #pipeStderr(w: _Worker): Promise<void> {
     let f: Deno.FsFile | undefined;
+    const path = join(this.#o.logdir, `worker-${this.#o.uid}-${w.id}.stderr`);
+    // bounded: the oldest files of dead workers go, and each file stops at a size
+    for (const old of this.#logBudget.add(path)) Deno.remove(old).catch(() => {});
+    const dec = new TextDecoder();
+    let written = 0;
+    let tail = "";
     try {
-      f = await Deno.open(join(this.#o.logdir, `worker-${this.#o.uid}-${w.id}.stderr`), {
-        create: true,
-        append: true,
-        mode: 0o600,
-      });
+      f = await Deno.open(path, { create: true, append: true, mode: 0o600 });
       for await (const chunk of w.child.stderr) {
-        let off = 0;
-        while (off < chunk.byteLength) off += await f.write(chunk.subarray(off));
+        tail = (tail + dec.decode(chunk, { stream: true })).slice(-2048);
+        this.#stderrTails.set(w.id, tail);
+        if (written >= this.#logBudget.maxBytes) continue; // full: keep only the tail
+        const n = this.#logBudget.allow(written, chunk.byteLength);
+        const parts = [chunk.subarray(0, n)];
+        if (n < chunk.byteLength) parts.push(_enc.encode("\n[worker stderr truncated here]\n"));
+        written = n < chunk.byteLength ? this.#logBudget.maxBytes : written + n;
+        for (const part of parts) {
+          let off = 0;
+          while (off < part.byteLength) off += await f.write(part.subarray(off));
+        }
       }
     } catch {
       // worker gone or log not writable: drop its stderr
@@ -518,6 +540,8 @@ class _Manager {
       });
     } else {
       this.#pushResult({ taskId: task.taskId, failed, message: frame });
+      this.#ranTask.add(w.id);
+      if (this.#health.ranTask()) this.#log.info(_LOG, "workers run tasks again");
     }
     this.#assign();
   }
@@ -562,10 +586,17 @@ class _Manager {
     } else if (!w.killing && !this.#closing) {
       this.#log.warn(_LOG, "worker %d (pid %d) exited: %s", w.id, w.child.pid, how);
     }
+    const ranTask = this.#ranTask.delete(w.id);
+    const stderrTail = this.#stderrTails.get(w.id) ?? "";
+    this.#stderrTails.delete(w.id);
     if (this.#closing) return;
-    if (!w.killing && performance.now() - w.startedAt < 1000) {
-      // Crashing on start: slow down restarts instead of spinning.
-      this.#restartAfter = performance.now() + 1000;
+    if (!w.killing) {
+      // died before its first result: back off (capped exponential) instead of spinning
+      const { delayMs } = this.#health.exited({ ranTask, how, stderrTail }, performance.now());
+      if (delayMs > 0) {
+        this.#restartAfter = performance.now() + delayMs;
+        this.#log.warn(_LOG, "%s; next worker start in %ds", this.#health.problem, delayMs / 1000);
+      }
     }
     if (!w.killing) {
       const delay = Math.max(0, this.#restartAfter - performance.now());
@@ -680,6 +711,7 @@ class _Manager {
       this.#send(encodeCapacity({
         free: Math.max(0, this.#o.workers - busy),
         queued: this.#queue.length,
+        problem: this.#health.problem,
       }));
     }, 20);
   }

@@ -65,6 +65,11 @@ export interface Provider {
   readonly label: string;
   /** Submit a block; resolves with the job id or rejects with {@linkcode ProviderError}. */
   submit(block: BlockSpec): Promise<string>;
+  /**
+   * The end of a job's output (stdout and stderr), one line (`a | b | c`), for `status` when a
+   * block fails; optional.
+   */
+  outputTail?(jobId: string): string;
   /** Status of the given jobs (jobs the batch system forgot are `UNKNOWN` or final). */
   status(jobIds: string[]): Promise<Map<string, JobStatus>>;
   /** Cancel jobs; never throws for jobs that already ended. */

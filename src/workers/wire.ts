@@ -76,7 +76,13 @@ export interface WireTask {
 /** Messages a manager sends. */
 export type ManagerMessage =
   | ({ type: "REGISTER" } & RegisterInfo)
-  | { type: "CAPACITY"; free: number; queued: number }
+  | {
+    type: "CAPACITY";
+    free: number;
+    queued: number;
+    /** Why the manager's workers cannot run (health.ts), null when they can. */
+    problem: string | null;
+  }
   | { type: "RESULTS"; results: WireResult[] }
   | { type: "BYE"; reason: string }
   | { type: "STARTED"; taskIds: string[] }
@@ -174,6 +180,7 @@ export function decodeManagerMessage(frames: Uint8Array[]): ManagerMessage {
         type,
         free: _int(o.free, "CAPACITY.free"),
         queued: _int(o.queued ?? 0, "CAPACITY.queued"),
+        problem: typeof o.problem === "string" && o.problem ? o.problem.slice(0, 1000) : null,
       };
     }
     case "BYE": {
@@ -272,7 +279,9 @@ export function encodeRegister(info: RegisterInfo): Uint8Array[] {
  * encodeCapacity({ free: 1, queued: 0 });
  * ```
  */
-export function encodeCapacity(c: { free: number; queued: number }): Uint8Array[] {
+export function encodeCapacity(
+  c: { free: number; queued: number; problem?: string | null },
+): Uint8Array[] {
   return [_enc.encode("CAPACITY"), _enc.encode(JSON.stringify(c))];
 }
 

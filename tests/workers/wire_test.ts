@@ -28,7 +28,12 @@ Deno.test("wire: every message round-trips", () => {
     type: "CAPACITY",
     free: 1,
     queued: 3,
+    problem: null,
   });
+  assertEquals(
+    decodeManagerMessage(encodeCapacity({ free: 0, queued: 0, problem: "workers exit" })),
+    { type: "CAPACITY", free: 0, queued: 0, problem: "workers exit" },
+  );
   const results = [
     { taskId: "a", failed: false, message: new Uint8Array([1, 2]) },
     { taskId: "b", failed: true, message: new Uint8Array([3]) },
