@@ -1,8 +1,13 @@
 /**
  * `funcx-endpoint enable-on-boot [NAME]` / `disable-on-boot [NAME]`: a systemd unit that runs
- * `start NAME --foreground` (daemon/systemd.ts). As a normal user a user unit, written in the
- * endpoint directory and linked with `systemctl --user link`; as root a system unit with
- * `User=`. Where systemd does not run, a clear message and the unit text to install by hand.
+ * `start NAME --foreground` (daemon/systemd.ts).
+ *
+ * - As a normal user: a user unit written in the endpoint directory and linked with
+ *   `systemctl --user link`, then enabled (it starts at boot with `loginctl enable-linger`).
+ * - As root: a system unit with `User=` the owner of the endpoint directory, written to
+ *   `/etc/systemd/system` (not linked from the home: whoever owns the home could otherwise
+ *   change what root's systemd runs), then enabled.
+ * - Where systemd does not run: a clear message, and the unit text to install by hand.
  *
  * @example
  * ```ts
@@ -13,15 +18,20 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import { join } from "node:path";
+import { SYSTEM_UNIT_DIR } from "../config/permissions.ts";
 import { selfCommand } from "../config/sandbox.ts";
 import { atomicWrite } from "../endpoint/files.ts";
 import { systemctl, systemdMissing, unitName, unitText } from "../daemon/systemd.ts";
 import { endpointName, requireConfigured } from "./common.ts";
 import { type CliContext, CliError } from "./context.ts";
 
-/** The unit of an endpoint: where it is written, its name, text and systemctl scope. */
+/** The unit of an endpoint: where it goes, its name, text and systemctl scope. */
 export interface BootUnit {
+  /** Where the unit is installed: the endpoint directory (user) or /etc/systemd/system (root). */
   file: string;
+  /** Copy kept in the endpoint directory when systemd does not run here. */
+  localFile: string;
   unit: string;
   text: string;
   mode: "user" | "system";
@@ -29,9 +39,7 @@ export interface BootUnit {
   scope: string[];
 }
 
-function _systemUser(dir: string): string {
-  const sudo = Deno.env.get("SUDO_USER");
-  if (sudo && sudo !== "root" && /^[a-z_][a-z0-9_.-]*$/i.test(sudo)) return sudo;
+function _owner(dir: string): string {
   const uid = Deno.statSync(dir).uid;
   return uid === null || uid === 0 ? "root" : String(uid);
 }
@@ -48,17 +56,19 @@ export function bootUnit(home: string, name: string): BootUnit {
   const p = requireConfigured(home, name);
   const self = selfCommand();
   const mode = Deno.uid() === 0 ? "system" : "user";
+  const unit = unitName(name);
   const text = unitText({
     name,
     home,
     command: [self.cmd, ...self.args],
     path: Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin",
     mode,
-    user: mode === "system" ? _systemUser(p.dir) : undefined,
+    user: mode === "system" ? _owner(p.dir) : undefined,
   });
   return {
-    file: p.userUnit,
-    unit: unitName(name),
+    file: mode === "user" ? p.userUnit : join(SYSTEM_UNIT_DIR, unit),
+    localFile: p.userUnit,
+    unit,
     text,
     mode,
     scope: mode === "user" ? ["--user"] : [],
@@ -66,8 +76,14 @@ export function bootUnit(home: string, name: string): BootUnit {
 }
 
 function _manual(u: BootUnit): string {
-  const s = u.scope.length ? "--user " : "";
-  return `systemctl ${s}link ${u.file} && systemctl ${s}enable ${u.unit}`;
+  return u.mode === "user"
+    ? `systemctl --user link ${u.localFile} && systemctl --user enable ${u.unit}`
+    : `cp ${u.localFile} ${u.file} && systemctl daemon-reload && systemctl enable ${u.unit}`;
+}
+
+async function _systemctl(u: BootUnit, args: string[], what: string): Promise<void> {
+  const err = await systemctl([...u.scope, ...args]);
+  if (err) throw new CliError(`${what}: ${err}`);
 }
 
 /**
@@ -80,27 +96,21 @@ function _manual(u: BootUnit): string {
  */
 export async function enableOnBoot(home: string, name: string): Promise<string> {
   const u = bootUnit(home, name);
-  atomicWrite(u.file, u.text, 0o644);
   const missing = await systemdMissing();
   if (missing) {
+    atomicWrite(u.localFile, u.text, 0o644);
     console.log(u.text);
     throw new CliError(
-      `enable-on-boot: systemd is not running on this host (${missing}); nothing was enabled. The unit above is in ${u.file}: on a systemd host run \`${
+      `enable-on-boot: systemd is not running on this host (${missing}); nothing was enabled. The unit above is in ${u.localFile}: on a systemd host run \`${
         _manual(u)
       }\`, or start \`funcx-endpoint start ${name}\` from your own boot script`,
     );
   }
-  for (const args of [[...u.scope, "link", u.file], [...u.scope, "enable", u.unit]]) {
-    const err = await systemctl(args);
-    if (err) {
-      throw new CliError(
-        `enable-on-boot: ${err}; the unit is in ${u.file}, to enable it by hand: \`${_manual(u)}\``,
-      );
-    }
-  }
-  const out = [
-    `Endpoint "${name}" will start on boot: ${u.mode} unit ${u.unit} (${u.file})`,
-  ];
+  atomicWrite(u.file, u.text, 0o644);
+  if (u.mode === "user") await _systemctl(u, ["link", u.file], "enable-on-boot");
+  else await _systemctl(u, ["daemon-reload"], "enable-on-boot");
+  await _systemctl(u, ["enable", u.unit], "enable-on-boot");
+  const out = [`Endpoint "${name}" will start on boot: ${u.mode} unit ${u.unit} (${u.file})`];
   if (u.mode === "user") {
     out.push(
       `User units start at boot only for users with lingering enabled: run \`loginctl enable-linger ${
@@ -116,6 +126,15 @@ export async function enableOnBoot(home: string, name: string): Promise<string> 
   return out.join("\n");
 }
 
+function _remove(path: string): boolean {
+  try {
+    Deno.removeSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Disable and remove the unit; returns the line to print.
  *
@@ -127,23 +146,17 @@ export async function enableOnBoot(home: string, name: string): Promise<string> 
 export async function disableOnBoot(home: string, name: string): Promise<string> {
   const u = bootUnit(home, name);
   const missing = await systemdMissing();
-  if (!missing) {
-    const err = await systemctl([...u.scope, "disable", u.unit]);
-    if (err) throw new CliError(`disable-on-boot: ${err}`);
-  }
-  let removed = true;
-  try {
-    Deno.removeSync(u.file);
-  } catch {
-    removed = false;
-  }
   if (missing) {
+    const removed = _remove(u.localFile);
     return `systemd is not running on this host (${missing}): nothing to disable here${
-      removed ? `; removed ${u.file}` : ""
+      removed ? `; removed ${u.localFile}` : ""
     }. If you installed the unit by hand on another host, run \`systemctl ${
       u.scope.length ? "--user " : ""
     }disable ${u.unit}\` there`;
   }
+  await _systemctl(u, ["disable", u.unit], "disable-on-boot");
+  const removed = _remove(u.file);
+  if (u.mode === "system") await _systemctl(u, ["daemon-reload"], "disable-on-boot");
   return `Endpoint "${name}" will no longer start on boot (${u.unit} disabled${
     removed ? `, ${u.file} removed` : ""
   })`;

@@ -61,6 +61,31 @@ export interface SandboxInput {
   compiled: boolean;
   /** Files outside the home the program must read (TLS certificate/key, CA bundle). */
   extraRead?: readonly string[];
+  /**
+   * Set only for root running `enable-on-boot`/`disable-on-boot` ({@linkcode systemUnitDir}):
+   * the one directory outside the home it may write, for the system unit.
+   */
+  systemUnitDir?: string;
+}
+
+/** Where `enable-on-boot` as root installs the system unit. */
+export const SYSTEM_UNIT_DIR = "/etc/systemd/system";
+
+/**
+ * The extra directory a command may write: {@linkcode SYSTEM_UNIT_DIR} for root's
+ * `enable-on-boot`/`disable-on-boot`, else none.
+ *
+ * @example
+ * ```ts
+ * systemUnitDir(["enable-on-boot", "ep"], 0); // "/etc/systemd/system"
+ * systemUnitDir(["start", "ep"], 0); // undefined
+ * ```
+ */
+export function systemUnitDir(argv: readonly string[], uid: number | null): string | undefined {
+  if (uid !== 0) return undefined;
+  return argv.some((a) => a === "enable-on-boot" || a === "disable-on-boot")
+    ? SYSTEM_UNIT_DIR
+    : undefined;
 }
 
 /**
@@ -75,9 +100,14 @@ export interface SandboxInput {
 export function workerPermissions(input: SandboxInput): Deno.PermissionOptionsObject {
   const read = [input.home, "/proc", input.execPath, ...(input.extraRead ?? [])];
   if (input.nodeModules) read.push(input.nodeModules);
+  const write = [input.home];
+  if (input.systemUnitDir) {
+    read.push(input.systemUnitDir);
+    write.push(input.systemUnitDir);
+  }
   return {
     read,
-    write: [input.home],
+    write,
     net: true,
     env: true,
     sys: true,

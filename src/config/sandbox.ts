@@ -16,7 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildArgs, type BuildInfo, buildInfo, setBuild, splitBuildArg } from "./build.ts";
 import { resolveHome } from "./paths.ts";
-import { COMPILE_FLAGS, workerPermissions } from "./permissions.ts";
+import { COMPILE_FLAGS, systemUnitDir, workerPermissions } from "./permissions.ts";
 
 /** Message from the sandboxed worker to the bootstrap. */
 interface ExitMessage {
@@ -108,6 +108,7 @@ export async function runSandboxed(entry: URL, rawArgv: readonly string[] = Deno
     nodeModules: sourceNodeModules(),
     compiled: isCompiled(),
     extraRead: tlsReadPaths(argv, Deno.env.toObject(), home, Deno.cwd()),
+    systemUnitDir: systemUnitDir(argv, Deno.uid()),
   });
   const worker = new Worker(entry, {
     type: "module",

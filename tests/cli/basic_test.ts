@@ -82,7 +82,16 @@ Deno.test("configure writes commented templates; list shows Initialized", async 
   match(l.stdout, /ep1 +│ Initialized │ None/);
   const j = await runCli(home, ["list", "--json"]);
   assertEquals(JSON.parse(j.stdout), [
-    { name: "ep1", status: "Initialized", endpoint_id: null, pid: null, uptime_seconds: null },
+    {
+      name: "ep1",
+      status: "Initialized",
+      endpoint_id: null,
+      pid: null,
+      host: null,
+      remote: false,
+      uptime_seconds: null,
+      degraded: null,
+    },
   ]);
   Deno.removeSync(home, { recursive: true });
 });

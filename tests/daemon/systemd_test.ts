@@ -5,6 +5,7 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
+import { SYSTEM_UNIT_DIR, systemUnitDir, workerPermissions } from "../../src/config/permissions.ts";
 import { selfCommand } from "../../src/config/sandbox.ts";
 import { systemdQuote, systemdStateProblem, unitText } from "../../src/daemon/systemd.ts";
 import { runCli, tempHome } from "../helpers/cli.ts";
@@ -102,7 +103,10 @@ Deno.test({
       assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
       match(
         r.stderr,
-        /^funcx-endpoint: enable-on-boot: systemd is not running on this host \(systemctl is-system-running: offline\); nothing was enabled\. The unit above is in .*funcx-endpoint-ep\.service: on a systemd host run `systemctl link .* && systemctl enable funcx-endpoint-ep\.service`/,
+        Deno.uid() === 0
+          // root: a system unit is copied into /etc/systemd/system, never linked from a home
+          ? /^funcx-endpoint: enable-on-boot: systemd is not running on this host \(systemctl is-system-running: offline\); nothing was enabled\. The unit above is in .*funcx-endpoint-ep\.service: on a systemd host run `cp \S+ \/etc\/systemd\/system\/funcx-endpoint-ep\.service && systemctl daemon-reload && systemctl enable funcx-endpoint-ep\.service`/
+          : /^funcx-endpoint: enable-on-boot: systemd is not running on this host \(systemctl is-system-running: offline\); nothing was enabled\. The unit above is in .*funcx-endpoint-ep\.service: on a systemd host run `systemctl --user link \S+ && systemctl --user enable funcx-endpoint-ep\.service`/,
       );
       const text = Deno.readTextFileSync(file);
       assertEquals(r.stdout, text + "\n");
@@ -122,4 +126,18 @@ Deno.test({
       Deno.removeSync(home, { recursive: true });
     }
   },
+});
+
+Deno.test("only root's enable-on-boot/disable-on-boot may write the system unit directory", () => {
+  assertEquals(systemUnitDir(["enable-on-boot", "ep"], 0), SYSTEM_UNIT_DIR);
+  assertEquals(systemUnitDir(["-c", "/h", "disable-on-boot"], 0), SYSTEM_UNIT_DIR);
+  assertEquals(systemUnitDir(["enable-on-boot", "ep"], 1000), undefined);
+  assertEquals(systemUnitDir(["start", "ep"], 0), undefined);
+  const base = { home: "/h", execPath: "/bin/x", compiled: true };
+  assertEquals(workerPermissions(base).write, ["/h"]);
+  assertEquals(
+    workerPermissions({ ...base, systemUnitDir: SYSTEM_UNIT_DIR }).write,
+    ["/h", SYSTEM_UNIT_DIR],
+  );
+  assert((workerPermissions(base).run as string[]).includes("systemctl"));
 });
