@@ -458,17 +458,21 @@ class _Manager {
     for (const old of this.#logBudget.add(path)) Deno.remove(old).catch(() => {});
     const dec = new TextDecoder();
     let written = 0;
+    let truncated = false;
     let tail = "";
     try {
       f = await Deno.open(path, { create: true, append: true, mode: 0o600 });
       for await (const chunk of w.child.stderr) {
         tail = (tail + dec.decode(chunk, { stream: true })).slice(-2048);
         this.#stderrTails.set(w.id, tail);
-        if (written >= this.#logBudget.maxBytes) continue; // full: keep only the tail
+        if (truncated) continue; // full: only the in-memory tail is kept
         const n = this.#logBudget.allow(written, chunk.byteLength);
         const parts = [chunk.subarray(0, n)];
-        if (n < chunk.byteLength) parts.push(_enc.encode("\n[worker stderr truncated here]\n"));
-        written = n < chunk.byteLength ? this.#logBudget.maxBytes : written + n;
+        written += n;
+        if (n < chunk.byteLength) {
+          parts.push(_enc.encode("\n[worker stderr truncated here]\n"));
+          truncated = true;
+        }
         for (const part of parts) {
           let off = 0;
           while (off < part.byteLength) off += await f.write(part.subarray(off));
