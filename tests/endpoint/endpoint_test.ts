@@ -194,11 +194,15 @@ fwdTest(
     await fwd.waitFor("connected", () => status(s.dir).state === "connected");
     const st = status(s.dir);
     assertEquals(Object.keys(st).sort(), [
+      "address",
       "blocks",
       "build",
+      "degraded",
       "endpoint_id",
       "errors",
+      "executor_address",
       "heartbeat_threshold",
+      "host",
       "last_heartbeat",
       "managers",
       "name",
