@@ -55,6 +55,10 @@ export function endpointConfigTemplate(name: string): string {
   return `# funcx-endpoint configuration for endpoint "${name}" (YAML).
 # Every key is optional; the values shown are the defaults. Unknown keys are errors.
 # After editing, (re)start the endpoint:  funcx-endpoint restart ${name}
+# Start it on boot (systemd):              funcx-endpoint enable-on-boot ${name}
+#   (undo with disable-on-boot). On login nodes sharing this home, \`list\`/\`status\` show
+#   the host it runs on and \`stop\` works from any of them (a host gone for good:
+#   funcx-endpoint stop ${name} --clear-dead-host).
 
 # funcX web service for this endpoint; null means the global config.yaml value.
 service_address: null
