@@ -73,7 +73,7 @@ export function renderStatus(s: EndpointState, now = Date.now(), sharedWith?: st
   out.push(`Updated:        ${_ago(f.updated_at, now)}`);
   if (f.address) {
     out.push(
-      `Workers connect: ${f.address}${
+      `Managers at:    ${f.address}${
         f.executor_address ? ` (executor.address ${f.executor_address})` : ""
       }`,
     );

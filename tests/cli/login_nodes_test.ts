@@ -76,6 +76,8 @@ async function until(what: string, ms: number, cond: () => Promise<boolean> | bo
   throw new Error(`timed out waiting for ${what}`);
 }
 
+// the workers' address by interface and a port range, resolved at start (shown by `status`)
+const PORTS = 40000 + 100 * Math.floor(Math.random() * 200);
 const EP_CONFIG = `heartbeat_period: 2
 heartbeat_threshold: 20
 provider:
@@ -83,6 +85,9 @@ provider:
   init_blocks: 0
   min_blocks: 0
   max_blocks: 1
+executor:
+  address: by-interface:lo
+  worker_ports: "${PORTS}-${PORTS + 99}"
 `;
 
 Deno.test({
@@ -119,6 +124,14 @@ Deno.test({
       match(table.stdout, /ep\s*│\s*Running.*login-a/);
       const st = await on("login-b", home, ["status", "ep"]);
       match(st.stdout, new RegExp(`Status: +Running \\(on host login-a, pid ${pid1},`));
+      const at = /^Managers at: +tcp:\/\/127\.0\.0\.1:(\d+) \(executor\.address by-interface:lo\)$/m
+        .exec(st.stdout);
+      assert(at, st.stdout);
+      assert(Number(at[1]) >= PORTS && Number(at[1]) < PORTS + 100, at[1]);
+      match(
+        Deno.readTextFileSync(join(home, "ep", "endpoint.log")),
+        /manager socket on tcp:\/\/127\.0\.0\.1:\d+ \(executor\.address by-interface:lo: interface lo;/,
+      );
 
       // a second start on login-b is refused, in one line naming the host
       const s2 = await on("login-b", home, ["start", "ep"]);
