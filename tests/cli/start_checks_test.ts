@@ -62,3 +62,27 @@ Deno.test("start: an unknown interface in executor.address lists the interfaces 
   match(r.line, /executor\.address: no network interface "nosuch0" on this host \(present: /);
   for (const name of present) assert(r.line.includes(name), r.line);
 });
+
+Deno.test("start: by-route, by-hostname and an address-less interface, resolved inside the sandbox", async () => {
+  // past the address check, start stops at the next one (no credentials in this home)
+  for (const spec of ["by-route", "by-hostname", "by-interface:lo"]) {
+    const r = await startWith(`  address: ${spec}\n`);
+    assert(r.code !== 0);
+    assert(!r.line.includes("executor.address"), `${spec}: ${r.line}`);
+  }
+  const all = Deno.readTextFileSync("/proc/net/dev").split("\n").slice(2)
+    .map((l) => /^\s*([^\s:]+):/.exec(l)?.[1]).filter((n): n is string => !!n);
+  const withAddress = new Set(
+    Deno.networkInterfaces().filter((i) => i.family === "IPv4").map((i) => i.name),
+  );
+  const bare = all.find((n) => !withAddress.has(n));
+  if (bare) {
+    const r = await startWith(`  address: by-interface:${bare}\n`);
+    match(
+      r.line,
+      new RegExp(`executor\\.address: network interface "${bare}" has no IPv4 address$`),
+    );
+  }
+  const u = await startWith("  address: by-interface:nosuch0\n");
+  for (const name of all) assert(u.line.includes(name), `${name}: ${u.line}`);
+});

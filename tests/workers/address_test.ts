@@ -14,6 +14,7 @@ import { Router } from "../../src/io/zmtp/mod.ts";
 import {
   type AddressSources,
   defaultRouteFrom,
+  interfaceNamesFrom,
   resolveAddress,
   resolveSystemAddress,
 } from "../../src/workers/address.ts";
@@ -53,6 +54,17 @@ Deno.test("resolveAddress: literal, *, by-interface, by-hostname, by-route", () 
     /^AddressError: executor\.address: no network interface "ib1" on this host \(present: lo, ib0, eth9\)$/,
   );
   throws(() => resolveAddress("by-interface:eth9", SRC), /"eth9" has no IPv4 address/);
+  // an interface without any address (from /proc/net/dev) is present, but has no IPv4
+  const withDown = { ...SRC, names: ["lo", "ib0", "ifb0"] };
+  throws(() => resolveAddress("by-interface:ifb0", withDown), /"ifb0" has no IPv4 address/);
+  throws(
+    () => resolveAddress("by-interface:ib1", withDown),
+    /no network interface "ib1" on this host \(present: lo, ib0, ifb0, eth9\)$/,
+  );
+  assertEquals(
+    interfaceNamesFrom("Inter-|   Receive\n face |bytes\n    lo: 1 2\n  ifb0:  0 0\n  ib0: 3 4\n"),
+    ["lo", "ifb0", "ib0"],
+  );
   throws(() => resolveAddress("by-magic", SRC), /unknown method "by-magic"/);
   throws(
     () => resolveAddress("by-hostname", { ...SRC, hostnameAddress: undefined }),
@@ -96,7 +108,12 @@ Deno.test("the real machine: every interface with IPv4, the default route, unkno
   if (route) assertEquals((await resolveSystemAddress("by-route")).bindHost, route[1]);
   const byName = await resolveSystemAddress("by-hostname");
   match(byName.bindHost, /^\d+\.\d+\.\d+\.\d+$/);
+  // every interface of the machine is named, with or without an address (`ip -o link`)
+  const all = [...(await ip(["-o", "link", "show"])).matchAll(/^\d+: ([^:@\s]+)[@:]/gm)].map((m) =>
+    m[1]
+  );
   await rejects(resolveSystemAddress("by-interface:nosuch0"), (e: Error) => {
+    for (const name of all) assert(e.message.includes(name), `${name}: ${e.message}`);
     match(
       e.message,
       /^executor\.address: no network interface "nosuch0" on this host \(present: .*lo/,
