@@ -96,7 +96,11 @@ export class LocalProvider implements Provider {
       exited: Promise.resolve(),
     };
     job.exited = child.status.then(async (s) => {
-      await copy;
+      // A process left behind by worker_init may hold the output pipe open for long: the
+      // block has ended when its own process has; its output is kept for a moment, not waited for.
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([copy, new Promise((r) => grace = setTimeout(r, 2000))]);
+      clearTimeout(grace);
       if (job.cancelled) job.status = { state: "CANCELLED", message: "" };
       else if (s.success) job.status = { state: "COMPLETED", message: "" };
       else {

@@ -7,7 +7,8 @@
  */
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "../helpers/cli.ts";
+import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
+import { MAIN_TS, runCli } from "../helpers/cli.ts";
 import { createWorld, fastEndpointConfig } from "./_world.ts";
 
 async function until(what: string, ms: number, cond: () => boolean | Promise<boolean>) {
@@ -75,6 +76,68 @@ Deno.test({
       assertEquals(ep.status()!.state, "connected");
       assertEquals(await ep.stop(), 0);
     } finally {
+      await w.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a block whose manager never connects: Degraded with the block's output tail",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const w = await createWorld();
+    let child: Deno.ChildProcess | undefined;
+    try {
+      // worker_init hangs (a license server, a module system), so the manager never starts
+      w.configure(
+        "stuck",
+        [
+          "heartbeat_period: 1",
+          "heartbeat_threshold: 20",
+          "provider:",
+          "  type: local",
+          "  init_blocks: 1",
+          "  min_blocks: 1",
+          "  max_blocks: 1",
+          '  worker_init: "echo waiting for the license server; exec sleep 600"',
+          "executor:",
+          "  heartbeat_period: 1",
+          "  heartbeat_threshold: 3",
+          "",
+        ].join("\n"),
+      );
+      const dir = join(w.home, "stuck");
+      child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...COMPILE_FLAGS, MAIN_TS, "start", "stuck", "--foreground"],
+        env: { FUNCX_HOME: w.home, NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const status = () => {
+        try {
+          return JSON.parse(Deno.readTextFileSync(join(dir, "status.json")));
+        } catch {
+          return null;
+        }
+      };
+      await until("Degraded in status.json", 60_000, () => !!status()?.degraded);
+      match(
+        status().degraded,
+        /^block 0: job local-\d+ runs but its manager has not connected to tcp:\/\/127\.0\.0\.1:\d+ for 6s; job output: waiting for the license server$/,
+      );
+      const st = await runCli(w.home, ["status", "stuck"]);
+      match(st.stdout, /^Status: +Degraded/m);
+      match(st.stdout, /RUNNING.*manager not connected; output: waiting for the license server/);
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0);
+      child = undefined;
+    } finally {
+      if (child) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
       await w.close();
     }
   },
