@@ -312,37 +312,20 @@ ${hidden}
       this.#log.warn("auth", "login form refused from %s: %s", addr, csrfProblem);
       return this.#authorizeForm(req, form, `Sign-in refused: ${csrfProblem}.`, 403);
     }
-    const username = (form.get("username") ?? "").slice(0, 128);
-    const guard = this.#shield.users;
-    const verdict = guard.check(username, addr);
-    if (!verdict.allowed) {
-      const secs = Math.ceil(verdict.retryAfterMs / 1000);
-      this.#shield.audit.record("signin.locked", { user: username, addr, retry_after_s: secs });
+    const signIn = await this.#checkPassword(form, addr, params.clientId, "login");
+    if ("retryAfter" in signIn) {
       return this.#authorizeForm(
         req,
         form,
-        `Too many failed sign-ins; try again in ${secs} s.`,
+        `Too many failed sign-ins; try again in ${signIn.retryAfter} s.`,
         429,
-        { "retry-after": String(secs) },
+        { "retry-after": String(signIn.retryAfter) },
       );
     }
-    const rec = this.#store.passwordRecord(username);
-    const ok = await this.#shield.hasher.verify(form.get("password") ?? "", rec?.record);
-    const user = ok ? rec?.user : undefined;
-    if (!user) {
-      guard.fail(username, addr);
-      this.#shield.locksChanged();
-      this.#shield.audit.record("signin.failure", { user: username, addr });
-      this.#log.warn("auth", "failed login for user %s from %s", JSON.stringify(username), addr);
+    if (!signIn.user) {
       return this.#authorizeForm(req, form, "Invalid user name or password.", 401);
     }
-    guard.succeed(username, addr);
-    this.#shield.locksChanged();
-    this.#shield.audit.record("signin.success", {
-      user: user.username,
-      addr,
-      client: params.clientId,
-    });
+    const user = signIn.user;
     const code = this.#store.createAuthCode({
       user_id: user.id,
       client_id: params.clientId,
@@ -686,33 +669,18 @@ ${err}
       this.#log.info("auth", "device login %s denied from %s", code, addr);
       return html(_page("Login denied", `<h1>Login denied</h1><p id="done">Denied.</p>`));
     }
-    const username = (form.get("username") ?? "").slice(0, 128);
-    const guard = this.#shield.users;
-    const verdict = guard.check(username, addr);
-    if (!verdict.allowed) {
-      const secs = Math.ceil(verdict.retryAfterMs / 1000);
-      this.#shield.audit.record("signin.locked", { user: username, addr, retry_after_s: secs });
+    const signIn = await this.#checkPassword(form, addr, "device", "device login");
+    if ("retryAfter" in signIn) {
       return this.#deviceForm(
         req,
         form,
-        `Too many failed sign-ins; try again in ${secs} s.`,
+        `Too many failed sign-ins; try again in ${signIn.retryAfter} s.`,
         429,
-        { "retry-after": String(secs) },
+        { "retry-after": String(signIn.retryAfter) },
       );
     }
-    const rec = this.#store.passwordRecord(username);
-    const ok = await this.#shield.hasher.verify(form.get("password") ?? "", rec?.record);
-    const user = ok ? rec?.user : undefined;
+    const user = signIn.user;
     if (!user) {
-      guard.fail(username, addr);
-      this.#shield.locksChanged();
-      this.#shield.audit.record("signin.failure", { user: username, addr });
-      this.#log.warn(
-        "auth",
-        "failed device login for user %s from %s",
-        JSON.stringify(username),
-        addr,
-      );
       const denied = this.#devices.failed(code);
       return this.#deviceForm(
         req,
@@ -723,9 +691,6 @@ ${err}
         401,
       );
     }
-    guard.succeed(username, addr);
-    this.#shield.locksChanged();
-    this.#shield.audit.record("signin.success", { user: user.username, addr, client: "device" });
     this.#devices.approve(code, { id: user.id, username: user.username });
     this.#log.info("auth", "user %s approved device login %s", user.username, code);
     return html(
@@ -734,6 +699,40 @@ ${err}
         `<h1>Login approved</h1><p id="done">Approved: return to the terminal.</p>`,
       ),
     );
+  }
+
+  /**
+   * The password check both sign-in forms share: the guard's lock first, the hash off the
+   * API thread, then the guard, `locks.json` and the audit log told of the outcome.
+   */
+  async #checkPassword(
+    form: URLSearchParams,
+    addr: string,
+    client: string,
+    what: string,
+  ): Promise<{ retryAfter: number } | { user?: { id: number; username: string } }> {
+    const username = (form.get("username") ?? "").slice(0, 128);
+    const guard = this.#shield.users;
+    const verdict = guard.check(username, addr);
+    if (!verdict.allowed) {
+      const secs = Math.ceil(verdict.retryAfterMs / 1000);
+      this.#shield.audit.record("signin.locked", { user: username, addr, retry_after_s: secs });
+      return { retryAfter: secs };
+    }
+    const rec = this.#store.passwordRecord(username);
+    const ok = await this.#shield.hasher.verify(form.get("password") ?? "", rec?.record);
+    const user = ok ? rec?.user : undefined;
+    if (!user) {
+      guard.fail(username, addr);
+      this.#shield.locksChanged();
+      this.#shield.audit.record("signin.failure", { user: username, addr });
+      this.#log.warn("auth", "failed %s for user %s from %s", what, JSON.stringify(username), addr);
+      return {};
+    }
+    guard.succeed(username, addr);
+    this.#shield.locksChanged();
+    this.#shield.audit.record("signin.success", { user: user.username, addr, client });
+    return { user };
   }
 
   #tokenFromDevice(form: URLSearchParams, clientId: string, addr: string): Response {
