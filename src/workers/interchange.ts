@@ -224,6 +224,10 @@ export class Interchange {
   /** taskId → manager uid (dispatched) or "" (queued). */
   #tasks = new Map<string, string>();
   #managers = new Map<string, _Manager>();
+  /** Registered managers with room for more tasks, in round-robin order. */
+  #ready = new Set<_Manager>();
+  /** Block id → tasks running on its managers (dispatched, not finished). */
+  #blockRunning = new Map<string, number>();
   #blocks = new Map<string, _Block>();
   #nextBlock = 0;
   #completed = 0;
@@ -470,6 +474,7 @@ export class Interchange {
           }
           m.inflight.delete(r.taskId);
           m.started.delete(r.taskId);
+          this.#running(m.info.block_id, -1);
           m.rateCount++;
           this.#tasks.delete(r.taskId);
           if (r.failed) this.#failed++;
@@ -482,6 +487,7 @@ export class Interchange {
           m.rateCount = 0;
           m.rateSince = now;
         }
+        if (!this.#ready.has(m)) this.#ready.add(m);
         this.#markIdle(m.info.block_id, now);
         this.#scheduleFlush();
         this.#scheduleDispatch();
@@ -491,7 +497,7 @@ export class Interchange {
 
   /** A manager exits cleanly: every task it still holds never started, so re-queue it. */
   #bye(m: _Manager, reason: string): void {
-    this.#managers.delete(m.uid);
+    this.#removeManager(m);
     this.#degraded.managerGone(m.uid);
     const back = [...m.inflight.values()];
     m.inflight.clear();
@@ -542,7 +548,8 @@ export class Interchange {
       return;
     }
     const old = this.#managers.get(key);
-    this.#managers.set(key, {
+    if (old) this.#removeManager(old);
+    const m: _Manager = {
       uid: key,
       identity,
       info,
@@ -553,7 +560,10 @@ export class Interchange {
       rate: 0,
       rateCount: 0,
       rateSince: now,
-    });
+    };
+    this.#managers.set(key, m);
+    this.#running(info.block_id, m.inflight.size);
+    this.#ready.add(m);
     if (block.state === "PENDING" || block.state === "UNKNOWN") block.state = "RUNNING";
     this.#degraded.blockConnected(block.blockId);
     if (block.deferredPython && this.#pythonKnown) {
@@ -597,28 +607,37 @@ export class Interchange {
 
   #dispatch(): void {
     if (this.#stopping) return;
-    if (this.#queueHead >= this.#queue.length || this.#managers.size === 0) return;
+    if (this.#queueHead >= this.#queue.length || this.#ready.size === 0) return;
     const prefetch = Math.max(0, this.#opts.config.executor.prefetch_capacity);
-    const managers = [...this.#managers.values()].filter((m) => {
+    const batches = new Map<_Manager, InterchangeTask[]>();
+    const live = (m: _Manager) => {
       const b = this.#blocks.get(m.info.block_id);
       return b && !b.cancelled && !b.ended;
-    });
-    const batches = new Map<_Manager, InterchangeTask[]>();
-    // Pass 1 fills free workers, pass 2 the prefetch allowance, spreading tasks out.
-    for (const extra of [0, prefetch]) {
-      let progress = true;
-      while (progress && this.#queueHead < this.#queue.length) {
-        progress = false;
-        for (const m of managers) {
-          if (this.#queueHead >= this.#queue.length) break;
-          const given = batches.get(m)?.length ?? 0;
-          const limit = extra === 0 ? m.info.workers : _window(m, extra);
-          if (m.inflight.size + given >= limit) continue;
-          const t = this.#queue[this.#queueHead++];
-          if (!batches.has(m)) batches.set(m, []);
-          batches.get(m)!.push(t);
-          progress = true;
-        }
+    };
+    // Only managers with room are visited (#ready), and each pass stops once the queue is
+    // empty: the work is per task dispatched, not per registered manager.
+    // Pass 1: each manager gets as many tasks as it has free workers, in one message.
+    for (const m of this.#ready) {
+      if (this.#queueHead >= this.#queue.length) break;
+      const free = m.info.workers - m.inflight.size;
+      if (free <= 0 || !live(m)) continue;
+      const take = Math.min(free, this.#queue.length - this.#queueHead);
+      const ts = this.#queue.slice(this.#queueHead, this.#queueHead + take);
+      this.#queueHead += take;
+      batches.set(m, ts);
+    }
+    // Pass 2: the prefetch allowance, one task per manager per round, spreading them out.
+    let progress = true;
+    while (progress && this.#queueHead < this.#queue.length) {
+      progress = false;
+      for (const m of this.#ready) {
+        if (this.#queueHead >= this.#queue.length) break;
+        const given = batches.get(m)?.length ?? 0;
+        if (m.inflight.size + given >= _window(m, prefetch) || !live(m)) continue;
+        const t = this.#queue[this.#queueHead++];
+        if (!batches.has(m)) batches.set(m, []);
+        batches.get(m)!.push(t);
+        progress = true;
       }
     }
     if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
@@ -631,6 +650,10 @@ export class Interchange {
         m.inflight.set(t.taskId, t);
         this.#tasks.set(t.taskId, m.uid);
       }
+      this.#running(m.info.block_id, tasks.length);
+      // round robin: a manager just given tasks goes to the back; a full one leaves #ready
+      this.#ready.delete(m);
+      if (m.inflight.size < _window(m, prefetch)) this.#ready.add(m);
       const b = this.#blocks.get(m.info.block_id);
       if (b) b.idleSince = null;
       m.idle = Math.max(0, m.idle - tasks.length);
@@ -641,12 +664,24 @@ export class Interchange {
     }
   }
 
+  /** Count `n` more (or fewer) tasks running on block `blockId`'s managers. */
+  #running(blockId: string, n: number): void {
+    const v = (this.#blockRunning.get(blockId) ?? 0) + n;
+    if (v > 0) this.#blockRunning.set(blockId, v);
+    else this.#blockRunning.delete(blockId);
+  }
+
+  /** Forget a manager (it left, or was lost): its tasks no longer count as running. */
+  #removeManager(m: _Manager): void {
+    if (this.#managers.get(m.uid) === m) this.#managers.delete(m.uid);
+    this.#ready.delete(m);
+    this.#running(m.info.block_id, -m.inflight.size);
+  }
+
   #markIdle(blockId: string, now: number): void {
     const b = this.#blocks.get(blockId);
     if (!b || b.idleSince !== null) return;
-    for (const m of this.#managers.values()) {
-      if (m.info.block_id === blockId && m.inflight.size > 0) return;
-    }
+    if ((this.#blockRunning.get(blockId) ?? 0) > 0) return;
     b.idleSince = now;
   }
 
@@ -682,7 +717,7 @@ export class Interchange {
    * the others never ran and are re-queued for another manager.
    */
   #failManager(m: _Manager, why: string): void {
-    this.#managers.delete(m.uid);
+    this.#removeManager(m);
     this.#degraded.managerGone(m.uid);
     const back: InterchangeTask[] = [];
     let failed = 0;
