@@ -57,6 +57,13 @@ const _EMPTY = new Uint8Array(0);
  */
 const _MAX_PARTS = 65_536;
 
+/**
+ * Read buffer sizes: a connection starts small (most peers of a ROUTER with thousands of
+ * them send little) and switches to the large buffer the first time a read fills it.
+ */
+const _READ_MIN = 4 * 1024;
+const _READ_MAX = 64 * 1024;
+
 /** The largest write: staged parts are sealed into a write once they reach this size. */
 const _BATCH = 256 * 1024;
 /** Initial size of a staging buffer. */
@@ -335,16 +342,20 @@ export class Connection {
   // ------------------------------------------------------------------ reading
 
   async #readLoop() {
-    const buf = new Uint8Array(64 * 1024);
+    let buf = new Uint8Array(_READ_MIN);
+    let grow = false;
     let greeting: Uint8Array | undefined = new Uint8Array(GREETING_SIZE);
     let greetingLen = 0;
     try {
       while (this.#state !== "closed") {
+        // (the previous chunk was fully consumed: frames are copies, never views of buf)
+        if (grow) buf = new Uint8Array(_READ_MAX);
         const n = await this.#tcp.read(buf);
         if (n === null) {
           this.#closedByPeer();
           return;
         }
+        grow = n === buf.length && buf.length < _READ_MAX;
         this.lastReceived = this.#clock();
         let chunk = buf.subarray(0, n);
         if (greeting) {
