@@ -106,7 +106,13 @@ export class ChildRpc {
    */
   static spawn(args: string[], label = "child"): ChildRpc {
     const child = new Deno.Command("bash", {
-      args: ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "bash", Deno.execPath(), ...args],
+      args: [
+        "-c",
+        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"',
+        "bash",
+        Deno.execPath(),
+        ...args,
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -49,10 +49,12 @@ class _SimProvider implements Provider {
   }
 
   status(ids: string[]): Promise<Map<string, JobStatus>> {
-    return Promise.resolve(new Map(ids.flatMap((id) => {
-      const s = this.#jobs.get(id);
-      return s ? [[id, s]] : [];
-    })));
+    return Promise.resolve(
+      new Map(ids.flatMap((id) => {
+        const s = this.#jobs.get(id);
+        return s ? [[id, s]] : [];
+      })),
+    );
   }
 
   cancel(ids: string[]): Promise<void> {

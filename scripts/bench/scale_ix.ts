@@ -78,7 +78,15 @@ export async function measureInterchangeAt(s: IxSizes): Promise<IxRow> {
     ],
     "interchange host",
   );
-  const sim = ChildRpc.spawn(["run", "-A", `${_HERE}scale_managers.ts`], "simulated managers");
+  const sim = ChildRpc.spawn(
+    [
+      "run",
+      "-A",
+      ...(Deno.env.get("FX_BENCH_SIM_FLAGS")?.split(" ").filter(Boolean) ?? []),
+      `${_HERE}scale_managers.ts`,
+    ],
+    "simulated managers",
+  );
   try {
     const block = await ix.call<SimBlock & { baseRssKb: number }>("start", {
       nodes: s.managers,
