@@ -636,7 +636,9 @@ abstract class _Socket {
         c.close(`heartbeat timeout: nothing received for ${Math.round(silent)} ms`);
         continue;
       }
-      if (now - c.lastSent >= ivl) c.ping(timeout);
+      // a peer we keep sending to (so never idle on our side) but that has nothing to say
+      // is asked too: otherwise it would look silent and be closed while alive
+      if (now - c.lastSent >= ivl || silent >= ivl) c.ping(timeout);
     }
   }
 }
