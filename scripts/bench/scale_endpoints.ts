@@ -46,6 +46,8 @@ class _SimEndpoint {
   commands: Dealer;
   accepted = false;
   done = 0;
+  connects = 0;
+  disconnects = 0;
 
   constructor(readonly reg: SimEndpointRegistration) {
     const opts = {
@@ -68,19 +70,31 @@ class _SimEndpoint {
     this.results.connect(`tcp://${host}:${r.results_port}`);
     this.commands.connect(`tcp://${host}:${r.commands_port}`);
     const secret = { endpoint_secret: r.endpoint_secret };
-    this.#send(
-      this.tasks,
-      encodeRegistration({
-        registration: r.endpoint_id,
-        funcx_endpoint_version: "0.3.4",
-        python_v: "3.11",
-        os: "Linux",
-        ...secret,
-      }),
-    );
+    const tasksReg = encodeRegistration({
+      registration: r.endpoint_id,
+      funcx_endpoint_version: "0.3.4",
+      python_v: "3.11",
+      os: "Linux",
+      ...secret,
+    });
     const reg = encodeRegistration({ registration: r.endpoint_id, ...secret });
-    this.#send(this.results, reg);
-    this.#send(this.commands, reg);
+    // registration on every (re)connection, as the endpoint does: trust is per connection
+    for (
+      const [sock, body] of [[this.tasks, tasksReg], [this.results, reg], [
+        this.commands,
+        reg,
+      ]] as const
+    ) {
+      sock.on("connect", () => {
+        this.connects++;
+        this.#send(sock, body);
+      });
+      sock.on("disconnect", (_p, why) => {
+        this.disconnects++;
+        if (sock === this.tasks) this.accepted = false;
+        if (this.disconnects <= 3) console.error(`sim endpoint ${r.endpoint_id}: ${why}`);
+      });
+    }
     this.tasks.setHandler(([frame]) => this.#onTask(frame));
     this.results.setHandler(() => {}); // results acks
     this.commands.setHandler(([frame]) => {
@@ -110,7 +124,9 @@ class _SimEndpoint {
 
   #send(sock: Dealer, body: Uint8Array): void {
     sock.send([body]).catch((e) => {
-      if (!(e instanceof SocketClosedError)) console.error(`sim endpoint ${this.reg.endpoint_id}:`, e);
+      if (!(e instanceof SocketClosedError)) {
+        console.error(`sim endpoint ${this.reg.endpoint_id}:`, e);
+      }
     });
   }
 
@@ -136,7 +152,12 @@ if (import.meta.main) {
       }, (a.hbPeriod as number) * 1000);
       return { n: endpoints.length };
     },
-    accepted: () => ({ n: endpoints.filter((e) => e.accepted).length }),
+    accepted: () => ({
+      n: endpoints.filter((e) => e.accepted).length,
+      connects: endpoints.reduce((n, e) => n + e.connects, 0),
+      disconnects: endpoints.reduce((n, e) => n + e.disconnects, 0),
+      tasks: endpoints.reduce((n, e) => n + e.done, 0),
+    }),
     cpu: () => {
       const u = cpuUsage();
       return { cpuUs: u.user + u.system };

@@ -22,7 +22,7 @@ import { FuncXClient } from "../../src/sdk/client.ts";
 import { cpuMs, percentile, readRss, RssSampler } from "./_util.ts";
 import { BENCH_FUNCTION_NAME, BENCH_FUNCTION_SOURCE } from "./_util.ts";
 import { ChildRpc } from "./_rpc.ts";
-import { prepareService } from "./e2e.ts";
+import { type PreparedService, prepareService } from "./e2e.ts";
 import type { SimEndpointRegistration } from "./scale_endpoints.ts";
 
 const _HERE = new URL(".", import.meta.url).pathname;
@@ -40,6 +40,10 @@ export interface SvcSizes {
 /** Figures of one E. */
 export interface SvcRow {
   endpoints: number;
+  /** Connections the simulated endpoints had to open again (the service closed them). */
+  reconnects: number;
+  /** Why the service closed connections (from its log), by reason. */
+  disconnectReasons: Record<string, number>;
   connectSeconds: number;
   tasks: number;
   tasksPerSecond: number;
@@ -67,7 +71,11 @@ function _dbBytes(home: string): number {
   return n;
 }
 
-async function _register(url: string, token: string, n: number): Promise<SimEndpointRegistration[]> {
+async function _register(
+  url: string,
+  token: string,
+  n: number,
+): Promise<SimEndpointRegistration[]> {
   const out: SimEndpointRegistration[] = [];
   let next = 0;
   const one = async () => {
@@ -101,14 +109,28 @@ async function _register(url: string, token: string, n: number): Promise<SimEndp
  * await measureServiceAt({ endpoints: 2, tasks: 50, batch: 25, latencySamples: 3, hbPeriod: 5 });
  * ```
  */
-export async function measureServiceAt(s: SvcSizes): Promise<SvcRow> {
-  const { home, svc, token } = await prepareService();
+export async function measureServiceAt(
+  s: SvcSizes,
+  prepared?: PreparedService,
+): Promise<SvcRow> {
+  const { home, svc, token } = prepared ?? await prepareService();
   const sim = ChildRpc.spawn(["run", "-A", `${_HERE}scale_endpoints.ts`], "simulated endpoints");
   try {
     const fx = new FuncXClient({ serviceAddress: svc.url, token });
     const functionId = await fx.registerFunction(BENCH_FUNCTION_SOURCE, BENCH_FUNCTION_NAME);
     const regs = await _register(svc.url, token, s.endpoints);
     const ids = regs.map((r) => r.endpoint_id);
+    const reasons = () => {
+      const why: Record<string, number> = {};
+      for (const m of svc.stderr().matchAll(/disconnected \(([^:)0-9]*)/g)) {
+        why[m[1]] = (why[m[1]] ?? 0) + 1;
+      }
+      return why;
+    };
+    const stalled = async () =>
+      `simulated endpoints: ${JSON.stringify(await sim.call("accepted"))}; service: ${
+        JSON.stringify(reasons())
+      } ${svc.stderr().slice(-500)}`;
     const rssBaseKb = readRss(svc.pid)?.rssKb ?? 0;
     const t0 = performance.now();
     await sim.call("connect", { registrations: regs, hbPeriod: s.hbPeriod });
@@ -124,11 +146,11 @@ export async function measureServiceAt(s: SvcSizes): Promise<SvcRow> {
     const rssConnectedKb = readRss(svc.pid)?.rssKb ?? 0;
 
     // warm-up, then the measured run
-    await _throughput(fx, functionId, ids, Math.min(500, s.tasks), s.batch);
+    await _throughput(fx, functionId, ids, Math.min(500, s.tasks), s.batch, stalled);
     const db0 = _dbBytes(home);
     const cpu0 = cpuMs(svc.pid);
     const sampler = new RssSampler(() => [svc.pid], 50);
-    const seconds = await _throughput(fx, functionId, ids, s.tasks, s.batch);
+    const seconds = await _throughput(fx, functionId, ids, s.tasks, s.batch, stalled);
     sampler.stop();
     const cpu1 = cpuMs(svc.pid);
     const db1 = _dbBytes(home);
@@ -140,8 +162,11 @@ export async function measureServiceAt(s: SvcSizes): Promise<SvcRow> {
       await _wait(fx, id);
       lat.push(performance.now() - t);
     }
+    const simStats = await sim.call<{ connects: number }>("accepted");
     return {
       endpoints: s.endpoints,
+      reconnects: simStats.connects - 3 * s.endpoints,
+      disconnectReasons: reasons(),
       connectSeconds,
       tasks: s.tasks,
       tasksPerSecond: s.tasks / seconds,
@@ -180,9 +205,11 @@ async function _throughput(
   endpoints: string[],
   n: number,
   batch: number,
+  stalled: () => Promise<string>,
 ): Promise<number> {
   const pending = new Set<string>();
   let submitted = 0, done = 0, failed = 0, firstError = "";
+  let progressAt = performance.now();
   const t0 = performance.now();
   const submitter = (async () => {
     while (submitted < n) {
@@ -201,6 +228,11 @@ async function _throughput(
   while (done < n) {
     if (submitError) throw submitError;
     if (Date.now() > deadline) throw new Error(`bench: ${n - done} of ${n} results missing`);
+    if (performance.now() - progressAt > 60_000) {
+      throw new Error(
+        `bench: no result for 60 s, ${n - done} of ${n} missing (${await stalled()})`,
+      );
+    }
     const ids = [...pending].slice(0, 5000);
     let got = 0;
     if (ids.length > 0) {
@@ -215,7 +247,8 @@ async function _throughput(
       }
     }
     done += got;
-    if (got === 0) await new Promise((r) => setTimeout(r, 5));
+    if (got > 0) progressAt = performance.now();
+    else await new Promise((r) => setTimeout(r, 5));
   }
   await submitter;
   if (failed > 0) throw new Error(`bench: ${failed} of ${n} tasks failed: ${firstError}`);
