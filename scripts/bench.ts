@@ -18,6 +18,7 @@
  * ```sh
  * deno task bench --quick     # ~1 minute: 2,000 tasks, 200 latency samples
  * deno task bench             # full: 20,000 tasks, 500 latency samples
+ * deno task bench --scale     # managers and endpoints at scale (scripts/bench/scale.ts)
  * ```
  * @module
  */
@@ -33,9 +34,10 @@ import { machineInfo } from "./bench/machine.ts";
 import { measureHostile, renderHostile } from "./bench/hostile.ts";
 import { buildReport, renderMarkdown, renderTable, type Sizes } from "./bench/report.ts";
 import { type CompareRow, compareWith, renderCompare, ZEROMQ_BASELINE } from "./bench/compare.ts";
+import { scaleMain } from "./bench/scale.ts";
 
 const USAGE =
-  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH] [--compare REV] [--hostile]";
+  "usage: deno task bench [--quick] [--out FILE] [--workers N] [--prefetch N] [--binary PATH] [--compare REV] [--hostile] | --scale [--quick] (see scripts/bench/scale.ts)";
 
 function _sizes(mode: "quick" | "full" | "tiny", workers: number): Sizes {
   if (mode === "tiny") {
@@ -93,6 +95,7 @@ async function _cleanup(
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--scale")) return await scaleMain(argv.filter((a) => a !== "--scale"));
   let values;
   try {
     ({ values } = parseArgs({
