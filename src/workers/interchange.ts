@@ -597,7 +597,20 @@ export class Interchange {
   }
 
   #send(identity: Uint8Array, frames: Uint8Array[]): void {
-    this.#router?.send([identity, ...frames]).catch((e) => {
+    const router = this.#router;
+    if (!router) return;
+    // queued right away when nothing waits before it (no promise per message)
+    if (router.waitingSends === 0) {
+      try {
+        if (router.trySend([identity, ...frames])) return;
+      } catch (e) {
+        if (e instanceof HostUnreachableError) {
+          this.#log.debug(_LOG, "message to a disconnected manager dropped: %s", e.message);
+        } else this.#log.warn(_LOG, "message to a manager dropped: %s", e);
+        return;
+      }
+    }
+    router.send([identity, ...frames]).catch((e) => {
       if (e instanceof SocketClosedError) return;
       if (e instanceof HostUnreachableError) {
         this.#log.debug(_LOG, "message to a disconnected manager dropped: %s", e.message);
@@ -814,7 +827,8 @@ export class Interchange {
       const ex = this.#opts.config.executor;
       if (now - this.#lastHeartbeat >= ex.heartbeat_period * 1000) {
         this.#lastHeartbeat = now;
-        for (const m of this.#managers.values()) this.#send(m.identity, encodeBare("HEARTBEAT"));
+        const beat = encodeBare("HEARTBEAT");
+        for (const m of this.#managers.values()) this.#send(m.identity, beat);
       }
       for (const m of [...this.#managers.values()]) {
         if (now - m.lastSeen > ex.heartbeat_threshold * 1000) {
@@ -1074,9 +1088,11 @@ export class Interchange {
   }
 }
 
+const _latin1 = new TextDecoder("latin1");
+
 function _idKey(identity: Uint8Array): string {
   let printable = identity.byteLength > 0 && identity.byteLength <= 64;
   for (const c of identity) if (c < 0x21 || c > 0x7e) printable = false;
-  if (printable) return new TextDecoder().decode(identity);
+  if (printable) return _latin1.decode(identity);
   return `0x${[...identity.subarray(0, 32)].map((c) => c.toString(16).padStart(2, "0")).join("")}`;
 }
