@@ -122,10 +122,18 @@ function connect(a: Record<string, unknown>) {
     managers.push(m);
     m.start(a.address as string, a.blockId as string, a.token as string);
   }
+  // each manager beats once per period at its own phase, as managers started at different
+  // times do (one burst of N heartbeats would be an artefact of simulating them in one process)
   const hb = encodeBare("HEARTBEAT");
+  const periodMs = (a.hbPeriod as number) * 1000, tickMs = 10;
+  let next = 0;
   beat = setInterval(() => {
-    for (const m of managers) if (!m.closed) m.send(hb);
-  }, (a.hbPeriod as number) * 1000);
+    const k = Math.ceil((managers.length * tickMs) / periodMs);
+    for (let i = 0; i < k && managers.length > 0; i++) {
+      const m = managers[next++ % managers.length];
+      if (!m.closed) m.send(hb);
+    }
+  }, tickMs);
   return { n: managers.length };
 }
 
