@@ -4,7 +4,8 @@
  * keys registered through the service's HTTP API) speaking the upstream endpoint protocol
  * to the service's forwarder: the registration messages with the `endpoint_secret`,
  * `b"HEARTBEAT"` on the results channel every period, and for every Task message its
- * result dict (as the endpoint relays it from a worker) right away. Driven over `_rpc.ts`.
+ * result dict (as the endpoint relays it from a worker) right away, kept until acked and
+ * sent again on a new connection (registration first on every connection). Driven over `_rpc.ts`.
  *
  * @example
  * ```sh
@@ -48,6 +49,7 @@ class _SimEndpoint {
   done = 0;
   connects = 0;
   disconnects = 0;
+  #unacked = new Map<string, Uint8Array>();
 
   constructor(readonly reg: SimEndpointRegistration) {
     const opts = {
@@ -85,9 +87,15 @@ class _SimEndpoint {
         reg,
       ]] as const
     ) {
-      sock.on("connect", () => {
+      sock.on("connect", (peer) => {
         this.connects++;
-        this.#send(sock, body);
+        // first on the new connection, before anything still waiting to be sent
+        peer.trySend([body]);
+        // results not acked may have died with the old connection: send them again, as the
+        // endpoint does from its unacknowledged-results store
+        if (sock === this.results && this.connects > 3) {
+          for (const m of this.#unacked.values()) this.#send(this.results, m);
+        }
       });
       sock.on("disconnect", (_p, why) => {
         this.disconnects++;
@@ -110,12 +118,15 @@ class _SimEndpoint {
       this.accepted = true;
       return;
     }
+    if (m.type === MessageType.RESULTS_ACK) {
+      this.#unacked.delete(m.taskId);
+      return;
+    }
     if (m.type !== MessageType.TASK) return;
     this.done++;
-    this.#send(
-      this.results,
-      encodeResult({ task_id: m.taskId, container_id: m.containerId, result: _NONE }),
-    );
+    const r = encodeResult({ task_id: m.taskId, container_id: m.containerId, result: _NONE });
+    this.#unacked.set(m.taskId, r);
+    this.#send(this.results, r);
   }
 
   beat(): void {
