@@ -126,10 +126,10 @@ function connect(a: Record<string, unknown>) {
   // times do (one burst of N heartbeats would be an artefact of simulating them in one process)
   const hb = encodeBare("HEARTBEAT");
   const periodMs = (a.hbPeriod as number) * 1000, tickMs = 10;
-  let next = 0;
+  let next = 0, owed = 0;
   beat = setInterval(() => {
-    const k = Math.ceil((managers.length * tickMs) / periodMs);
-    for (let i = 0; i < k && managers.length > 0; i++) {
+    owed += (managers.length * tickMs) / periodMs;
+    for (; owed >= 1 && managers.length > 0; owed--) {
       const m = managers[next++ % managers.length];
       if (!m.closed) m.send(hb);
     }
