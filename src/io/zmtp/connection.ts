@@ -92,7 +92,8 @@ export class Connection {
   #state: "greeting" | "handshake" | "ready" | "closed" = "greeting";
   #decoder: FrameDecoder;
   /** Small parts are copied straight into this staging buffer (no allocation per part). */
-  #stage = new Uint8Array(_STAGE);
+  /** Allocated by the first write after each seal: an idle connection holds none. */
+  #stage = _EMPTY;
   #stageLen = 0;
   /** Messages that end in the staging buffer. */
   #stageMsgs = 0;
@@ -207,7 +208,9 @@ export class Connection {
     if (this.#stageLen + n > this.#stage.length) {
       if (this.#stageLen > 0 && this.#stageLen + n > _BATCH) this.#sealStage();
       else {
-        const bigger = new Uint8Array(Math.max(this.#stage.length * 2, this.#stageLen + n));
+        const bigger = new Uint8Array(
+          Math.max(this.#stage.length * 2, this.#stageLen + n, _STAGE),
+        );
         bigger.set(this.#stage.subarray(0, this.#stageLen));
         this.#stage = bigger;
       }
@@ -233,7 +236,7 @@ export class Connection {
   #sealStage() {
     if (this.#stageLen === 0) return;
     this.#batches.push({ bytes: this.#stage.subarray(0, this.#stageLen), msgs: this.#stageMsgs });
-    this.#stage = new Uint8Array(_STAGE);
+    this.#stage = _EMPTY;
     this.#stageLen = 0;
     this.#stageMsgs = 0;
   }
