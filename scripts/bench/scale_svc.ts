@@ -122,8 +122,9 @@ export async function measureServiceAt(
     const ids = regs.map((r) => r.endpoint_id);
     const reasons = () => {
       const why: Record<string, number> = {};
-      for (const m of svc.stderr().matchAll(/disconnected \(([^:)0-9]*)/g)) {
+      for (const m of svc.stderr().matchAll(/disconnected \(([^:)0-9]*)([^)]*)/g)) {
         why[m[1]] = (why[m[1]] ?? 0) + 1;
+        if (Deno.env.get("FX_BENCH_VERBOSE") && why[m[1]] <= 5) console.error(m[0]);
       }
       return why;
     };
