@@ -827,8 +827,7 @@ export class Interchange {
       const ex = this.#opts.config.executor;
       if (now - this.#lastHeartbeat >= ex.heartbeat_period * 1000) {
         this.#lastHeartbeat = now;
-        const beat = encodeBare("HEARTBEAT");
-        for (const m of this.#managers.values()) this.#send(m.identity, beat);
+        this.#heartbeatAll();
       }
       for (const m of [...this.#managers.values()]) {
         if (now - m.lastSeen > ex.heartbeat_threshold * 1000) {
@@ -841,6 +840,22 @@ export class Interchange {
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /**
+   * HEARTBEAT every manager, in slices of 256 per macrotask: thousands of sends in one turn
+   * would hold up every task dispatched meanwhile.
+   */
+  #heartbeatAll(): void {
+    const beat = encodeBare("HEARTBEAT");
+    const ids = [...this.#managers.values()].map((m) => m.identity);
+    const slice = (from: number) => {
+      if (this.#stopping) return;
+      const to = Math.min(ids.length, from + 256);
+      for (let i = from; i < to; i++) this.#send(ids[i], beat);
+      if (to < ids.length) setImmediate(() => slice(to));
+    };
+    slice(0);
   }
 
   #strategize(now: number): void {
