@@ -739,7 +739,7 @@ export class ApiServer {
       t = this.#store.getTask(id) ?? t;
     }
     const rec = this.#taskRecord(t);
-    if (FINAL_STATES.has(t.status)) this.#store.deleteTasks([t.uuid]);
+    if (FINAL_STATES.has(t.status)) this.#store.handedOut([t.uuid]);
     return json(rec);
   }
 
@@ -772,7 +772,7 @@ export class ApiServer {
       out[key] = this.#taskRecord(t);
       if (FINAL_STATES.has(t.status)) done.push(t.uuid);
     }
-    this.#store.deleteTasks(done);
+    this.#store.handedOut(done);
     return json({ response: "batch", results: out });
   }
 
