@@ -6,9 +6,9 @@
  *
  * - `stall`: no bytes in either direction (both peers keep their sockets open); bytes held back
  *   are delivered when the fault is cleared — a link that goes quiet and comes back;
- * - `half-open`: the target side is closed, the client side is kept open and whatever the
- *   client sends is discarded — the client must notice by itself (heartbeats) that nobody is
- *   there any more;
+ * - `half-open`: for the connections open when it starts, the target side is closed and the
+ *   client side is kept open, whatever the client sends is discarded — the client must notice
+ *   by itself (heartbeats) that nobody is there any more; new connections work;
  * - `reset`: every connection is cut after `afterBytes` more bytes of the next chunk in the
  *   chosen direction, i.e. in the middle of a message; both sides are closed at once (the
  *   kernel sends RST when unread bytes are pending, FIN otherwise — Deno has no SO_LINGER);
@@ -232,7 +232,6 @@ export class FaultProxy {
       } catch { /* closed */ }
       return;
     }
-    if (this.#fault?.kind === "half-open") this.#halfOpen(pair);
     await Promise.all([
       this.#pump(pair, pair.client, () => pair.target, "up"),
       this.#pump(pair, pair.target, () => pair.client, "down"),
@@ -264,7 +263,7 @@ export class FaultProxy {
       while (this.#fault?.kind === "stall" && !pair.closed) await this.#changed.promise;
       const f = this.#fault;
       if (pair.closed) return;
-      if (f?.kind === "partition" || (f?.kind === "half-open" && dir === "up") || !to()) {
+      if (f?.kind === "partition" || !to()) {
         this.stats.dropped += n;
         continue;
       }

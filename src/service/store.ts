@@ -396,7 +396,8 @@ export class ServiceStore {
       this.#stmt("COMMIT").run();
       return out;
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      // SQLite may have rolled back by itself (SQLITE_FULL, SQLITE_IOERR): keep the real error
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw e;
     }
   }
@@ -1064,10 +1065,10 @@ export class ServiceStore {
     ) > 0;
   }
 
-  /** The user's finished tasks of a task group, oldest first (for the results WebSocket). */
+  /** The user's finished, not yet handed-out tasks of a task group, oldest first (results WebSocket). */
   finishedTasksInGroup(userId: number, groupId: string): TaskRow[] {
     return this.#all<TaskRow>(
-      `SELECT ${_TASK_COLS} FROM tasks WHERE task_group_id = ? AND user_id = ? AND status IN ('success', 'failed') ORDER BY completion_t, rowid`,
+      `SELECT ${_TASK_COLS} FROM tasks WHERE task_group_id = ? AND user_id = ? AND status IN ('success', 'failed') AND retrieved_at IS NULL ORDER BY completion_t, rowid`,
       groupId,
       userId,
     );
