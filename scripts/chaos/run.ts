@@ -278,6 +278,9 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     "1",
     "--public-host",
     _FWD_PROXY_HOST,
+    // longer than any client retry here, short enough for the tmpfs to hold the large results
+    "--result-retention",
+    "120",
   ];
   const epDir = join(home, _EP);
   const svcDir = servicePaths(home).dir;
@@ -525,7 +528,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     // ---------------------------------------------------------------- set up
     // the service's state on a filesystem of its own, which the disk-full fault fills
     Deno.mkdirSync(svcDir, { recursive: true, mode: 0o700 });
-    if ((await _run("mount", ["-t", "tmpfs", "-o", "size=3g,mode=0700", "tmpfs", svcDir])).ok) {
+    if ((await _run("mount", ["-t", "tmpfs", "-o", "size=1g,mode=0700", "tmpfs", svcDir])).ok) {
       diskFull = "tmpfs";
     }
     await startService();
@@ -542,7 +545,8 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     Deno.mkdirSync(epDir, { recursive: true, mode: 0o700 });
     // managers reach the interchange through the proxy: worker_init (run by bash before the
     // manager, like a batch script's) rewrites the --task-url of the exec that starts it
-    const rewrite = `exec() { builtin exec "\${@//tcp:\\/\\/127.0.0.1:/tcp://${_MGR_PROXY_HOST}:}"; }`;
+    const rewrite =
+      `exec() { builtin exec "\${@//tcp:\\/\\/127.0.0.1:/tcp://${_MGR_PROXY_HOST}:}"; }`;
     Deno.writeTextFileSync(
       join(epDir, "config.yaml"),
       [
@@ -610,7 +614,10 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         } catch (e) {
           // refused (the service answered: nothing was queued) or no answer (the tasks may
           // have been queued, but were never acknowledged to us)
-          if (!(e instanceof FuncXApiError)) report.unacknowledgedSubmits++;
+          const refused = /connection refused|tcp connect error/i.test(
+            `${(e as Error).message} ${String((e as Error).cause ?? "")}`,
+          );
+          if (!(e instanceof FuncXApiError) && !refused) report.unacknowledgedSubmits++;
           if (burst) live.burst = burst;
           await _sleep(300);
         }
@@ -631,7 +638,8 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
           if (o.error?.type === "UnknownTask") continue;
           if (!t.final) t.final = o;
           else if (!t.changed && !_sameFinal(t.final, o)) {
-            t.changed = `${t.final.status}@${t.final.completionTime} then ${o.status}@${o.completionTime}`;
+            t.changed =
+              `${t.final.status}@${t.final.completionTime} then ${o.status}@${o.completionTime}`;
           }
         }
       }
@@ -796,7 +804,9 @@ async function _fillWithWrites(path: string): Promise<void> {
   const chunk = new Uint8Array(1 << 20);
   try {
     for (;;) await f.write(chunk);
-  } catch { /* full */ } finally {
+  } catch {
+    /* full */
+  } finally {
     f.close();
   }
 }
@@ -843,7 +853,9 @@ export function formatPerKind(r: ChaosReport): string[] {
     const f = r.perKind[k];
     if (!f) continue;
     out.push(
-      `${k.padEnd(18)} rounds=${f.rounds} tasks=${f.tasks} ok=${f.succeeded} failed=${f.failedWithReason} lost=${f.lost} duplicated=${f.duplicated} wrong=${f.wrong}`,
+      `${
+        k.padEnd(18)
+      } rounds=${f.rounds} tasks=${f.tasks} ok=${f.succeeded} failed=${f.failedWithReason} lost=${f.lost} duplicated=${f.duplicated} wrong=${f.wrong}`,
     );
   }
   return out;
