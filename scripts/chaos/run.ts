@@ -224,8 +224,9 @@ function _sameFinal(a: TaskOutcome, b: TaskOutcome): boolean {
 interface _Live {
   /** Called right after the next submit / batch_status request was started. */
   onStart: { what: "submit" | "poll"; fire: () => void } | null;
-  /** Ask the submitter for one burst of this many fast tasks. */
+  /** Ask the submitter for one burst of this many tasks of `burstKind`. */
   burst: number;
+  burstKind: _Kind;
   burstIds: string[];
 }
 
@@ -285,7 +286,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   const epDir = join(home, _EP);
   const svcDir = servicePaths(home).dir;
   const tasks = new Map<string, _Task>();
-  const live: _Live = { onStart: null, burst: 0, burstIds: [] };
+  const live: _Live = { onStart: null, burst: 0, burstKind: "fast", burstIds: [] };
   let round = 0;
   let submitting = true;
   let submitter: Promise<void> = Promise.resolve();
@@ -449,7 +450,10 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         const what = kind === "service-in-submit" ? "submit" : "poll";
         const started = Promise.withResolvers<void>();
         live.onStart = { what, fire: () => started.resolve() };
-        if (what === "submit") live.burst = 30;
+        if (what === "submit") {
+          live.burstKind = "fast";
+          live.burst = 30;
+        }
         const seen = await Promise.race([started.promise.then(() => true), _sleep(10_000)]);
         live.onStart = null;
         const delay = Math.floor(rand() * 8);
@@ -461,8 +465,10 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         }`;
       }
       case "service-storing": {
+        // slow tasks: their results arrive one by one over several seconds
         live.burstIds = [];
-        live.burst = 30;
+        live.burstKind = "slow";
+        live.burst = 20;
         await until(() => live.burstIds.length > 0, 10_000);
         const peek = ServiceStore.open(servicePaths(home).db);
         let stored = 0;
@@ -592,7 +598,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         for (let i = 0; i < n; i++) {
           const r = taskRand();
           const kind: _Kind = burst
-            ? "fast"
+            ? live.burstKind
             : r < 0.5
             ? "fast"
             : r < 0.75

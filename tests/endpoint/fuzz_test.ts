@@ -80,9 +80,8 @@ Deno.test({
         fwd.send(int(3) === 0 ? "commands" : "tasks", id, frame);
         if (++sent % 100 === 0) await new Promise((r) => setTimeout(r, 1));
       }
-      // still alive, still connected, still answering
-      await new Promise((r) => setTimeout(r, 500));
-      assertEquals(ep.state, "connected");
+      // still alive, still connected, still answering: the heartbeat is answered after all the
+      // noise before it on the same connection was handled
       const before = fwd.received.commands.length;
       fwd.sendHeartbeatReq(id);
       await fwd.waitFor("heartbeat reply", () =>
