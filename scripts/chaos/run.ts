@@ -58,6 +58,8 @@ export interface ChaosOptions {
   victims?: FaultKind[];
   /** Choose at random among these (default: every kind). */
   faults?: FaultKind[];
+  /** The service's `--result-retention` (default 120 s; 0 shows the old, lossy behaviour). */
+  resultRetentionS?: number;
 }
 
 /** @deprecated the old name of {@linkcode FaultKind}. */
@@ -281,7 +283,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     _FWD_PROXY_HOST,
     // longer than any client retry here, short enough for the tmpfs to hold the large results
     "--result-retention",
-    "120",
+    String(opts.resultRetentionS ?? 120),
   ];
   const epDir = join(home, _EP);
   const svcDir = servicePaths(home).dir;
@@ -456,7 +458,8 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         }
         const seen = await Promise.race([started.promise.then(() => true), _sleep(10_000)]);
         live.onStart = null;
-        const delay = Math.floor(rand() * 8);
+        // 0-30 ms: from "still reading the request" to "writing a large answer"
+        const delay = Math.floor(rand() * 30);
         await _sleep(delay);
         const pid = await killService();
         await startService();

@@ -5,7 +5,7 @@
  * answering heartbeats and acks afterwards.
  */
 import { join } from "node:path";
-import { assert, assertEquals } from "../auth/_assert.ts";
+import { assert } from "../auth/_assert.ts";
 import { TokenStore } from "../../src/auth/tokens.ts";
 import { Endpoint } from "../../src/endpoint/endpoint.ts";
 import { DEFAULT_ENDPOINT_CONFIG, DEFAULT_GLOBAL_CONFIG } from "../../src/config/types.ts";
