@@ -537,7 +537,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     // ---------------------------------------------------------------- set up
     // the service's state on a filesystem of its own, which the disk-full fault fills
     Deno.mkdirSync(svcDir, { recursive: true, mode: 0o700 });
-    if ((await _run("mount", ["-t", "tmpfs", "-o", "size=1g,mode=0700", "tmpfs", svcDir])).ok) {
+    if ((await _run("mount", ["-t", "tmpfs", "-o", "size=512m,mode=0700", "tmpfs", svcDir])).ok) {
       diskFull = "tmpfs";
     }
     await startService();
