@@ -119,6 +119,8 @@ interface _Task {
   final?: TaskOutcome;
   /** A later read whose final state differs from the first. */
   changed?: string;
+  /** The round in which the service first called it unknown before we had its result. */
+  vanished?: number;
 }
 
 const _EP = "chaos";
@@ -643,8 +645,12 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
           const o = got.get(id);
           const t = tasks.get(id)!;
           if (!o || o.pending) continue;
-          // a handed-out task is deleted after the retention: later polls say "unknown"
-          if (o.error?.type === "UnknownTask") continue;
+          // a handed-out task is deleted after the retention: later polls say "unknown"; unknown
+          // before we ever had its result is how a lost answer shows (the lost=10 signature)
+          if (o.error?.type === "UnknownTask") {
+            if (!t.final) t.vanished ??= round;
+            continue;
+          }
           if (!t.final) t.final = o;
           else if (!t.changed && !_sameFinal(t.final, o)) {
             t.changed =
@@ -742,7 +748,12 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     if (!t.final) {
       report.lost++;
       fig.lost++;
-      if (report.examples.length < 20) report.examples.push(`lost: ${what} (round ${t.round})`);
+      const gone = t.vanished === undefined
+        ? "never final"
+        : `unknown to the service since round ${t.vanished}, its result never reached us`;
+      if (report.examples.length < 20) {
+        report.examples.push(`lost: ${what} (submitted in round ${t.round}; ${gone})`);
+      }
       continue;
     }
     if (t.changed) {
