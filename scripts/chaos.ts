@@ -1,24 +1,30 @@
 /**
- * `deno task chaos [--rounds N] [--seed S] [--keep-home]`: run the real local service and an
- * endpoint, stream tasks, kill one component per round (service, endpoint daemon, manager,
- * worker) with SIGKILL at a random moment, and check that every task ends in exactly one
- * final state. Prints `rounds, tasks, succeeded, failed-with-reason, lost, duplicated` last;
- * exits 1 when anything was lost, duplicated or wrong, or a component did not come back.
+ * `deno task chaos [--rounds N] [--seed S] [--faults LIST] [--keep-home]`: run the real local
+ * service and an endpoint, stream tasks, inject one fault per round (SIGKILLs at random and
+ * chosen moments, the service's disk full, the daemon SIGSTOPped, TCP stalls, half-open
+ * connections, resets, slow drips and partitions on both links; see `chaos/faults.ts`), and
+ * check that every acknowledged task ends in exactly one final state. Prints the figures per
+ * fault kind, then `rounds, tasks, succeeded, failed-with-reason, lost, duplicated, ...` last;
+ * exits 1 when anything was lost, duplicated, wrong or stuck, or a component did not come
+ * back (the funcX home is then kept and its path printed).
  *
  * @example
  * ```sh
- * deno task chaos --rounds 20 --seed 1
+ * deno task chaos --rounds 20 --seed 1 --faults all
+ * deno task chaos --rounds 5 --faults fwd-stall,mgr-partition
  * ```
  * @module
  */
 import { progress } from "../src/cli/progress.ts";
-import { formatReport, runChaos } from "./chaos/run.ts";
+import { formatPerKind, formatReport, runChaos } from "./chaos/run.ts";
+import { type FaultKind, parseFaultList } from "./chaos/faults.ts";
 
 /** Parsed command line of the chaos script. */
 export interface ChaosArgs {
   rounds: number;
   seed?: number;
   keepHome: boolean;
+  faults?: FaultKind[];
 }
 
 /**
@@ -38,12 +44,19 @@ export function parseChaosArgs(argv: string[]): ChaosArgs {
       out.keepHome = true;
       continue;
     }
-    if (flag !== "--rounds" && flag !== "--seed") {
+    if (flag !== "--rounds" && flag !== "--seed" && flag !== "--faults") {
       throw new Error(
-        `unknown option ${JSON.stringify(argv[i])}; valid: --rounds N, --seed S, --keep-home`,
+        `unknown option ${
+          JSON.stringify(argv[i])
+        }; valid: --rounds N, --seed S, --faults LIST, --keep-home`,
       );
     }
     if (value === undefined) value = argv[++i];
+    if (flag === "--faults") {
+      if (value === undefined || value === "") throw new Error("--faults: a list is required");
+      out.faults = parseFaultList(value);
+      continue;
+    }
     const n = Number(value);
     if (value === undefined || !Number.isInteger(n) || n < (flag === "--rounds" ? 1 : 0)) {
       throw new Error(
@@ -72,11 +85,12 @@ if (import.meta.main) {
     rounds: args.rounds,
     seed: args.seed,
     keepHome: args.keepHome,
+    faults: args.faults,
     log: (l) => {
       running.clear();
-      console.log(l);
+      console.log(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} ${l}`);
       const round = /^round (\d+):/.exec(l)?.[1];
-      if (round) running.update(`round ${round} of ${args.rounds} done`);
+      if (round) running.update(`round ${round} of ${args.rounds}`);
     },
   }).finally(() => running.done());
   console.log(`seed=${r.seed}, kills: ${r.kills.join(" ")}`);
@@ -84,8 +98,10 @@ if (import.meta.main) {
   if (r.wrong > 0) console.log(`wrong=${r.wrong} (wrong value or failure without a clear reason)`);
   for (const ex of r.examples) console.log(`  ${ex}`);
   for (const p of r.problems) console.log(`problem: ${p}`);
-  if (args.keepHome) console.log(`home kept: ${r.home}`);
+  for (const line of formatPerKind(r)) console.log(line);
+  if (r.homeKept) console.log(`home kept: ${r.home}`);
   console.log(`elapsed ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(formatReport(r));
-  Deno.exit(r.lost > 0 || r.duplicated > 0 || r.wrong > 0 || r.problems.length > 0 ? 1 : 0);
+  const bad = r.lost + r.duplicated + r.wrong + r.stuck + r.problems.length;
+  Deno.exit(bad > 0 ? 1 : 0);
 }

@@ -6,7 +6,8 @@
  *    with apt when missing (as root);
  * 2. when running as root, start the one-node local Slurm cluster
  *    (`scripts/local-slurm.sh start`, which installs slurm-wlm + munge if needed) so
- *    the Slurm provider tests run against a real Slurm;
+ *    the Slurm provider tests run against a real Slurm, and stop it again at the end (also on
+ *    failure or Ctrl-C) unless another test run still uses it;
  * 3. each test file in its own `deno test -A` process, `DENO_JOBS` (default 3) at a time, each file's
  *    tests in order).
  *
@@ -14,6 +15,18 @@
  * @module
  */
 const root = new URL("..", import.meta.url).pathname;
+
+let slurmStarted = false;
+const slurmScript = `${root}scripts/local-slurm.sh`;
+// Test runs of several worktrees share the one local Slurm: each run registers its pid here
+// and the last one to finish stops the daemons.
+const slurmUsers = "/run/local-slurm/users";
+const slurmMe = `${slurmUsers}/${Deno.pid}`;
+/** Exit, stopping the local Slurm first when this run started it. */
+async function _exit(code: number): Promise<never> {
+  await _releaseSlurm();
+  Deno.exit(code);
+}
 
 async function run(title: string, cmd: string, args: string[], env: Record<string, string> = {}) {
   console.error(`\n==> ${title}: ${[cmd, ...args].join(" ")}`);
@@ -29,7 +42,7 @@ async function run(title: string, cmd: string, args: string[], env: Record<strin
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   if (!status.success) {
     console.error(`==> ${title} FAILED (exit ${status.code}, ${secs} s)`);
-    Deno.exit(status.code || 1);
+    await _exit(status.code || 1);
   }
   console.error(`==> ${title} ok (${secs} s)`);
 }
@@ -75,13 +88,37 @@ if (!await _has("python3")) {
   }
 }
 
-let slurmStarted = false;
-const slurmScript = `${root}scripts/local-slurm.sh`;
+async function _releaseSlurm(): Promise<void> {
+  if (!slurmStarted) return;
+  slurmStarted = false;
+  Deno.removeSync(slurmMe);
+  const others = [...Deno.readDirSync(slurmUsers)].filter((e) => {
+    try {
+      Deno.statSync(`/proc/${e.name}`);
+      return true;
+    } catch {
+      Deno.removeSync(`${slurmUsers}/${e.name}`); // a run that died without cleaning up
+      return false;
+    }
+  });
+  if (others.length > 0) {
+    console.error(`==> local Slurm: still used by test run(s) ${others.map((e) => e.name)}`);
+    return;
+  }
+  const st = await new Deno.Command("bash", { args: [slurmScript, "stop"], stdin: "null" })
+    .spawn().status;
+  console.error(`==> local Slurm: ${st.success ? "stopped" : `stop failed (exit ${st.code})`}`);
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, () => void _exit(130));
+}
 if (!Deno.env.get("FUNCX_TEST_NO_SLURM") && isRoot()) {
   try {
     Deno.statSync(slurmScript);
-    await run("local Slurm", "bash", [slurmScript, "start"]);
+    Deno.mkdirSync(slurmUsers, { recursive: true });
+    Deno.writeTextFileSync(slurmMe, "");
     slurmStarted = true;
+    await run("local Slurm", "bash", [slurmScript, "start"]);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
     console.error("==> local Slurm: scripts/local-slurm.sh missing, Slurm tests will skip");
@@ -132,14 +169,22 @@ async function _runOne(file: string) {
       };
     }
   }
-  await Deno.stdout.write(new TextEncoder().encode(`\n---- ${file}\n${text}`));
+  // A file that died without its summary line (a native crash, a signal, a failed import)
+  // says so, with its exit status, above whatever it printed.
+  const crashed = !out.success && (!summary || summary.failed === 0);
+  const head = crashed
+    ? `\n---- ${file}: CRASHED (exit ${out.code}${
+      out.signal ? `, ${out.signal}` : ""
+    }) outside a test; its output follows${text.trim() ? "" : " (it printed nothing)"}\n`
+    : `\n---- ${file}\n`;
+  await _writeAll(head + text);
   if (summary) {
     totals.passed += summary.passed;
     totals.failed += summary.failed;
     totals.ignored += summary.ignored;
   }
   if (!out.success) {
-    if (!summary || summary.failed === 0) totals.failed++; // crashed outside a test
+    if (crashed) totals.failed++;
     failedFiles.push(`${file} (exit ${out.code}${out.signal ? `, ${out.signal}` : ""})`);
   }
 }
@@ -154,6 +199,7 @@ console.log(
     totals.ignored ? `, ${totals.ignored} skipped` : ""
   }`,
 );
+await _releaseSlurm();
 if (failedFiles.length) {
   console.error(`==> tests FAILED (${secs} s):\n  ${failedFiles.join("\n  ")}`);
   Deno.exit(1);
@@ -163,6 +209,12 @@ if (totals.passed === 0) {
   Deno.exit(1);
 }
 console.error(`==> tests ok (${secs} s)\nAll checks passed.`);
+
+/** Write all of `text` to stdout (one write may take only part of it on a pipe). */
+async function _writeAll(text: string): Promise<void> {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(await Deno.stdout.write(bytes));
+}
 
 /** Test files (`*_test.ts`) under the given files/directories, relative to the repo root. */
 async function _collect(paths: string[]): Promise<string[]> {

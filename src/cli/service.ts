@@ -48,6 +48,8 @@ export interface ServiceStartOptions {
   heartbeatPeriod: string;
   /** Access-token lifetime, seconds. */
   tokenLifetime: string;
+  /** Seconds a handed-out result stays readable. */
+  resultRetention?: string;
   /** debug, info, warn or error. */
   logLevel: string;
   /** PEM certificate chain: serve HTTPS. */
@@ -75,6 +77,17 @@ function _seconds(value: string, flag: string): number {
   if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
     throw new CliError(
       `${flag}: expected a positive number of seconds, got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+function _retention(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new CliError(
+      `--result-retention: expected a number of seconds (0 or more), got ${JSON.stringify(value)}`,
     );
   }
   return n;
@@ -149,6 +162,7 @@ export function checkStartOptions(o: ServiceStartOptions) {
     publicHost: o.publicHost,
     heartbeatPeriod: _seconds(o.heartbeatPeriod, "--heartbeat-period"),
     tokenLifetime: _seconds(o.tokenLifetime, "--token-lifetime"),
+    resultRetentionS: _retention(o.resultRetention),
     logLevel: _level(o.logLevel),
     legacyEndpoints: o.legacyEndpoints ?? false,
   };
@@ -238,6 +252,7 @@ async function _startDetached(ctx: CliContext, o: ServiceStartOptions): Promise<
     ctx.debug() ? "debug" : o.logLevel,
   ];
   if (o.forwarderPort !== undefined) args.push("--forwarder-port", o.forwarderPort);
+  if (o.resultRetention !== undefined) args.push("--result-retention", o.resultRetention);
   if (o.tlsCert && o.tlsKey) {
     args.push("--tls-cert", resolve(o.tlsCert), "--tls-key", resolve(o.tlsKey));
   }
@@ -328,6 +343,10 @@ export function register(program: Command, ctx: CliContext) {
     )
     .option("--heartbeat-period <seconds>", "seconds between heartbeats to endpoints", "30")
     .option("--token-lifetime <seconds>", "access-token lifetime in seconds", "172800")
+    .option(
+      "--result-retention <seconds>",
+      "how long a result stays readable after it was handed out (0 = delete at once); default 600",
+    )
     .option("--log-level <level>", "debug, info, warn or error", "info")
     .option("--tls-cert <file>", "serve HTTPS with this PEM certificate chain (reloaded on SIGHUP)")
     .option("--tls-key <file>", "PEM private key of --tls-cert")

@@ -122,10 +122,21 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
         size += bytes.length;
       } catch {
         // disk full or file gone: fall back to stderr rather than stop
-        Deno.stderr.writeSync(bytes);
+        _toStderr(bytes);
       }
     }
-    if (!fh || opts.echo) Deno.stderr.writeSync(bytes);
+    if (!fh || opts.echo) _toStderr(bytes);
   }
   return logger;
+}
+
+/**
+ * Write to stderr; a failure is dropped. A detached daemon's stderr is a file on the same disk
+ * as its log: when that disk is full, logging must not throw into the code that logs (the
+ * service died of exactly that while its database was full).
+ */
+function _toStderr(bytes: Uint8Array): void {
+  try {
+    Deno.stderr.writeSync(bytes);
+  } catch { /* nowhere left to write: drop the line */ }
 }

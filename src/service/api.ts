@@ -739,7 +739,7 @@ export class ApiServer {
       t = this.#store.getTask(id) ?? t;
     }
     const rec = this.#taskRecord(t);
-    if (FINAL_STATES.has(t.status)) this.#store.deleteTasks([t.uuid]);
+    if (FINAL_STATES.has(t.status)) this.#handedOut([t.uuid]);
     return json(rec);
   }
 
@@ -772,8 +772,20 @@ export class ApiServer {
       out[key] = this.#taskRecord(t);
       if (FINAL_STATES.has(t.status)) done.push(t.uuid);
     }
-    this.#store.deleteTasks(done);
+    this.#handedOut(done);
     return json({ response: "batch", results: out });
+  }
+
+  /**
+   * Mark results as handed out. When that write fails (disk full) the answer still goes out:
+   * an unmarked result is only kept longer, which loses nothing.
+   */
+  #handedOut(ids: string[]): void {
+    try {
+      this.#store.handedOut(ids);
+    } catch (e) {
+      this.#log.warn("api", "marking %d results as handed out failed: %s", ids.length, e);
+    }
   }
 
   #taskGroup(req: Request, rawId: string): Response {

@@ -45,6 +45,8 @@ export interface ServiceOptions {
   heartbeatPeriod?: number;
   /** Access-token lifetime in seconds (default 48 h). */
   tokenLifetime?: number;
+  /** Seconds a handed-out result stays readable (default 600; 0 = delete at once). */
+  resultRetentionS?: number;
   /** Accept unmodified funcx-endpoint 0.3 endpoints, trusted on first use (default false). */
   legacyEndpoints?: boolean;
   /** Logger. */
@@ -126,7 +128,7 @@ export class LocalService {
     const log = opts.log;
     checkExposure(host, !!opts.tls, !!opts.allowPlainHttp);
     const tls = opts.tls ? await loadTlsPair(opts.tls) : undefined;
-    const store = ServiceStore.open(paths.db);
+    const store = ServiceStore.open(paths.db, { resultRetentionS: opts.resultRetentionS });
     let forwarder: Forwarder | undefined;
     let server: Deno.HttpServer<Deno.NetAddr> | undefined;
     let gate: ConnectionGate | undefined;

@@ -284,7 +284,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   result TEXT,
   exception TEXT,
   created_at REAL NOT NULL,
-  completion_t REAL
+  completion_t REAL,
+  retrieved_at REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_ep_status ON tasks(endpoint_uuid, status);
 CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created_at);
@@ -301,6 +302,20 @@ CREATE TABLE IF NOT EXISTS endpoint_allowed_functions (
 
 const _TASK_COLS =
   "uuid, user_id, function_uuid, endpoint_uuid, task_group_id, container, status, result, exception, created_at, completion_t";
+
+/** Seconds a handed-out result stays readable (see {@linkcode ServiceStore.handedOut}). */
+export const DEFAULT_RESULT_RETENTION_S = 600;
+
+/** Options of {@linkcode ServiceStore.open}. */
+export interface StoreOptions {
+  /**
+   * Seconds a result stays readable after it was first handed out (default
+   * {@linkcode DEFAULT_RESULT_RETENTION_S}; 0 = delete at once, as upstream does).
+   */
+  resultRetentionS?: number;
+  /** Epoch seconds for the retention (default: the wall clock). */
+  clock?: () => number;
+}
 
 function _now(): number {
   return Date.now() / 1000;
@@ -319,8 +334,14 @@ export class ServiceStore {
   readonly taskLog: TaskLog;
   #lastPrune = 0;
 
-  private constructor(db: DatabaseSync) {
+  readonly #retentionS: number;
+  readonly #clock: () => number;
+  #purgedAt = 0;
+
+  private constructor(db: DatabaseSync, retentionS: number, clock: () => number) {
     this.#db = db;
+    this.#retentionS = retentionS;
+    this.#clock = clock;
     this.sharing = new SharingStore(db);
     this.legacy = new LegacyEndpoints(db);
     this.taskLog = new TaskLog(db);
@@ -334,12 +355,18 @@ export class ServiceStore {
    * const store = ServiceStore.open(":memory:");
    * ```
    */
-  static open(path: string): ServiceStore {
+  static open(path: string, opts: StoreOptions = {}): ServiceStore {
     const db = new DatabaseSync(path);
     db.exec("PRAGMA busy_timeout=5000");
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=NORMAL");
     db.exec(_SCHEMA);
+    // databases made before results were kept after hand-out
+    const cols = db.prepare("PRAGMA table_info(tasks)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "retrieved_at")) {
+      db.exec("ALTER TABLE tasks ADD COLUMN retrieved_at REAL");
+    }
+    db.exec("CREATE INDEX IF NOT EXISTS tasks_retrieved ON tasks(retrieved_at)");
     // password and token hashes: owner only (the -wal/-shm files too)
     for (const f of [path, `${path}-wal`, `${path}-shm`]) {
       if (path === ":memory:") break;
@@ -347,7 +374,11 @@ export class ServiceStore {
         Deno.chmodSync(f, 0o600);
       } catch { /* not created yet */ }
     }
-    return new ServiceStore(db);
+    return new ServiceStore(
+      db,
+      opts.resultRetentionS ?? DEFAULT_RESULT_RETENTION_S,
+      opts.clock ?? _now,
+    );
   }
 
   /** Close the database. */
@@ -365,7 +396,8 @@ export class ServiceStore {
       this.#stmt("COMMIT").run();
       return out;
     } catch (e) {
-      this.#db.exec("ROLLBACK");
+      // SQLite may have rolled back by itself (SQLITE_FULL, SQLITE_IOERR): keep the real error
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw e;
     }
   }
@@ -810,7 +842,40 @@ export class ServiceStore {
     return out;
   }
 
-  /** Delete tasks whose result was handed out (one transaction). */
+  /**
+   * The results of these final tasks were put into an answer to their owner. They stay
+   * readable for the retention period ({@linkcode StoreOptions.resultRetentionS}) and are
+   * deleted after it: the answer can be lost on its way (the service killed before it was
+   * written, the connection reset, the client gave up waiting), and a client that asks again
+   * must get the same result, not "unknown task". Retention 0 deletes them at once.
+   *
+   * @example
+   * ```ts
+   * store.handedOut([taskId]);
+   * ```
+   */
+  handedOut(uuids: string[]): void {
+    if (this.#retentionS <= 0) return this.deleteTasks(uuids);
+    const now = this.#clock();
+    if (uuids.length > 0) {
+      this.transaction(() => {
+        const st = this.#stmt(
+          "UPDATE tasks SET retrieved_at = ? WHERE uuid = ? AND retrieved_at IS NULL AND status IN ('success', 'failed')",
+        );
+        for (const u of uuids) st.run(now, u);
+      });
+    }
+    // at most once a second: one indexed delete of what has been handed out long enough ago
+    if (now - this.#purgedAt >= 1) {
+      this.#purgedAt = now;
+      this.#run(
+        "DELETE FROM tasks WHERE retrieved_at IS NOT NULL AND retrieved_at < ?",
+        now - this.#retentionS,
+      );
+    }
+  }
+
+  /** Delete tasks now (one transaction). */
   deleteTasks(uuids: string[]): void {
     if (uuids.length === 0) return;
     this.transaction(() => {
@@ -1000,10 +1065,10 @@ export class ServiceStore {
     ) > 0;
   }
 
-  /** The user's finished tasks of a task group, oldest first (for the results WebSocket). */
+  /** The user's finished, not yet handed-out tasks of a task group, oldest first (results WebSocket). */
   finishedTasksInGroup(userId: number, groupId: string): TaskRow[] {
     return this.#all<TaskRow>(
-      `SELECT ${_TASK_COLS} FROM tasks WHERE task_group_id = ? AND user_id = ? AND status IN ('success', 'failed') ORDER BY completion_t, rowid`,
+      `SELECT ${_TASK_COLS} FROM tasks WHERE task_group_id = ? AND user_id = ? AND status IN ('success', 'failed') AND retrieved_at IS NULL ORDER BY completion_t, rowid`,
       groupId,
       userId,
     );

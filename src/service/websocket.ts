@@ -147,7 +147,7 @@ export class ResultsSocketHub {
         }
       }
     }
-    this.#store.deleteTasks(sent);
+    this.#store.handedOut(sent);
   }
 
   /** Close every socket (1001 going away): clients reconnect to the next service. */
@@ -193,7 +193,7 @@ export class ResultsSocketHub {
       if (!this.#send(c, t)) break;
       sent.push(t.uuid);
     }
-    this.#store.deleteTasks(sent);
+    this.#store.handedOut(sent);
   }
 
   /** Send one result; false when the socket is not open (the result stays stored). */

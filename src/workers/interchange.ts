@@ -106,6 +106,8 @@ export interface ManagerStatus {
   running: number;
   /** Why its workers cannot run (they die before their first task), when they cannot. */
   problem?: string;
+  /** Milliseconds since its last message (monotonic clock): the heartbeat threshold counts from it. */
+  last_message_ms_ago: number;
 }
 
 /** An error kept for `status.json`. */
@@ -348,6 +350,7 @@ export class Interchange {
       idle_workers: m.idle,
       running: m.inflight.size,
       ...(this.#degraded.problemOf(m.uid) ? { problem: this.#degraded.problemOf(m.uid) } : {}),
+      last_message_ms_ago: Math.round(performance.now() - m.lastSeen),
     }));
     const queued = this.#queue.length - this.#queueHead;
     return {

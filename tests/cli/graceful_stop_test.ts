@@ -11,6 +11,7 @@ import type { StatusFile } from "../../src/daemon/state.ts";
 import type { FuncXClient, TaskOutcome } from "../../src/sdk/client.ts";
 import { createWorld, fastEndpointConfig, PY } from "../e2e/_world.ts";
 import { runCli } from "../helpers/cli.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 function _runs(log: string): Map<string, number> {
   const n = new Map<string, number>();
@@ -26,11 +27,7 @@ function _runs(log: string): Map<string, number> {
 }
 
 async function _until(what: string, ok: () => boolean, ms = 120_000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!ok()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(ok, { what, timeoutMs: ms });
 }
 
 function _status(dir: string): StatusFile | null {

@@ -13,6 +13,7 @@ import {
   writeGlobalConfig,
   writeTokens,
 } from "../helpers/service.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 interface ListRow {
   name: string;
@@ -33,9 +34,7 @@ function alive(pid: number): boolean {
 }
 
 async function waitGone(pid: number, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  assert(!alive(pid), `pid ${pid} still alive`);
+  await waitFor(() => !alive(pid), { what: `pid ${pid} gone`, timeoutMs: ms });
 }
 
 const EP_CONFIG = `# lifecycle test: no blocks, so no managers are started
@@ -319,15 +318,15 @@ Deno.test({
       assertEquals(s.code, 0, s.stdout + s.stderr);
       pid = Number(/pid (\d+)/.exec(s.stdout)?.[1]);
       // wait until the block's manager has registered
-      const end = Date.now() + 60_000;
-      let managers = 0;
-      while (Date.now() < end) {
-        const st = JSON.parse((await runCli(home, ["status", "ep", "--json"])).stdout);
-        managers = st.daemon?.managers?.length ?? 0;
-        if (managers > 0) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      assert(managers > 0, "no manager registered");
+      await waitFor(
+        async () => JSON.parse((await runCli(home, ["status", "ep", "--json"])).stdout),
+        {
+          what: "a manager registered",
+          until: (st) => (st.daemon?.managers?.length ?? 0) > 0,
+          timeoutMs: 60_000,
+          everyMs: 500,
+        },
+      );
       const before = groupMembers(pid).filter((p) => p !== pid);
       assert(before.length > 0, "the manager is not in the daemon's process group");
       Deno.kill(pid, "SIGKILL");
@@ -335,11 +334,11 @@ Deno.test({
       assert(groupMembers(pid).length > 0, "nothing was left over to clean");
       const l = await list(home);
       assertEquals([l[0].status, l[0].pid], ["Stopped", null]);
-      const deadline = Date.now() + 10_000;
-      while (groupMembers(pid).length > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      assertEquals(groupMembers(pid), []);
+      await waitFor(() => groupMembers(pid!), {
+        what: "the daemon's process group cleaned",
+        until: (left) => left.length === 0,
+        timeoutMs: 10_000,
+      });
     } finally {
       if (pid) {
         try {

@@ -29,3 +29,24 @@ Deno.test("logger: timestamped leveled lines, level filter, rotation keeps backu
   assertEquals(Deno.statSync(file).mode! & 0o777, 0o600);
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("logger: a full disk under both the log file and stderr drops lines, never throws", async () => {
+  // /dev/full fails every write with ENOSPC: the log file and the stderr of a detached
+  // daemon (a file on the same full disk) at once. The service once died of this.
+  const mod = new URL("../../src/daemon/log.ts", import.meta.url).href;
+  const code = `import { createLogger } from ${JSON.stringify(mod)};
+const log = createLogger({ file: "/dev/full", level: "debug" });
+for (let i = 0; i < 3; i++) log.error("t", "storing results failed %d", i);
+console.log("survived");`;
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `"$0" eval "$1" 2>/dev/full`, Deno.execPath(), code],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(
+    [out.code, new TextDecoder().decode(out.stdout).trim()],
+    [0, "survived"],
+    new TextDecoder().decode(out.stderr),
+  );
+});

@@ -4,6 +4,7 @@ import { spawnDetached } from "../../src/daemon/detach.ts";
 import { checkPidFile } from "../../src/daemon/pidfile.ts";
 import { allProcesses, isLiveStat, procStat, sendSignal } from "../../src/daemon/proc.ts";
 import { stopDaemon, waitForExit } from "../../src/daemon/stop.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 // A bash "daemon" that writes its own pid file (pid + /proc start ticks), starts a child
 // in its process group, and reacts to SIGTERM as told.
@@ -25,10 +26,11 @@ async function startFake(dir: string, onTerm: string) {
     logFile: join(dir, "daemon.log"),
     command: { cmd: "bash", args: [] },
   });
-  for (let i = 0; i < 100 && checkPidFile(pidFile).state !== "running"; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assertEquals(checkPidFile(pidFile).state, "running");
+  await waitFor(() => checkPidFile(pidFile).state, {
+    what: "the fake daemon's pid file",
+    until: (st) => st === "running",
+    timeoutMs: 5000,
+  });
   return { pidFile, d };
 }
 

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../auth/_assert.ts";
 import { createWorld, PY } from "./_world.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 function lines(path: string): string[][] {
   try {
@@ -17,14 +18,14 @@ function lines(path: string): string[][] {
   }
 }
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 180_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+function until<T>(what: string, fn: () => T | undefined, ms = 180_000): Promise<T> {
+  return waitFor(fn, {
+    what,
+    timeoutMs: ms,
+    until: (v) => v !== undefined && v !== false,
+  }) as Promise<
+    T
+  >;
 }
 
 function kill(pid: number) {
@@ -56,8 +57,10 @@ Deno.test({
       await until("150 executions", () => lines(log).length >= 150);
       await w.svc.kill();
       const executedWhileDown = lines(log).length;
-      await new Promise((r) => setTimeout(r, 1500));
-      assert(lines(log).length > executedWhileDown, "the endpoint kept running tasks");
+      await until(
+        "the endpoint running tasks while the service is down",
+        () => lines(log).length > executedWhileDown || undefined,
+      );
       await w.restartService();
       const r = await c.waitForResults(ids, { timeoutMs: 240_000 });
       assertEquals(r.size, n);

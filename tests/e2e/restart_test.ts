@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../auth/_assert.ts";
 import { createWorld, PY, settledTasks } from "./_world.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 function lines(path: string): string[] {
   try {
@@ -18,11 +19,7 @@ function lines(path: string): string[] {
 }
 
 async function until(what: string, fn: () => boolean, ms = 180_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(fn, { what, timeoutMs: ms });
 }
 
 function* walk(dir: string): Generator<string> {

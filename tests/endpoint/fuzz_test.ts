@@ -5,7 +5,7 @@
  * answering heartbeats and acks afterwards.
  */
 import { join } from "node:path";
-import { assert, assertEquals } from "../auth/_assert.ts";
+import { assert } from "../auth/_assert.ts";
 import { TokenStore } from "../../src/auth/tokens.ts";
 import { Endpoint } from "../../src/endpoint/endpoint.ts";
 import { DEFAULT_ENDPOINT_CONFIG, DEFAULT_GLOBAL_CONFIG } from "../../src/config/types.ts";
@@ -80,9 +80,8 @@ Deno.test({
         fwd.send(int(3) === 0 ? "commands" : "tasks", id, frame);
         if (++sent % 100 === 0) await new Promise((r) => setTimeout(r, 1));
       }
-      // still alive, still connected, still answering
-      await new Promise((r) => setTimeout(r, 500));
-      assertEquals(ep.state, "connected");
+      // still alive, still connected, still answering: the heartbeat is answered after all the
+      // noise before it on the same connection was handled
       const before = fwd.received.commands.length;
       fwd.sendHeartbeatReq(id);
       await fwd.waitFor("heartbeat reply", () =>

@@ -6,6 +6,7 @@ import {
   EndpointJsonError,
   readEndpointJson,
 } from "../../src/endpoint/files.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 function tmp(): string {
   return Deno.makeTempDirSync({ prefix: "fx-unacked-" });
@@ -31,9 +32,13 @@ Deno.test("unacked store: batched writes (not per result), 0600, load round trip
       })(),
       false,
     );
-    await new Promise((r) => setTimeout(r, 150));
+    // the batch is written after the debounce, in one atomic replace
+    const data = await waitFor(() => JSON.parse(Deno.readTextFileSync(path)), {
+      what: "the batched write of unacked_results.json",
+      timeoutMs: 5000,
+      everyMs: 10,
+    });
     assertEquals(Deno.statSync(path).mode! & 0o777, 0o600);
-    const data = JSON.parse(Deno.readTextFileSync(path));
     assertEquals(Object.keys(data).length, 999);
     assertEquals(data.t1, btoa(String.fromCharCode(128, 4, 1)));
     const again = new UnackedStore(path);

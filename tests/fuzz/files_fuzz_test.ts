@@ -18,6 +18,7 @@ import {
   writeTokens,
 } from "../helpers/service.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const SEED = fuzzSeed(31337);
 const enc = new TextEncoder();
@@ -189,13 +190,22 @@ Deno.test({
       });
       const r2 = await runCli(home, ["start", "ep", "--timeout", "60"]);
       assertEquals(r2.code, 0, r2.stderr);
-      await new Promise((r) => setTimeout(r, 2500));
-      const st = JSON.parse(Deno.readTextFileSync(join(dir, "status.json")));
-      assertEquals(st.state, "connected");
-      const log2 = Deno.readTextFileSync(join(dir, "endpoint.log"));
-      assert(/entries are not base64 strings and were skipped/.test(log2), log2.slice(-1500));
-      const svcLog = Deno.readTextFileSync(join(home, "service", "service.log"));
-      assert(/dropped .*result/.test(svcLog), "the forwarder logged the undecodable result");
+      await waitFor(() => Deno.readTextFileSync(join(dir, "endpoint.log")), {
+        what: "the endpoint's log line about the skipped entries",
+        until: (log) => /entries are not base64 strings and were skipped/.test(log),
+        describe: (log) => log?.slice(-1500) ?? "",
+      });
+      await waitFor(() => Deno.readTextFileSync(join(home, "service", "service.log")), {
+        what: "the forwarder's log line about the undecodable result",
+        until: (log) => /dropped .*result/.test(log),
+        describe: (log) => log?.slice(-1500) ?? "",
+      });
+      // after the forwarder dropped it, the daemon is still connected (a fresh status.json)
+      const seen = Date.now();
+      await waitFor(() => JSON.parse(Deno.readTextFileSync(join(dir, "status.json"))), {
+        what: "a status.json written after the drop, connected",
+        until: (st) => st.state === "connected" && Date.parse(st.updated_at) > seen,
+      });
       const stop2 = await runCli(home, ["stop", "ep"]);
       assertEquals(stop2.code, 0, stop2.stderr);
     } finally {

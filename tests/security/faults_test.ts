@@ -9,6 +9,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { createWorld, fastEndpointConfig, PY } from "../e2e/_world.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 function _mountTmpfs(dir: string, size: string): boolean {
   try {
@@ -75,19 +76,20 @@ Deno.test({
       const res = await w.client.waitForResults(ids, { timeoutMs: 30_000 });
       const values = ids.map((id) => res.get(id)?.value);
       assertEquals(values, [0, 1, 4, 9, 16, 25, 36, 49], "tasks finish while the disk is full");
-      await new Promise((r) => setTimeout(r, 2500));
-      assert(/No space left|ENOSPC|cannot write/i.test(ep.stderr()), ep.stderr().slice(-2000));
+      await waitFor(() => ep.stderr(), {
+        what: "the daemon reporting the full disk",
+        until: (err) => /No space left|ENOSPC|cannot write/i.test(err),
+        describe: (err) => err?.slice(-2000) ?? "",
+      });
       // the daemon is still there, and recovers when space is freed
       Deno.kill(ep.pid, "SIGCONT"); // throws if the process is gone
       Deno.removeSync(filler);
-      const until = Date.now() + 10_000;
-      let fresh = false;
-      while (!fresh && Date.now() < until) {
-        const st = ep.status();
-        fresh = !!st && Date.now() - Date.parse(st.updated_at) < 2000 && st.state === "connected";
-        if (!fresh) await new Promise((r) => setTimeout(r, 200));
-      }
-      assert(fresh, "status.json is written again once there is space");
+      const freed = Date.now();
+      await waitFor(() => ep.status(), {
+        what: "status.json written again once there is space",
+        until: (st) => !!st && Date.parse(st.updated_at) > freed && st.state === "connected",
+        timeoutMs: 10_000,
+      });
       const [after] = await w.client.submit([{
         functionId: fn,
         endpointId: ep.endpointId,
@@ -129,21 +131,22 @@ Deno.test({
       // must re-register, which needs a fresh token
       Deno.kill(w.svc.pid, "SIGSTOP");
       try {
-        const hung = Date.now() + 40_000;
-        while (ep.status()?.state === "connected" && Date.now() < hung) {
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        await waitFor(() => ep.status()?.state, {
+          what: "the endpoint noticing the hung service",
+          until: (state) => state !== "connected",
+          timeoutMs: 40_000,
+        });
       } finally {
         Deno.kill(w.svc.pid, "SIGCONT");
       }
-      const until = Date.now() + 30_000;
-      let err = "";
-      while (!err && Date.now() < until) {
-        const st = ep.status();
-        err = st?.errors.map((e) => e.message).find((m) => /login/i.test(m)) ?? "";
-        if (!err) await new Promise((r) => setTimeout(r, 200));
-      }
-      assert(err, `no login error in status.json: ${JSON.stringify(ep.status()?.errors)}`);
+      const err = await waitFor(
+        () => ep.status()?.errors.map((e) => e.message).find((m) => /login/i.test(m)) ?? "",
+        {
+          what: "a login error in status.json",
+          timeoutMs: 30_000,
+          describe: () => JSON.stringify(ep.status()?.errors),
+        },
+      );
       assert(/funcx-endpoint login/.test(err), err);
       assertEquals(err.split("\n").length, 1);
       const log = Deno.readTextFileSync(join(ep.dir, "endpoint.log"));

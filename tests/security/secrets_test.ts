@@ -19,6 +19,7 @@ import {
   startService,
   writeGlobalConfig,
 } from "../helpers/service.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of Deno.readDirSync(dir)) {
@@ -136,8 +137,13 @@ Deno.test({
           [],
         );
 
-        // let a few heartbeats and debug lines reach the logs, then stop cleanly
-        await new Promise((r) => setTimeout(r, 1500));
+        // let a few heartbeats and debug lines reach the logs (status.json is rewritten on
+        // each heartbeat: wait for two more), then stop cleanly
+        const seen = Date.now();
+        await waitFor(() => JSON.parse(Deno.readTextFileSync(join(home, "ep", "status.json"))), {
+          what: "two more heartbeats",
+          until: (st) => Date.parse(st.updated_at) > seen + 1000,
+        });
         const stop = await runCli(home, ["stop", "ep"]);
         assertEquals(stop.code, 0, stop.stderr);
       } finally {

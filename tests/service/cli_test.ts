@@ -96,7 +96,12 @@ Deno.test("service cli: start options are validated", () => {
     logLevel: "info",
   };
   assertEquals(checkStartOptions(base).port, 0);
-  const cases: [Partial<typeof base> & { forwarderPort?: string }, RegExp][] = [
+  assertEquals(checkStartOptions({ ...base, resultRetention: "0" }).resultRetentionS, 0);
+  const cases: [
+    Partial<typeof base> & { forwarderPort?: string; resultRetention?: string },
+    RegExp,
+  ][] = [
+    [{ resultRetention: "-5" }, /--result-retention: expected a number of seconds \(0 or more\)/],
     [{ port: "abc" }, /--port: expected an integer port 0-65535/],
     [{ heartbeatPeriod: "-1" }, /--heartbeat-period: expected a positive number of seconds/],
     [{ tokenLifetime: "x" }, /--token-lifetime: expected a positive number of seconds/],
