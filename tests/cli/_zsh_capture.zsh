@@ -16,7 +16,10 @@ while (( SECONDS < deadline )); do
   if zpty -r -t z l; then out+=$l; else sleep 0.05; fi
   [[ $out == *'>>'* ]] && break
 done
-# a little more: a second compadd call, if any
-repeat 6; do zpty -r -t z l && out+=$l; sleep 0.05; done
+# more compadd calls may follow the first: read until 0.5 s pass without output
+quiet=0
+while (( quiet < 10 && SECONDS < deadline + 5 )); do
+  if zpty -r -t z l; then out+=$l; quiet=0; else sleep 0.05; (( quiet++ )); fi
+done
 print -r -- "$out"
 zpty -d z

@@ -48,9 +48,13 @@ async function zshComplete(file: string, home: string, line: string): Promise<st
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
     TERM: "dumb",
   });
-  const m = /<<([^>]*)>>/.exec(text.replace(/\r/g, ""));
-  assert(m, `zsh offered nothing for "${line}": ${JSON.stringify(text.slice(-500))}`);
-  return m[1].split(" ").filter(Boolean).sort();
+  // every compadd call prints its own <<...>> (some calls add nothing): take them all
+  const calls = [...text.replace(/\r/g, "").matchAll(/<<([^>]*)>>/g)];
+  assert(
+    calls.length > 0,
+    `zsh offered nothing for "${line}": ${JSON.stringify(text.slice(-500))}`,
+  );
+  return [...new Set(calls.flatMap((m) => m[1].split(" ").filter(Boolean)))].sort();
 }
 
 function hasZsh(): boolean {
