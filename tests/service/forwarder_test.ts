@@ -13,9 +13,9 @@ import {
   serializeData,
   unpackTaskPayload,
 } from "../../src/protocol/serialize.ts";
-import { FuncXApiError, FuncXClient, RemoteError } from "../../src/sdk/client.ts";
+import { FuncXClient, RemoteError } from "../../src/sdk/client.ts";
 import { pollSend, TestEndpoint } from "./_endpoint.ts";
-import { api, eventually, rejectsWith, withService } from "./_util.ts";
+import { api, eventually, withService } from "./_util.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ADD = "def add(a, b=0):\n    return a + b\n";
