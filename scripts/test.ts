@@ -2,7 +2,7 @@
  * `deno task test [extra deno test args]`: the whole check, as CI runs it.
  *
  * 1. `deno fmt --check`, `deno lint`, the workflow lint (`scripts/lint_workflows.ts`),
- *    `deno check` of everything; python3 is installed
+ *    `deno check --doc` of everything (code and `@example` blocks); python3 is installed
  *    with apt when missing (as root);
  * 2. when running as root, start the one-node local Slurm cluster
  *    (`scripts/local-slurm.sh start`, which installs slurm-wlm + munge if needed) so
@@ -69,7 +69,8 @@ const extra = Deno.args;
 await run("format", deno, ["fmt", "--check"]);
 await run("lint", deno, ["lint"]);
 await run("workflow lint", deno, ["run", "-A", "scripts/lint_workflows.ts"]);
-await run("type check", deno, ["check", "main.ts", "src/", "scripts/", "tests/"]);
+// `--doc`: the `@example` blocks are type-checked too (illustrative ones are marked `ts ignore`).
+await run("type check", deno, ["check", "--doc", "main.ts", "src/", "scripts/", "tests/"]);
 
 // The workers run functions with python3 (3.8+, standard library only).
 if (!await _has("python3")) {

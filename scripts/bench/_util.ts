@@ -76,7 +76,7 @@ export function readRss(pid: number): Rss | null {
  * and keeps the largest `VmRSS` seen per pid and the last `VmHWM`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const s = new RssSampler(() => [daemonPid], 50);
  * // ... load ...
  * s.stop(); s.peakKb(daemonPid);
@@ -161,7 +161,7 @@ export function findManagerPids(dir: string): number[] {
  * Pids of the children (python3 workers) of `pid`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * childPids(managerPid).length; // number of workers
  * ```
  */
@@ -197,7 +197,7 @@ export function round(v: number, digits = 1): number | null {
  * Wait until `cond()` is true, checking every `everyMs`; throws `what` after `timeoutMs`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await waitFor(() => done === n, 60_000, "all results");
  * ```
  */
@@ -241,7 +241,7 @@ export function cpuMs(pid: number): number {
  * snapshots into microseconds of CPU per task for each group.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const groups = () => ({ daemon: [pid], workers: childPids(manager) });
  * const a = cpuSnapshot(groups());
  * // ... run n tasks ...

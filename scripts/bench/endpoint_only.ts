@@ -68,7 +68,7 @@ export class EndpointBench {
    * Configure a home, start the endpoint against `fwd`, wait for a probe task, warm up.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const eb = await EndpointBench.start(fwd, { workers: 4, prefetch: 100 });
    * ```
    */
@@ -108,7 +108,7 @@ export class EndpointBench {
    * Push `tasks` tasks with a `sleepMs` body and count the results; CPU per task too.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const r = await eb.run(5000, 10);
    * ```
    */
@@ -132,7 +132,7 @@ export class EndpointBench {
    * core): what the polling loops cost when there is nothing to do.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * (await eb.idleCpu(2)).daemon; // e.g. 3.5 (% of a core)
    * ```
    */
@@ -160,7 +160,7 @@ export class EndpointBench {
    * send → result received), in milliseconds.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const ms = await eb.latency(200);
    * ```
    */
@@ -181,7 +181,7 @@ export class EndpointBench {
    * afterwards.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const m = await eb.queueMemory(20_000);
    * ```
    */

@@ -5,7 +5,7 @@
  * connected with its workers up.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { prepareHome, startEndpointProcess } from "./endpoint_proc.ts";
  * const home = prepareHome({ serviceUrl, workers: 2, token: "t" });
  * const ep = await startEndpointProcess({ home, workers: 2 });
@@ -191,7 +191,7 @@ function _alive(pid: number): boolean {
  * this resolves once `status.json` says connected with `workers` idle workers.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ep = await startEndpointProcess({ home, workers: 2, detached: true });
  * ep.startupSeconds;
  * ```

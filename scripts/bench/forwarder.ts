@@ -6,7 +6,7 @@
  * database behind it, so what is measured is the endpoint alone.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { BenchForwarder } from "./forwarder.ts";
  * const fwd = await BenchForwarder.start();
  * // point an endpoint's service_address at fwd.serviceUrl, start it, then:
@@ -129,7 +129,7 @@ export class BenchForwarder {
    * forwarder does).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const r = await fwd.run(endpointId, 2000, noopTaskBody(0));
    * ```
    */
@@ -179,7 +179,7 @@ export class BenchForwarder {
    * Push `n` tasks without waiting for results (memory-with-a-queue measurement).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await fwd.push(endpointId, 20_000, noopTaskBody(60_000));
    * ```
    */
@@ -197,7 +197,7 @@ export class BenchForwarder {
    * Resolves once the endpoint `endpointId` registered on the tasks socket.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await fwd.connected(endpointId);
    * ```
    */

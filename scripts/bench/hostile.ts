@@ -148,7 +148,7 @@ export async function measureHostile(
  * The side-by-side table.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * console.log(renderHostile(result));
  * ```
  */

@@ -103,7 +103,7 @@ export class LimitRunner {
    * processes, all loops started at once.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await lim.measure({ workers: 1, tasks: 2000 });
    * ```
    */

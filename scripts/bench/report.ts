@@ -3,9 +3,11 @@
  * ratios, targets, pass/fail) and the printed table.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { buildReport, renderTable } from "./report.ts";
- * const report = buildReport({ sizes, machine, limits, limitSleep, endpointOnly, e2e, seconds });
+ * const report = buildReport({
+ *   sizes, machine, limits, limitSleep, main, scaling, e2e, loadEnd, prefetch, binary, seconds,
+ * });
  * console.log(renderTable(report));
  * ```
  * @module
@@ -80,7 +82,7 @@ export type Report = ReturnType<typeof buildReport>;
  * Build the report object.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = buildReport(input); r.endpoint_only.ratio_to_limit;
  * ```
  */
@@ -298,7 +300,7 @@ const _HEAD = ["#", "figure", "measured", "target", "ratio / note", "met"];
  * The printed table (plain text, no colours).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * console.log(renderTable(report));
  * ```
  */
@@ -320,7 +322,7 @@ export function renderTable(r: Report): string {
  * The report as a Markdown table (for the README's Performance section).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * console.log(renderMarkdown(report));
  * ```
  */

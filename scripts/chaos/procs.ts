@@ -62,7 +62,7 @@ export function isAlive(pid: number): boolean {
  * `worker` = `python3 .../funcx_worker.py` below the home.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * findProcesses(home, "manager").map((p) => p.pid);
  * ```
  */
@@ -88,7 +88,7 @@ export function findProcesses(home: string, kind: ProcKind): ProcInfo[] {
  * Every live process whose command line or `FUNCX_HOME` names `home` (for cleanup).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * for (const pid of processesOfHome(home)) Deno.kill(pid, "SIGKILL");
  * ```
  */
@@ -115,7 +115,7 @@ export function processesOfHome(home: string): number[] {
  * was already gone.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await killAndWait(pid); // SIGKILL
  * ```
  */

@@ -851,7 +851,7 @@ async function _teardown(home: string, log: (l: string) => void): Promise<void> 
  * The figures line printed last by `deno task chaos`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * formatReport(r); // "rounds=20, tasks=412, succeeded=380, failed-with-reason=32, lost=0, duplicated=0, ..."
  * ```
  */

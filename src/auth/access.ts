@@ -140,7 +140,7 @@ async function _obtain(home: string, global: GlobalConfig, force: boolean): Prom
  * Throws {@linkcode NotLoggedInError} when there are no usable credentials.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const token = await getAccessToken(home, global);
  * await fetch(url, { headers: { authorization: `Bearer ${token}` } });
  * ```
@@ -162,7 +162,7 @@ export function getAccessToken(
  * A token provider for the web-service client: `(force) => Promise<token>`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const provider = tokenProvider(home, global);
  * const token = await provider(false);
  * ```

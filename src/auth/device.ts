@@ -4,7 +4,7 @@
  * reaches the server (or approve it here with their password), and poll for the tokens.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { approveDevice, pollDevice, startDevice } from "./device.ts";
  * const d = await startDevice(global);
  * if (d) {
@@ -65,7 +65,7 @@ async function _oauthError(res: Response): Promise<{ error: string; description:
  * caller can fall back to the paste-the-code login.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const d = await startDevice(global); // { userCode: "WDJB-MJHT", verificationUri, ... }
  * ```
  */
@@ -117,7 +117,7 @@ export interface PollOptions {
  * (an {@linkcode AuthError}).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const reply = await pollDevice(global, d);
  * ```
  */
@@ -167,7 +167,7 @@ export async function pollDevice(
  * same auth server.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await approveDevice(d, "alice", password);
  * ```
  */

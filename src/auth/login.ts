@@ -40,7 +40,7 @@ export interface LoginFlow {
  * Start the flow: a fresh PKCE pair and the authorization URL.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const flow = await startLogin(global);
  * console.log(flow.url);
  * ```
@@ -60,7 +60,7 @@ export async function startLogin(global: GlobalConfig): Promise<LoginFlow> {
  * Finish the flow: exchange the pasted code, store the tokens (0600), return the record.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const rec = await finishLogin(home, global, flow, "the-pasted-code");
  * ```
  */
@@ -128,7 +128,7 @@ export interface LoginOptions {
  * Interactive login. Returns `"already"` when usable tokens exist and `force` is not set.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await login({ home, global }); // prints the URL, reads the code
  * ```
  */
@@ -178,7 +178,7 @@ export async function login(opts: LoginOptions): Promise<"logged-in" | "already"
  * Returns what happened, for the command's message.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await logout(home, global); // { hadTokens: true, revoked: 2 }
  * ```
  */
@@ -212,7 +212,7 @@ export async function logout(
  * The userinfo of the logged-in identity (`sub`, `preferred_username`, ...).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * (await whoami(home, global)).preferred_username; // "alice"
  * ```
  */
@@ -251,7 +251,7 @@ export interface IdentityReport {
  * the groups scope) and where the identity comes from.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await identityReport(home, global);
  * r.source.kind; // "login" or "environment"
  * ```

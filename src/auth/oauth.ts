@@ -278,7 +278,7 @@ export async function revokeToken(
  * `GET {auth_address}/v2/oauth2/userinfo` with the access token.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const info = await userinfo("http://a/auth", accessToken); // { sub, preferred_username, ... }
  * ```
  */

@@ -72,7 +72,7 @@ function _node(cmd: Command, path: string): CompletionNode {
  * Every command path of `program` with what completes there.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * completionTree(program).find((n) => n.path === "service")!.subcommands; // ["start", ...]
  * ```
  */
@@ -161,7 +161,7 @@ _funcx_endpoint_candidates() {
  * The bash completion script.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * bashCompletion(program).includes("complete -F"); // true
  * ```
  */
@@ -185,7 +185,7 @@ complete -F _funcx_endpoint ${PROGRAM}
  * The zsh completion script (zsh's own completion system, `compinit` loaded if needed).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * zshCompletion(program).startsWith("#compdef funcx-endpoint"); // true
  * ```
  */
@@ -213,7 +213,7 @@ compdef _funcx_endpoint ${PROGRAM}
  * Add the `completion` command (register it last: it lists the other commands).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

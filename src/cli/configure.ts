@@ -67,7 +67,7 @@ export function configureEndpoint(home: string, name: string): string {
  * Add the `configure` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint configure [NAME]
  * ```
  */

@@ -5,7 +5,7 @@
  * commander program; `app.ts` calls them all.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import type { CliContext } from "./context.ts";
  * export function register(program: Command, ctx: CliContext) {
  *   program.command("whoami").action(async () => { ctx.setExitCode(0); });
@@ -52,7 +52,7 @@ export function oneLine(s: string): string {
  * `funcx-endpoint: <message>` (permission errors say so) — and return the exit code.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * return reportError(new CliError("no such endpoint"), false); // prints one line, returns 1
  * ```
  */

@@ -3,7 +3,7 @@
  * (config, keys, logs, state). The service's record is kept, as upstream.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint delete NAME [--yes]
  * ```
  * @module
@@ -42,7 +42,7 @@ export async function confirm(question: string): Promise<boolean> {
  * Add the `delete` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

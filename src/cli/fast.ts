@@ -11,7 +11,10 @@
  * @example
  * ```ts
  * import { runFastPath } from "./fast.ts";
- * const code = await runFastPath(["manager", "--task-url", "tcp://127.0.0.1:5000", "..."]);
+ * const code = await runFastPath(
+ *   ["manager", "--task-url", "tcp://127.0.0.1:5000", "..."],
+ *   "/home/u/.funcx",
+ * );
  * // undefined: not handled here, run the full CLI
  * ```
  * @module
@@ -134,7 +137,7 @@ export function startArgsOf(
  * exit code, or `undefined` when the full CLI must run it.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const code = await runFastPath(Deno.args, home) ?? await runCli(Deno.args, home);
  * ```
  */

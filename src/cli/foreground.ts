@@ -32,7 +32,7 @@ export interface ForegroundOptions {
  * Run the endpoint in this process; returns the exit code once it has stopped.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * Deno.exit(await runForeground({ home, name: "default", debug: true, daemon: false }));
  * ```
  */

@@ -4,7 +4,7 @@
  * whoever runs the service (the HTTP API lets group admins do the same).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { registerGroupCommands } from "./groups.ts";
  * registerGroupCommands(serviceCommand, ctx, openStore);
  * ```
@@ -70,7 +70,7 @@ function _role(value: string): GroupRole {
  * Add `add-group` and the `group` subcommands to the `service` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * registerGroupCommands(service, ctx, () => ServiceStore.open(path));
  * ```
  */

@@ -55,7 +55,7 @@ function _fileSize(path: string): number {
  * Returns the daemon pid and the endpoint id.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { pid, endpointId } = await startEndpoint({ home, name: "default", debug: false });
  * ```
  */

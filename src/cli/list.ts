@@ -75,7 +75,7 @@ export function listJson(states: EndpointState[]): string {
  * Add the `list` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint list [--json]
  * ```
  */

@@ -5,7 +5,7 @@
  * with the user's password (headless machines). Other servers: the PKCE paste-the-code flow.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { register } from "./login.ts";
  * register(program, ctx); // funcx-endpoint login [--force] [--user NAME]
  * ```
@@ -25,7 +25,7 @@ import { type Progress, progress } from "./progress.ts";
  * Add the `login` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

@@ -3,7 +3,7 @@
  * delete the token file.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { register } from "./logout.ts";
  * register(program, ctx); // funcx-endpoint logout
  * ```
@@ -19,7 +19,7 @@ import type { CliContext } from "./context.ts";
  * Add the `logout` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

@@ -92,7 +92,7 @@ async function _follow(path: string, start: Deno.FileInfo | undefined, signal: A
  * Add the `logs` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint logs [NAME] [-f] [-n LINES]
  * ```
  */

@@ -103,7 +103,7 @@ export function parseManagerFlags(f: ManagerFlags): ManagerOptions {
  * Add the hidden `manager` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint manager --task-url tcp://h:p --block-id 0 ...
  * ```
  */

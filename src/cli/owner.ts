@@ -5,7 +5,7 @@
  * what to do.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { checkOwner } from "./owner.ts";
  * await checkOwner("/home/u/.funcx", "default", global); // throws CliError on a mismatch
  * ```
@@ -74,7 +74,7 @@ function _sourceText(home: string): string {
  * credentials in use. No check before the first registration.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await checkOwner(home, "default", global);
  * ```
  */
@@ -105,7 +105,7 @@ export async function checkOwner(home: string, name: string, global: GlobalConfi
  * because another identity owns the endpoint (code 11); undefined otherwise.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * ownerMismatchFromLog(home, "default", logTail); // string | undefined
  * ```
  */

@@ -67,7 +67,7 @@ export async function probe(
  * Add the hidden `debug-sandbox` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

@@ -4,7 +4,7 @@
  * (scripts, logs, CI), so output there stays exactly as before.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { progress } from "./progress.ts";
  * const p = progress("waiting for the endpoint to connect");
  * try { await somethingLong(); } finally { p.done(); }
@@ -40,7 +40,7 @@ const _FRAMES = ["|", "/", "-", "\\"];
  * Show `label` with a spinner and the elapsed seconds until `done()`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const p = progress("stopping", { tty: true, write: (t) => out.push(t) });
  * p.done();
  * ```
@@ -99,7 +99,7 @@ export function progress(label: string, opts: ProgressOptions = {}): Progress {
  * Await `work` with a {@linkcode progress} line labelled `label` (on a terminal only).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const r = await withProgress("stopping endpoint \"default\"", stopDaemon({ pidFile }));
  * ```
  */

@@ -2,7 +2,7 @@
  * `funcx-endpoint restart [NAME]`: stop (if running), then start and wait until connected.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint restart [NAME]
  * ```
  * @module
@@ -19,7 +19,7 @@ import { parseTimeout, stopEndpoint } from "./stop.ts";
  * Add the `restart` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

@@ -3,7 +3,7 @@
  * service (HTTP API + auth server + ZeroMQ forwarder, state in `$FUNCX_HOME/service/`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { register } from "./service.ts";
  * register(program, ctx); // adds the `service` command group
  * ```
@@ -314,7 +314,7 @@ function _openStore(home: string): ServiceStore {
  * Add the `service` command group.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint service start --foreground --port 0
  * ```
  */

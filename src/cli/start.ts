@@ -5,7 +5,7 @@
  * this process instead (systemd, tests, and the detached child itself).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { register } from "./start.ts";
  * register(program, ctx); // funcx-endpoint start [NAME] [--foreground] ...
  * ```
@@ -21,7 +21,7 @@ import { startedMessage, startEndpoint } from "./launch.ts";
  * Add the `start` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint start [NAME] [--endpoint-uuid U] [--foreground]
  * ```
  */

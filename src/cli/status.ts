@@ -36,7 +36,7 @@ function _table(head: string[], rows: string[][]): string {
  * Human-readable status of one endpoint.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * renderStatus(state).split("\n")[0]; // "Endpoint:       default"
  * ```
  */
@@ -161,7 +161,7 @@ export function sharingOf(home: string, name: string): { line?: string; record: 
  * Add the `status` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint status [NAME] [--json]
  * ```
  */

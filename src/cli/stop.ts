@@ -24,7 +24,7 @@ import { withProgress } from "./progress.ts";
  * Stop endpoint `name`; returns the message to print.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await stopEndpoint(home, "default", 30); // 'Endpoint "default" stopped (pid 123)'
  * ```
  */
@@ -138,7 +138,7 @@ export function parseTimeout(value: string): number {
  * Add the `stop` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx); // funcx-endpoint stop [NAME] [--timeout S]
  * ```
  */

@@ -3,7 +3,7 @@
  * email, groups) and where it comes from (environment client credentials or stored login).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { register } from "./whoami.ts";
  * register(program, ctx); // funcx-endpoint whoami
  * ```
@@ -48,7 +48,7 @@ export function renderIdentity(r: IdentityReport): string {
  * Add the `whoami` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * register(program, ctx);
  * ```
  */

@@ -5,7 +5,7 @@
  * {@linkcode workerMain} with a function that returns the exit code.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * // main.ts
  * import { runSandboxed } from "./src/config/sandbox.ts";
  * await runSandboxed(new URL("./src/cli/entry.ts", import.meta.url));

@@ -145,7 +145,7 @@ let _client: Deno.HttpClient | null | undefined; // null = system roots only
  * Record the funcX home whose `config.yaml` may name `ca_file` (read on first use).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * setTrustHome(ctx.home);
  * ```
  */

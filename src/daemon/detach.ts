@@ -5,7 +5,7 @@
  * so the daemon keeps bash's pid.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { spawnDetached } from "./detach.ts";
  * const d = spawnDetached({
  *   args: ["start", "default", "--foreground", "--daemon"],
@@ -49,7 +49,7 @@ export interface DetachedProcess {
  * Spawn the daemon detached; see the module doc.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const d = spawnDetached({ args: ["service", "start", "--foreground"], home, logFile });
  * d.unref();
  * ```

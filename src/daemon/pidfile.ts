@@ -216,7 +216,11 @@ export class PidFile {
  * @example
  * ```ts
  * const pf = await acquirePidFile("/home/u/.funcx/default/daemon.pid");
- * try { /* run *\/ } finally { pf.release(); }
+ * try {
+ *   // run the daemon
+ * } finally {
+ *   pf.release();
+ * }
  * ```
  */
 export async function acquirePidFile(

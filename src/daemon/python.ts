@@ -12,7 +12,7 @@
  * nodes may resolve differently, parked `LD_*` variables) keeps the configured command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { resolveShimmedPython } from "./python.ts";
  * const python = await resolveShimmedPython(config, "/home/u/.funcx/default");
  * // "/home/u/.pyenv/versions/3.11.7/bin/python3" behind a pyenv shim, else config's value
@@ -59,7 +59,7 @@ export function shimTarget(executable: string, childPath: string, ourPath: strin
  * `opts.env` is the environment the workers get (default: this process's).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { python, reason } = await resolveShimmedPython(config, endpointDir);
  * ```
  */

@@ -6,7 +6,7 @@
  * the service's check (a forged or replayed one) is refused too, with an exception result.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { allowedCode, refuseTask } from "./allowlist.ts";
  * const allowed = allowedCode(["<fid>"], { "<fid>": "<sha256>" });
  * refuseTask(rawTaskMessage, allowed); // null (runs) or the reason it must not run
@@ -62,7 +62,7 @@ function _bodyStart(raw: Uint8Array): number {
  * Why the task (the raw Task message) must not run here, or null when it may.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { refuseTask } from "./allowlist.ts";
  * refuseTask(raw, { ids: ["f"], hashes: new Set() }); // "function code is not ..."
  * ```

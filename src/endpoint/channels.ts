@@ -6,7 +6,7 @@
  * commands channel HeartbeatReq, and results go out on the results channel in order.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { ForwarderChannels } from "./channels.ts";
  * const ch = await ForwarderChannels.open({ endpointId, host: "127.0.0.1",
  *   ports: { tasks: 55001, results: 55002, commands: 55003 }, serverKey, keys,

@@ -10,7 +10,7 @@
  * then resends every unacknowledged result — the daemon never goes deaf.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { Endpoint } from "./endpoint.ts";
  * const ep = await Endpoint.start({ home, name: "default", config, global, log });
  * Deno.addSignalListener("SIGTERM", () => ep.stop("SIGTERM"));
@@ -165,7 +165,7 @@ export class Endpoint {
    * registration (4xx, e.g. not logged in or the id belongs to someone else) rejects.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const ep = await Endpoint.start({ home, name, config, global, log });
    * ```
    */
@@ -227,7 +227,7 @@ export class Endpoint {
    * to ack the results already computed, persist the unacked ones, close the sockets.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await ep.stop("SIGTERM");
    * ```
    */

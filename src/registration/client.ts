@@ -147,7 +147,7 @@ class _Retryable extends Error {}
  * The web-service client used by the endpoint daemon.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ws = new WebServiceClient("http://127.0.0.1:8400/v2", tokenProvider(home, global));
  * await ws.checkVersion();
  * ```
@@ -172,7 +172,7 @@ export class WebServiceClient {
    * `GET /version?service=all`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * (await ws.version()).min_ep_version; // "0.3.0"
    * ```
    */
@@ -188,7 +188,7 @@ export class WebServiceClient {
    * Check that this endpoint's version is at least the service's `min_ep_version`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await ws.checkVersion(); // throws RegistrationError when too old
    * ```
    */
@@ -208,7 +208,7 @@ export class WebServiceClient {
    * `POST /endpoints`: register (or re-register) the endpoint; validates the reply.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const r = await ws.registerEndpoint({ endpoint_name: "default", endpoint_uuid: id,
    *   version: "0.3.4", endpoint_pubkey: pub });
    * ```
@@ -240,7 +240,7 @@ export class WebServiceClient {
    * `GET /endpoints/<id>/status`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * (await ws.endpointStatus(id)).status; // "online"
    * ```
    */

@@ -16,7 +16,7 @@ import { trustedFetch } from "../config/trust.ts";
  * The real cause of a failed `fetch` to `url`, in one line.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * describeFetchError(err, "http://nope.invalid/v2"); // 'host "nope.invalid" not found (DNS)'
  * ```
  */

@@ -5,7 +5,7 @@
  * upstream's (§9).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { FuncXClient } from "./client.ts";
  * const fx = new FuncXClient({ serviceAddress: "http://127.0.0.1:8400/v2", token });
  * const fn = await fx.registerFunction("def double(x):\n    return 2 * x\n", "double");
@@ -199,7 +199,7 @@ export class FuncXClient {
    * `GET /version?service=all`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * (await fx.version()).api; // "0.3.4"
    * ```
    */
@@ -212,7 +212,7 @@ export class FuncXClient {
    * function's name in the source. Returns the function id.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const id = await fx.registerFunction("def add(a, b):\n    return a + b\n", "add");
    * ```
    */
@@ -246,7 +246,7 @@ export class FuncXClient {
    * returns `{cmd, returncode, stdout, stderr}`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const id = await fx.registerShellFunction("echo {msg}", { timeout: 30 });
    * ```
    */
@@ -262,7 +262,7 @@ export class FuncXClient {
    * ones still run; their ids are in the error).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const ids = await fx.submit([{ functionId, endpointId, args: [1, 2] }]);
    * ```
    */
@@ -301,7 +301,7 @@ export class FuncXClient {
    * Submit one task; returns its id.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const id = await fx.run({ functionId, endpointId, args: [3] });
    * ```
    */
@@ -331,7 +331,7 @@ export class FuncXClient {
    * upstream).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const o = await fx.getTask(id); // {status: "running", pending: true, ...}
    * const r = await fx.getTask(id, { waitSeconds: 10 }); // held until done or 10 s (local service)
    * ```
@@ -347,7 +347,7 @@ export class FuncXClient {
    * {@linkcode TaskPending}.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const v = await fx.getResult(id);
    * ```
    */
@@ -362,7 +362,7 @@ export class FuncXClient {
    * Status of many tasks in one request (`POST /batch_status`).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const m = await fx.getBatchResult(ids); // Map<id, TaskOutcome>
    * ```
    */
@@ -384,7 +384,7 @@ export class FuncXClient {
    * arrives. Returns an outcome per id (still-pending ones have `pending: true`).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const all = await fx.waitForResults(ids, { timeoutMs: 60_000 });
    * ```
    */
@@ -433,7 +433,7 @@ export class FuncXClient {
    * `GET /endpoints/<id>/status`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * (await fx.endpointStatus(endpointId)).status; // "online" | "offline"
    * ```
    */

@@ -47,7 +47,7 @@ export function allowedFunctionsField(body: Record<string, unknown>): string[] |
  * (unknown ids are left out: nothing can run under them).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { functionCodeHashes } from "./allowlist.ts";
  * functionCodeHashes(store, [fid]); // { [fid]: "3a7bd3e2..." }
  * ```

@@ -4,7 +4,7 @@
  * with the funcX scope; endpoints, functions and tasks belong to the user who created them.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { ApiServer } from "./api.ts";
  * const api = new ApiServer({ store, auth, forwarder, publicHost: "127.0.0.1", log });
  * const res = await api.handle(req, "/version", info);

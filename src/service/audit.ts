@@ -51,7 +51,7 @@ export interface Auditor {
    * Record one event.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * auditor.record("endpoint.registered", { user: "alice", endpoint: id, addr });
    * ```
    */
@@ -135,7 +135,7 @@ export class AuditLog implements Auditor {
    * Open (create) `<dir>/audit.log` for appending.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const log = AuditLog.open(servicePaths(home).dir);
    * ```
    */
@@ -150,7 +150,7 @@ export class AuditLog implements Auditor {
    * Append one entry (synchronously, so it is on disk before the reply is sent).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * log.record("token.revoked", { user: "alice", token_ref: tokenRef(t) });
    * ```
    */
@@ -192,7 +192,7 @@ export class AuditLog implements Auditor {
  * after `since`. Lines that are not JSON objects are skipped.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * readAudit(dir).map((e) => e.event); // ["service.started", "signin.success", ...]
  * ```
  */
@@ -235,7 +235,7 @@ export function readAudit(dir: string, opts: { since?: Date } = {}): AuditEntry[
  *
  * @example
  * ```ts
- * parseSince("2h", 7200_000).toISOString(); // "1970-01-01T00:00:00.000Z"
+ * (parseSince("2h", 7200_000) as Date).toISOString(); // "1970-01-01T00:00:00.000Z"
  * ```
  */
 export function parseSince(value: string, now = Date.now()): Date | string {

@@ -14,7 +14,7 @@
  * The API calls {@linkcode AuthServer.authenticate} on every request.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { AuthServer } from "./auth.ts";
  * const auth = new AuthServer({ store, tokenLifetime: 3600, log });
  * const res = await auth.handle(req, "/v2/oauth2/token");

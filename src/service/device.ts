@@ -16,7 +16,7 @@
  * ```ts
  * import { DeviceGrants } from "./device.ts";
  * const grants = new DeviceGrants();
- * const g = grants.create("client", "openid");
+ * const g = grants.create("client", "openid")!;
  * grants.approve(g.userCode, { id: 1, username: "alice" });
  * grants.poll(g.deviceCode, "client").kind; // "approved"
  * ```
@@ -127,7 +127,7 @@ export class DeviceGrants {
    * The pending grant of a user code (client and scope, to show on the page), if any.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * grants.pending("wdjb-mjht")?.scope;
    * ```
    */
@@ -140,7 +140,7 @@ export class DeviceGrants {
    * Approve a pending grant for `user`; false when there is no such pending grant.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * grants.approve("WDJB-MJHT", { id: 1, username: "alice" }); // true
    * ```
    */
@@ -156,7 +156,7 @@ export class DeviceGrants {
    * Deny a pending grant; false when there is no such pending grant.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * grants.deny("WDJB-MJHT");
    * ```
    */
@@ -172,7 +172,7 @@ export class DeviceGrants {
    * {@linkcode MAX_FAILURES}. Returns true when it was denied now.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * grants.failed("WDJB-MJHT");
    * ```
    */
@@ -190,7 +190,7 @@ export class DeviceGrants {
    * interval grows by 5 s, as RFC 8628 says).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * grants.poll(deviceCode, "c").kind; // "pending"
    * ```
    */

@@ -18,7 +18,7 @@
  * reconnect) never inherits trust before it registers.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { Forwarder } from "./forwarder.ts";
  * const fwd = await Forwarder.start({ store, curveDir, host: "127.0.0.1", basePort: 0, heartbeatPeriod: 30, log });
  * console.log(fwd.ports.tasks, fwd.publicCertificate);

@@ -13,7 +13,7 @@
  *   client each private connection stands for ({@linkcode ConnectionGate.clientOf}).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { ConnectionGate } from "./gate.ts";
  * const inner = Deno.serve({ hostname: "127.0.0.1", port: 0 }, handler);
  * const gate = await ConnectionGate.start({ hostname: "0.0.0.0", port: 8400, innerPort: inner.addr.port });
@@ -104,7 +104,7 @@ export class ConnectionGate {
    * Bind the public listener and start accepting.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const gate = await ConnectionGate.start({ hostname: "127.0.0.1", port: 0, innerPort });
    * ```
    */
@@ -131,7 +131,7 @@ export class ConnectionGate {
    * The client address a connection to the inner server stands for (by its source port).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * gate.clientOf((info.remoteAddr as Deno.NetAddr).port); // "203.0.113.9"
    * ```
    */
@@ -144,7 +144,7 @@ export class ConnectionGate {
    * (connections arriving during the swap are refused); open connections stay.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await gate.reload(await loadTlsPair(files));
    * ```
    */

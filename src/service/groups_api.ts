@@ -12,7 +12,7 @@
  * funcX scope: a token without it cannot read memberships.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { GroupsApi } from "./groups_api.ts";
  * new GroupsApi(store.sharing, (req) => auth.authenticate(req)).mount(router);
  * ```
@@ -37,7 +37,7 @@ export type ChangeRecorder = (
  * The group a request names (a UUID or a name): `AuthGroupNotFound` (404) when unknown.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * resolveGroup(store.sharing, "lab", "group").name; // "lab"
  * ```
  */
@@ -66,7 +66,7 @@ export function resolveGroup(sharing: SharingStore, ref: unknown, field: string)
  * null. Absent fields are `undefined`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * parseFunctionSharing({ public: false, group: null }, store.sharing); // {public: false, groupId: null}
  * ```
  */
@@ -93,7 +93,7 @@ export function parseFunctionSharing(
  * sharing, so a restart with the keys removed un-shares the endpoint.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * parseEndpointSharing({ public: false, allowed_groups: ["lab"] }, store.sharing);
  * ```
  */
@@ -151,7 +151,7 @@ export class GroupsApi {
    * Add the routes to `router`.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * groupsApi.mount(router);
    * ```
    */

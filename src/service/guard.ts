@@ -21,7 +21,7 @@
  *   their own must not be able to reset their address).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { GuessGuard } from "./guard.ts";
  * const g = new GuessGuard({ now: () => Date.now() });
  * const v = g.check("alice", "10.0.0.7");
@@ -110,7 +110,7 @@ export class GuessGuard {
    * May an attempt for `account` from `addr` be checked now?
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * g.check("alice", "127.0.0.1"); // { allowed: true }
    * ```
    */
@@ -133,7 +133,7 @@ export class GuessGuard {
    * Count a failed attempt (one that {@linkcode check} allowed).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * g.fail("alice", "127.0.0.1");
    * ```
    */
@@ -162,7 +162,7 @@ export class GuessGuard {
    * A successful attempt: clears the account and pair counters.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * g.succeed("alice", "127.0.0.1");
    * ```
    */
@@ -175,7 +175,7 @@ export class GuessGuard {
    * Keys that are waiting now, longest wait first.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * g.locks(); // [{ key: "pair:alice@10.0.0.7", failures: 5, until: "..." }]
    * ```
    */

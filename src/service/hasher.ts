@@ -6,7 +6,7 @@
  * loop almost nothing and cannot build an unbounded backlog.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { PasswordHasher, HasherBusy } from "./hasher.ts";
  * const h = new PasswordHasher({ concurrency: 1, queue: 8 });
  * const ok = await h.verify("hunter2", storedRecord); // throws HasherBusy when full
@@ -67,7 +67,7 @@ export class PasswordHasher {
    * `concurrency + queue` checks are already in progress.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await h.verify("pw", hashPassword("pw")); // true
    * ```
    */

@@ -64,7 +64,7 @@ export async function readServiceInfo(home: string): Promise<ServiceInfo | undef
  * Write `service.json` atomically.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeServiceInfo("/tmp/h", info);
  * ```
  */

@@ -6,7 +6,7 @@
  * `Sec-Fetch-Site`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { CsrfGuard, securityHeaders } from "./page_security.ts";
  * const csrf = new CsrfGuard();
  * const { field, cookie } = csrf.issue(req);           // put `field` in the form, set `cookie`
@@ -71,7 +71,7 @@ export class CsrfGuard {
    * `field` goes in the hidden input, `cookie` in a `Set-Cookie` header.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * const { field, cookie } = csrf.issue(req);
    * ```
    */
@@ -92,7 +92,7 @@ export class CsrfGuard {
    * service (when the browser says), the cookie present, and the field its HMAC.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * csrf.verify(req, form.get(CSRF_FIELD)); // "the form was not sent from this site"
    * ```
    */

@@ -37,7 +37,7 @@ export class RateLimiter {
    * Take one token for `addr`: 0 when allowed, else the ms to wait.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * rl.take("127.0.0.1"); // 0
    * ```
    */

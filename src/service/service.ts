@@ -259,7 +259,7 @@ export class LocalService {
    * Open connections finish on the old certificate.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * Deno.addSignalListener("SIGHUP", () => svc.reloadTls().catch((e) => console.error(e.message)));
    * ```
    */

@@ -7,7 +7,7 @@
  * Current waits are mirrored to `service/locks.json` for `service status`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { Shield } from "./shield.ts";
  * const shield = new Shield({ dir: servicePaths(home).dir, audit });
  * const wait = shield.limitRoute("signin", "10.0.0.7"); // 0 or ms to wait (answer 429)
@@ -104,7 +104,7 @@ export class Shield {
    * Take a request of class `cls` from `addr`: 0 = serve it, else ms to wait (429).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * shield.limitRoute("public", "127.0.0.1"); // 0
    * ```
    */
@@ -119,7 +119,7 @@ export class Shield {
    * almost nothing. At most `tarpitMax` replies are held; beyond that they go at once.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await shield.hold(wait); return tooManyRequests(wait);
    * ```
    */
@@ -147,7 +147,7 @@ export class Shield {
    * Note that the waits changed: `locks.json` is rewritten shortly after (coalesced).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * shield.users.fail("alice", addr); shield.locksChanged();
    * ```
    */
@@ -181,7 +181,7 @@ export class Shield {
  * Read `locks.json` and keep only waits that have not ended; undefined when absent.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * readLocks(servicePaths(home).dir)?.users; // [{ key: "pair:alice@10.0.0.7", ... }]
  * ```
  */

@@ -126,7 +126,7 @@ ${
  * and recent tasks (never another user's: on a shared login node every local user can reach it).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const res = renderStatusPage(req, info, store, forwarder, auth);
  * ```
  */

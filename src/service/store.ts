@@ -794,7 +794,7 @@ export class ServiceStore {
    * and `waiting-for-ep` for the rest.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * store.insertTasks(rows, new Set([connectedEndpointUuid]));
    * ```
    */
@@ -1020,7 +1020,7 @@ export class ServiceStore {
    * user may use runs there).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * store.allowedFunctions(endpointUuid); // null, or ["<function uuid>", ...]
    * ```
    */

@@ -3,7 +3,7 @@
  * rule that a non-loopback address is only served over plain HTTP when forced.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { checkExposure, loadTlsPair } from "./tls.ts";
  * checkExposure("0.0.0.0", true, false);           // fine: TLS
  * const pair = await loadTlsPair({ certFile: "/etc/fx/cert.pem", keyFile: "/etc/fx/key.pem" });

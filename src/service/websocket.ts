@@ -13,7 +13,7 @@
  * subscribing to the same group id gets none of these results.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { ResultsSocketHub } from "./websocket.ts";
  * const hub = new ResultsSocketHub({ store, auth, log });
  * forwarder.onResultsStored = (ids) => hub.resultsStored(ids);
@@ -53,7 +53,7 @@ interface _Conn {
  * The JSON record the SDK's `WebSocketPollingTask` reads for one finished task.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { resultMessage } from "./websocket.ts";
  * resultMessage({ uuid: "t", status: "success", result: "00\n...", exception: null, completion_t: 1 } as TaskRow);
  * ```

@@ -77,7 +77,7 @@ export interface BatchScriptInput {
  * the status query.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { SlurmProvider } from "./slurm.ts";
  * const p = new SlurmProvider({ config, endpointDir: "/h/ep", home: "/h" });
  * const jobId = await p.submit(block); // writes submit_scripts/block-0-….sbatch, runs sbatch

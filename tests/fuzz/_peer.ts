@@ -5,7 +5,7 @@
  * can send anything on any socket.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { connectPeer, registerEndpoint } from "./_peer.ts";
  * const reg = await registerEndpoint(svc.url, token, "ep");
  * const peer = await connectPeer(reg, { identity: reg.endpoint_id, secret: reg.endpoint_secret });
@@ -37,7 +37,7 @@ export interface Registration {
  * Register an endpoint (fresh keypair) as the user owning `token`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const reg = await registerEndpoint(svc.url, tokens.access_token, "ep1");
  * ```
  */
@@ -95,7 +95,7 @@ export interface Peer {
  * Open the three DEALERs to the forwarder of `reg` and (by default) register on each.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const impostor = await connectPeer(reg, { identity: victimId, keys: other.keys, secret: "x" });
  * ```
  */

@@ -92,7 +92,7 @@ export function programCommand(): { cmd: string; args: string[] } {
  * Run `funcx-endpoint <args>` with funcX home `home`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { code, stderr } = await runCli(home, ["start", "a/b"]);
  * ```
  */
@@ -159,7 +159,7 @@ export interface SpawnedMain {
  * at most `maxStderr` characters of its stderr (the newest half when it overflows).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const p = spawnMain(home, ["service", "start", "--foreground", "--port", "0"], 200_000);
  * await p.child.status;
  * console.log(p.stderr());

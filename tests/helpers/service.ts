@@ -70,7 +70,7 @@ export interface StartedService {
  * Start the service as a child process and wait until it has written `service.json`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const svc = await startService({ home, heartbeatPeriod: 1 });
  * ```
  */
@@ -153,7 +153,7 @@ export async function startService(opts: StartServiceOptions): Promise<StartedSe
  * Create a user in the service database of `home` (works while the service runs).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await addUser(home, "alice", "secret");
  * ```
  */
@@ -173,7 +173,7 @@ export function addUser(home: string, name: string, password: string): Promise<v
  * Register a confidential client (service account) in `home`'s service database.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { clientId, clientSecret } = await addClient(home, "robot");
  * ```
  */
@@ -228,7 +228,7 @@ function _randomVerifier(): string {
  * Throws with the server's error description when a step fails.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const tokens = await loginViaForm(svc.authUrl, "alice", "secret");
  * ```
  */
@@ -312,7 +312,7 @@ function _unescapeHtml(s: string): string {
  * Store tokens in `home/credentials/funcx_sdk_tokens.json` (DESIGN.md §4.1 shape, 0600).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeTokens(home, await loginViaForm(svc.authUrl, "alice", "pw"));
  * ```
  */
@@ -339,7 +339,7 @@ export async function writeTokens(home: string, tokens: Tokens): Promise<void> {
  * Point `home/config.yaml` at a started service (service_address, auth_address).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await writeGlobalConfig(home, svc);
  * ```
  */
@@ -356,7 +356,7 @@ export async function writeGlobalConfig(home: string, svc: StartedService): Prom
  * gets by loading the page), to POST the form by hand.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const { cookie, csrf_token } = await loginFormCsrf(authUrl, params);
  * ```
  */

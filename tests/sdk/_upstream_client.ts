@@ -8,7 +8,7 @@
  * SDK's `00` serializer does (base64 + `pickle.loads`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { reraiseInUpstreamClient } from "./_upstream_client.ts";
  * const [r] = await reraiseInUpstreamClient([exceptionString]);
  * r.type; // "ValueError"

@@ -13,10 +13,10 @@
  * `{"ev": "refused", "status"}` (handshake refused).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { WsClient } from "./_ws_client.ts";
  * const c = WsClient.start("ws://127.0.0.1:8400/ws/v2/", token, [groupId]);
- * await c.waitFor((evs) => evs.filter((e) => e.ev === "result").length === 10);
+ * await c.waitFor((evs) => evs.filter((e) => e.ev === "result").length === 10, "10 results");
  * await c.quit();
  * ```
  * @module

@@ -4,10 +4,10 @@
  * `src/protocol`. It is driven step by step by the tests.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const ep = await TestEndpoint.register(svcUrl, token, "ep1");
  * await ep.connect();
- * const task = await ep.nextTask();
+ * const [task] = await ep.waitForTasks(1);
  * await ep.sendResult(task.taskId, { result: serializeData(42) });
  * ```
  * @module
