@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { sleep } from "../util/sleep.ts";
 import { checkPidFile, parsePidFile } from "./pidfile.ts";
 import { allProcesses, isLiveStat, procEnvVar, procStat, sendSignal } from "./proc.ts";
 
@@ -36,8 +37,6 @@ export type StopResult =
   | { result: "killed"; pid: number }
   | { result: "remote"; pid: number; host: string };
 
-const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Wait until process `pid` (with start time `startTicks`) is gone; true if it went.
  *
@@ -57,7 +56,7 @@ export async function waitForExit(
     const st = procStat(pid);
     if (!isLiveStat(st) || (startTicks !== undefined && st.startTicks !== startTicks)) return true;
     if (performance.now() >= deadline) return false;
-    await _sleep(pollMs);
+    await sleep(pollMs);
   }
 }
 

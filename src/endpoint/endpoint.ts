@@ -39,6 +39,7 @@ import { Interchange, type InterchangeResult } from "../workers/interchange.ts";
 import { type Channel, ForwarderChannels } from "./channels.ts";
 import { atomicWrite, readEndpointJson } from "./files.ts";
 import { UnackedStore } from "./unacked.ts";
+import { sleep } from "../util/sleep.ts";
 import { type AllowedCode, allowedCode, refusedTaskResult, refuseTask } from "./allowlist.ts";
 
 /** Options of {@linkcode Endpoint.start} (DESIGN.md §4.3). */
@@ -66,19 +67,6 @@ type _ErrSource = "provider" | "registration" | "forwarder" | "interchange";
 
 const _MAX_ERRORS = 50;
 const _LOG = "endpoint";
-
-function _sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** The running endpoint daemon. */
 export class Endpoint {
@@ -316,7 +304,7 @@ export class Endpoint {
         }
         this.#error("registration", (e as Error).message);
         this.#state = "disconnected";
-        await _sleep(60_000, signal);
+        await sleep(60_000, signal);
         continue;
       }
       this.#connectedSince = undefined;
@@ -326,7 +314,7 @@ export class Endpoint {
       } catch (e) {
         this.#error("forwarder", (e as Error).message);
         settle();
-        await _sleep(5000, signal);
+        await sleep(5000, signal);
         continue;
       }
       settle();
@@ -340,7 +328,7 @@ export class Endpoint {
       const connected = this.#connectedSince !== undefined;
       quickFailures = connected ? 0 : quickFailures + 1;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(quickFailures, 6));
-      await _sleep(delay, signal);
+      await sleep(delay, signal);
     }
     settle();
   }

@@ -19,6 +19,7 @@
  */
 import { trustedFetch } from "../config/trust.ts";
 import { ENDPOINT_VERSION } from "../config/types.ts";
+import { sleep } from "../util/sleep.ts";
 import { describeFetchError } from "./reach.ts";
 
 /** Supplies a bearer token; `force` asks for a refreshed one (after a 401). */
@@ -124,21 +125,6 @@ function _cmpVersion(a: string, b: string): number {
     if (x !== y) return x < y ? -1 : 1;
   }
   return 0;
-}
-
-function _sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 class _Retryable extends Error {}
@@ -286,7 +272,8 @@ export class WebServiceClient {
           throw new ServiceUnavailableError(what, e.message, attempt);
         }
         opts.onRetry?.({ attempt, delayMs: delay, error: e.message });
-        await _sleep(delay, opts.signal);
+        await sleep(delay, opts.signal);
+        opts.signal?.throwIfAborted();
         delay = Math.min(cap, delay * 2);
       }
     }

@@ -74,11 +74,11 @@ interface _State {
 
 /** Failure counters and waits; see the module documentation. */
 export class GuessGuard {
-  #o: Required<GuardOptions>;
+  #opts: Required<GuardOptions>;
   #keys = new Map<string, _State>();
 
   constructor(opts: GuardOptions) {
-    this.#o = {
+    this.#opts = {
       pairFree: 3,
       addrFree: 10,
       accountFree: 20,
@@ -91,15 +91,15 @@ export class GuessGuard {
 
   #keysOf(account: string, addr: string): [string, number][] {
     return [
-      [`pair:${account}@${addr}`, this.#o.pairFree],
-      [`addr:${addr}`, this.#o.addrFree],
-      [`account:${account}`, this.#o.accountFree],
+      [`pair:${account}@${addr}`, this.#opts.pairFree],
+      [`addr:${addr}`, this.#opts.addrFree],
+      [`account:${account}`, this.#opts.accountFree],
     ];
   }
 
   #state(key: string, now: number): _State | undefined {
     const s = this.#keys.get(key);
-    if (s && now - s.last > this.#o.forgetMs && s.until <= now) {
+    if (s && now - s.last > this.#opts.forgetMs && s.until <= now) {
       this.#keys.delete(key);
       return undefined;
     }
@@ -115,7 +115,7 @@ export class GuessGuard {
    * ```
    */
   check(account: string, addr: string): GuardVerdict {
-    const now = this.#o.now();
+    const now = this.#opts.now();
     let worst: GuardVerdict = { allowed: true };
     for (const [key] of this.#keysOf(account, addr)) {
       const s = this.#state(key, now);
@@ -138,18 +138,21 @@ export class GuessGuard {
    * ```
    */
   fail(account: string, addr: string): void {
-    const now = this.#o.now();
+    const now = this.#opts.now();
     // An address already past its free failures on this account adds nothing more to the
     // account's counter: one address alone can never lock the account.
     const pairFailures = this.#state(`pair:${account}@${addr}`, now)?.failures ?? 0;
     for (const [key, free] of this.#keysOf(account, addr)) {
-      if (key.startsWith("account:") && pairFailures >= this.#o.pairFree) continue;
+      if (key.startsWith("account:") && pairFailures >= this.#opts.pairFree) continue;
       const s = this.#state(key, now) ?? { failures: 0, until: 0, last: now };
       s.failures++;
       s.last = now;
       if (s.failures >= free) {
         const extra = s.failures - free;
-        const delay = Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** Math.min(extra, 40));
+        const delay = Math.min(
+          this.#opts.maxDelayMs,
+          this.#opts.baseDelayMs * 2 ** Math.min(extra, 40),
+        );
         s.until = Math.max(s.until, now + delay);
       }
       this.#keys.delete(key); // re-inserted: Map order = least recently failed first
@@ -180,7 +183,7 @@ export class GuessGuard {
    * ```
    */
   locks(): LockInfo[] {
-    const now = this.#o.now();
+    const now = this.#opts.now();
     const out: (LockInfo & { u: number })[] = [];
     for (const [key, s] of this.#keys) {
       if (s.until > now) {

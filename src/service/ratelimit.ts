@@ -26,11 +26,11 @@ export interface RateLimitOptions {
 
 /** Token buckets keyed by client address. */
 export class RateLimiter {
-  #o: RateLimitOptions;
+  #opts: RateLimitOptions;
   #buckets = new Map<string, { tokens: number; at: number }>();
 
   constructor(opts: RateLimitOptions) {
-    this.#o = opts;
+    this.#opts = opts;
   }
 
   /**
@@ -42,8 +42,8 @@ export class RateLimiter {
    * ```
    */
   take(addr: string): number {
-    const now = this.#o.now();
-    const { perSecond, burst } = this.#o;
+    const now = this.#opts.now();
+    const { perSecond, burst } = this.#opts;
     let b = this.#buckets.get(addr);
     if (b) {
       b.tokens = Math.min(burst, b.tokens + (now - b.at) * perSecond / 1000);
@@ -53,7 +53,7 @@ export class RateLimiter {
       b = { tokens: burst, at: now };
     }
     this.#buckets.set(addr, b);
-    if (this.#buckets.size > (this.#o.maxAddresses ?? 50_000)) {
+    if (this.#buckets.size > (this.#opts.maxAddresses ?? 50_000)) {
       this.#buckets.delete(this.#buckets.keys().next().value!);
     }
     if (b.tokens >= 1) {

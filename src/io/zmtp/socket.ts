@@ -30,6 +30,7 @@
  * ```
  * @module
  */
+import { sleep } from "../../util/sleep.ts";
 import { curvePublicKey, rawKey } from "./box.ts";
 import { Connection } from "./connection.ts";
 import { CurveClient, CurveServer } from "./curve.ts";
@@ -558,7 +559,7 @@ abstract class _Socket {
       } catch (e) {
         if (signal.aborted) return;
         this.emit("connectFailed", address, e as Error, delay);
-        await _sleep(delay, signal);
+        await sleep(delay, signal);
         delay = Math.min(delay * 2, this.opts.reconnectIntervalMax);
         continue;
       }
@@ -571,7 +572,7 @@ abstract class _Socket {
       // a connection that worked is retried at once (after the first interval); one that
       // failed its handshake backs off like a refused connect
       const wasReady = this.#everReady.has(conn);
-      await _sleep(wasReady ? this.opts.reconnectInterval : delay, signal);
+      await sleep(wasReady ? this.opts.reconnectInterval : delay, signal);
       delay = wasReady
         ? this.opts.reconnectInterval
         : Math.min(delay * 2, this.opts.reconnectIntervalMax);
@@ -641,19 +642,6 @@ abstract class _Socket {
       if (now - c.lastSent >= ivl || silent >= ivl) c.ping(timeout);
     }
   }
-}
-
-function _sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
