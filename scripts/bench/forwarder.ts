@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { decodePickle, isPlainDict } from "../../src/protocol/pickle.ts";
+import { decodePickle, isPlainDict } from "../../src/protocol/pickle/mod.ts";
 import { packHeartbeat, packResultsAck, packTask } from "../../src/protocol/messages.ts";
 import { formatCertificate } from "../../src/protocol/zpl.ts";
 import { curveKeyPairZ85, Router } from "../../src/io/zmtp/mod.ts";

@@ -15,7 +15,7 @@
  */
 import { taskFunctionHash } from "../protocol/function_hash.ts";
 import { remoteException } from "../protocol/serialize.ts";
-import { encodePickle } from "../protocol/pickle.ts";
+import { encodePickle } from "../protocol/pickle/mod.ts";
 
 /** What the endpoint may run. */
 export interface AllowedCode {

@@ -28,7 +28,7 @@ import { ENDPOINT_VERSION, type EndpointConfig, type GlobalConfig } from "../con
 import type { Logger } from "../daemon/log.ts";
 import type { StatusFile } from "../daemon/state.ts";
 import { encodeEPStatusReport, encodeRegistration } from "../protocol/messages.ts";
-import type { PyValue } from "../protocol/pickle.ts";
+import type { PyValue } from "../protocol/pickle/mod.ts";
 import { formatCertificate, parseCertificate } from "../protocol/zpl.ts";
 import {
   RegistrationError,

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { toJsonable } from "./jsonable.ts";
- * import { tuple } from "./pickle.ts";
+ * import { tuple } from "./pickle/mod.ts";
  * JSON.stringify(toJsonable({ a: tuple(1, 2n), b: new Uint8Array([104, 105]) }));
  * // '{"a":[1,2],"b":{"$bytes":"aGk="}}'
  * ```
@@ -21,7 +21,7 @@ import {
   PySet,
   PyTuple,
   type PyValue,
-} from "./pickle.ts";
+} from "./pickle/mod.ts";
 
 /** Limits of {@linkcode toJsonable}. */
 export interface JsonableOptions {

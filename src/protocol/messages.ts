@@ -22,7 +22,7 @@ import {
   PyGlobal,
   PyObject,
   type PyValue,
-} from "./pickle.ts";
+} from "./pickle/mod.ts";
 
 /** Message type byte (upstream `MessageType`, `auto()` from 1). */
 export enum MessageType {
@@ -487,7 +487,7 @@ function _get(d: PyValue | undefined, key: string): PyValue | undefined {
  *
  * @example
  * ```ts
- * import { decodePickle } from "./pickle.ts";
+ * import { decodePickle } from "./pickle/mod.ts";
  * import { encodeEPStatusReport, isEPStatusReport } from "./messages.ts";
  * isEPStatusReport(decodePickle(encodeEPStatusReport("4b116d3c-1703-4f8f-9f6f-39921e5864df", {}, {}))); // true
  * ```

@@ -32,9 +32,9 @@ import {
   PyObject,
   PyTuple,
   type PyValue,
-} from "./pickle.ts";
+} from "./pickle/mod.ts";
 
-export { tuple } from "./pickle.ts";
+export { tuple } from "./pickle/mod.ts";
 
 /** Serializer ids of funcX 0.2.3–0.3.x. */
 export const SerializerId = {

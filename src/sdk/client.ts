@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import type { PyValue } from "../protocol/pickle.ts";
+import type { PyValue } from "../protocol/pickle/mod.ts";
 import {
   decodeRemoteException,
   deserialize,

@@ -28,7 +28,7 @@
  */
 import { execTimes } from "./task_log.ts";
 import type { Logger } from "../daemon/log.ts";
-import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle.ts";
+import { decodePickle, isPlainDict, type PyValue } from "../protocol/pickle/mod.ts";
 import { toJsonable } from "../protocol/jsonable.ts";
 import {
   decodeEPStatusReport,

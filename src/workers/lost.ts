@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import { encodePickle, type PyValue } from "../protocol/pickle.ts";
+import { encodePickle, type PyValue } from "../protocol/pickle/mod.ts";
 import { remoteException } from "../protocol/serialize.ts";
 
 /** The kinds of endpoint-generated failures. */

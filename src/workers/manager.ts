@@ -23,7 +23,8 @@
 import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import { createLogger, type Logger } from "../daemon/log.ts";
-import { decodePickle } from "../protocol/pickle.ts";
+import { decodePickle } from "../protocol/pickle/mod.ts";
+import { peekResultOutcome } from "../protocol/worker_result.ts";
 import { encodeFrames, FrameReader } from "./frames.ts";
 import { lostTaskResult } from "./lost.ts";
 import { WorkerHealth, WorkerLogBudget } from "./health.ts";
@@ -144,41 +145,6 @@ function _depth(avgMs: number): number {
   return Math.max(_MIN_DEPTH, Math.min(_MAX_DEPTH, Math.ceil(_AHEAD_MS / avgMs)));
 }
 const _enc = new TextEncoder();
-const _key = (k: string) => _enc.encode(k);
-const _K_TASK_ID = _key("task_id");
-const _K_CONTAINER_ID = _key("container_id");
-const _K_RESULT = _key("result");
-const _K_EXCEPTION = _key("exception");
-
-/**
- * What the worker's result frame says, read from its fixed pickle layout (protocol 4 dict
- * written by `run_task`: task_id, container_id, then "result" or "exception") without
- * decoding it; `undefined` when the frame does not have that layout (then it is decoded).
- */
-function _quickResult(frame: Uint8Array, task: _Task): "ok" | "failed" | undefined {
-  // \x80\x04 \x95 <8-byte frame length> } \x94 ( — then the keys and values in order
-  if (frame.length < 16 || frame[0] !== 0x80 || frame[1] !== 4 || frame[2] !== 0x95) {
-    return undefined;
-  }
-  let i = 11;
-  if (frame[i++] !== 0x7d || frame[i++] !== 0x94 || frame[i++] !== 0x28) return undefined;
-  const str = (b: Uint8Array): boolean => {
-    if (b.length > 255 || frame[i] !== 0x8c || frame[i + 1] !== b.length) return false;
-    for (let k = 0; k < b.length; k++) if (frame[i + 2 + k] !== b[k]) return false;
-    if (frame[i + 2 + b.length] !== 0x94) return false;
-    i += b.length + 3;
-    return true;
-  };
-  task.idBytes ??= _enc.encode(task.taskId);
-  if (!str(_K_TASK_ID) || !str(task.idBytes) || !str(_K_CONTAINER_ID)) return undefined;
-  // container id: any short string
-  if (frame[i] !== 0x8c) return undefined;
-  i += frame[i + 1] + 2;
-  if (frame[i++] !== 0x94) return undefined;
-  if (str(_K_RESULT)) return "ok";
-  if (str(_K_EXCEPTION)) return "failed";
-  return undefined;
-}
 
 /**
  * Run a manager until SHUTDOWN, interchange loss or a signal; resolves with the exit code.
@@ -505,7 +471,7 @@ class _Manager {
     }
     let failed = false;
     let bad = "";
-    const quick = _quickResult(frame, task);
+    const quick = peekResultOutcome(frame, task.idBytes ??= _enc.encode(task.taskId));
     if (quick !== undefined) {
       failed = quick === "failed";
     } else {

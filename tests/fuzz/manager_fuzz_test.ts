@@ -8,7 +8,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import { packTask } from "../../src/protocol/messages.ts";
-import { decodePickle, isPlainDict } from "../../src/protocol/pickle.ts";
+import { decodePickle, isPlainDict } from "../../src/protocol/pickle/mod.ts";
 import {
   buildTaskPayload,
   deserialize,

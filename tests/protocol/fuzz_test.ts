@@ -31,7 +31,7 @@ import {
   PyObject,
   PySet,
   tuple,
-} from "../../src/protocol/pickle.ts";
+} from "../../src/protocol/pickle/mod.ts";
 import {
   buildTaskPayload,
   decodeRemoteException,

@@ -9,7 +9,7 @@ import {
   PySet,
   type PyValue,
   tuple,
-} from "../../src/protocol/pickle.ts";
+} from "../../src/protocol/pickle/mod.ts";
 import { fromHex, runPython } from "./_python.ts";
 
 Deno.test("jsonable: every PyValue kind maps to JSON data", () => {

@@ -20,7 +20,7 @@ import {
   uuidBytes,
   uuidString,
 } from "../../src/protocol/messages.ts";
-import { decodePickle } from "../../src/protocol/pickle.ts";
+import { decodePickle } from "../../src/protocol/pickle/mod.ts";
 import { remoteException } from "../../src/protocol/serialize.ts";
 import { fromHex, runPython, toHex } from "./_python.ts";
 

@@ -11,7 +11,7 @@ import {
   PyTuple,
   type PyValue,
   tuple,
-} from "../../src/protocol/pickle.ts";
+} from "../../src/protocol/pickle/mod.ts";
 import { fromHex, runPython, toHex } from "./_python.ts";
 
 /** Python side: deterministic sample values and a strict, type-aware equality. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeBase64Lenient, encodeBase64Mime } from "../../src/protocol/base64.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
-import { PyObject, PyTuple, type PyValue } from "../../src/protocol/pickle.ts";
+import { PyObject, PyTuple, type PyValue } from "../../src/protocol/pickle/mod.ts";
 import {
   buildTaskPayload,
   decodeRemoteException,

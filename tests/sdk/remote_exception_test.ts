@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeResult, packTask } from "../../src/protocol/messages.ts";
-import { PyTuple, type PyValue } from "../../src/protocol/pickle.ts";
+import { PyTuple, type PyValue } from "../../src/protocol/pickle/mod.ts";
 import {
   buildTaskPayload,
   decodeRemoteException,

@@ -10,7 +10,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import type { StatusFile } from "../../src/daemon/state.ts";
-import { decodePickle, isPlainDict } from "../../src/protocol/pickle.ts";
+import { decodePickle, isPlainDict } from "../../src/protocol/pickle/mod.ts";
 import { packHeartbeat } from "../../src/protocol/messages.ts";
 import {
   buildTaskPayload,

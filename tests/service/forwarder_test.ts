@@ -6,7 +6,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { curveKeyPairZ85, Dealer } from "../../src/io/zmtp/mod.ts";
 import { TaskStatusCode } from "../../src/protocol/messages.ts";
-import { encodePickle } from "../../src/protocol/pickle.ts";
+import { encodePickle } from "../../src/protocol/pickle/mod.ts";
 import {
   deserialize,
   remoteException,

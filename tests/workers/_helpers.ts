@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { DEFAULT_ENDPOINT_CONFIG, type EndpointConfig } from "../../src/config/types.ts";
 import { createLogger, type Logger } from "../../src/daemon/log.ts";
-import { decodePickle, PyTuple, type PyValue } from "../../src/protocol/pickle.ts";
+import { decodePickle, PyTuple, type PyValue } from "../../src/protocol/pickle/mod.ts";
 import { packTask } from "../../src/protocol/messages.ts";
 import {
   buildTaskPayload,

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import type { PyValue } from "../../src/protocol/pickle.ts";
+import type { PyValue } from "../../src/protocol/pickle/mod.ts";
 import { Interchange } from "../../src/workers/interchange.ts";
 import { Dealer } from "../../src/io/zmtp/mod.ts";
 import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";

@@ -2,7 +2,7 @@
 // the real embedded Python worker.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import type { PyValue } from "../../src/protocol/pickle.ts";
+import type { PyValue } from "../../src/protocol/pickle/mod.ts";
 import { PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
 import { runManager } from "../../src/workers/manager.ts";
 import {

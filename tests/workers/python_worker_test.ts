@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeResult, packTask } from "../../src/protocol/messages.ts";
-import { encodePickle, PyGlobal, PyTuple, type PyValue } from "../../src/protocol/pickle.ts";
+import { encodePickle, PyGlobal, PyTuple, type PyValue } from "../../src/protocol/pickle/mod.ts";
 import {
   buildTaskPayload,
   decodeRemoteException,

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
-import { decodePickle } from "../../src/protocol/pickle.ts";
+import { decodePickle } from "../../src/protocol/pickle/mod.ts";
 import { decodeRemoteException } from "../../src/protocol/serialize.ts";
 import { parseManagerFlags } from "../../src/cli/manager.ts";
 import { encodeFrame, FrameReader, FrameTooLargeError } from "../../src/workers/frames.ts";
