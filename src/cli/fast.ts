@@ -4,7 +4,7 @@
  * `[--debug] start NAME --foreground --daemon [--endpoint-uuid U]` (started by `start`; also
  * without `--daemon`: a foreground endpoint started by hand or by systemd) and a block's
  * `manager ...` (started by providers). Well formed, they run without loading commander or the
- * other commands (~0.1 s less per process on a 2-core machine). Anything else (help, a flag it
+ * other commands (a shorter start for each of those processes). Anything else (help, a flag it
  * does not know, a missing or invalid value) returns `undefined` and the full CLI handles it,
  * with its usual messages.
  *
@@ -67,8 +67,8 @@ export function managerFlagsOf(argv: readonly string[]): ManagerFlags | undefine
  * The daemon's own command line (`[--debug|-d] start NAME --foreground --daemon
  * [--endpoint-uuid U]`, as `start` writes it), or the same without `--daemon` as a user types
  * it for systemd or a container (logs echoed to the terminal, as the full CLI does), or
- * `undefined` for anything else. Skipping the command-line library there saves the daemon
- * ~0.7 MB RSS (measured back to back).
+ * `undefined` for anything else. Skipping the command-line library there keeps it out of the
+ * long-lived daemon's memory.
  *
  * @example
  * ```ts

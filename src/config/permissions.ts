@@ -27,8 +27,8 @@ export const COMPILE_FLAGS: readonly string[] = [
   "--allow-run",
   "--unstable-worker-options",
   // V8 sizes its heap for memory rather than peak speed (a smaller young generation, earlier
-  // GCs): the daemon's peak RSS with 20,000 queued tasks after a busy run fell from ~180-220
-  // to ~140-150 MB with no measurable loss of throughput (bench, back to back).
+  // GCs): a lower daemon peak with many queued tasks at the same throughput (bench/FINDINGS.md
+  // §14).
   "--v8-flags=--optimize-for-size",
 ];
 

@@ -500,7 +500,8 @@ export class Endpoint {
     this.#inflight.add(taskId);
     // raw is a view into the ZeroMQ frame buffer; keep it as is (no copy)
     this.#pendingTasks.push({ taskId, containerId, body: raw });
-    // setImmediate (~25 µs), not a 0 ms timer (≥ 2 ms under Deno): tasks of one burst still batch
+    // setImmediate, not a 0 ms timer (Deno's fire milliseconds late, bench/FINDINGS.md §9):
+    // tasks of one burst still batch
     if (this.#taskFlush === undefined) this.#taskFlush = setImmediate(() => this.#flushTasks());
   }
 
@@ -675,7 +676,7 @@ export class Endpoint {
       };
     }
     const errors = [...this.#errors, ...ix.errors]
-      // ISO times sort as plain strings (localeCompare would load ICU collation: ~3.5 MB RSS)
+      // ISO times sort as plain strings (localeCompare would load ICU collation data)
       .sort((a, b) => a.time < b.time ? -1 : a.time > b.time ? 1 : 0)
       .slice(-_MAX_ERRORS);
     const status: StatusFile = {

@@ -7,14 +7,13 @@
  * nothing touches the disk per result. A corrupt file is moved aside (never deleted) and
  * reported once.
  *
- * Results are normally acked within milliseconds, but a 20,000-task burst holds up to ~10,000
- * at once (acks queue behind the tasks on the tasks channel), and writing that many took
- * 50–130 ms as one multi-MB string, every 200 ms. So: a stored result is a copy packed into a
- * shared slab (`workers/slab.ts`), not the ZeroMQ frame it came in; its base64 form exists only
- * while the file is written, in ~64 KiB pieces; a slow write delays the next one. Measured
- * back to back (bench endpoint-only, 20,000 tasks): daemon peak RSS ~146 → ~129 MB, daemon
- * CPU per task −25 %. A result still unacknowledged at its second write gets its own buffer,
- * so a straggler never pins a whole slab chunk.
+ * Results are normally acked within milliseconds, but a burst of tasks holds thousands at once
+ * (acks queue behind the tasks on the tasks channel), and writing that many as one multi-MB
+ * string on every change batch costs the daemon memory and time. So: a stored result is a copy
+ * packed into a shared slab (`workers/slab.ts`), not the ZeroMQ frame it came in; its base64
+ * form exists only while the file is written, in ~64 KiB pieces; a slow write delays the next
+ * one (figures: bench/FINDINGS.md, "Memory"). A result still unacknowledged at its second
+ * write gets its own buffer, so a straggler never pins a whole slab chunk.
  *
  * @example
  * ```ts

@@ -614,8 +614,8 @@ export class Forwarder {
   #scheduleFlush() {
     if (this.#flushQueued || this.#closed) return;
     // A result after a quiet spell is stored (and its long poll answered) at once, before the
-    // receive loop waits again; in a burst, on the next macrotask turn (~25 µs, a timer would
-    // be ≥ 2 ms), so every result received meanwhile is stored in one transaction.
+    // receive loop waits again; in a burst, on the next macrotask turn (setImmediate: a timer
+    // fires milliseconds late), so every result received meanwhile is stored in one transaction.
     if (performance.now() - this.#lastFlush > _QUIET_MS) {
       this.#flushGuarded();
       return;

@@ -256,10 +256,10 @@ export class Interchange {
   #token = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
 
-  /** Create an interchange; nothing runs before {@linkcode Interchange.start}. */
   /** False while `opts.python` is still being resolved. */
   #pythonKnown = true;
 
+  /** Create an interchange; nothing runs before {@linkcode Interchange.start}. */
   constructor(opts: InterchangeOptions) {
     this.#opts = opts;
     this.#log = opts.log;
@@ -779,8 +779,8 @@ export class Interchange {
 
   #scheduleFlush(): void {
     if (this.#flushQueued) return;
-    // next macrotask turn (~25 µs, not a ≥ 2 ms timer): every RESULTS message received
-    // meanwhile goes to the endpoint in one batch
+    // next macrotask turn (not a timer, which fires milliseconds late): every RESULTS message
+    // received meanwhile goes to the endpoint in one batch
     this.#flushQueued = true;
     setImmediate(() => this.#flush());
   }

@@ -131,9 +131,10 @@ const _LOG = "manager";
 /**
  * Tasks written ahead to one worker: at least the next one is already in its stdin pipe when
  * a result leaves, so the worker never waits for the manager's round trip. Short tasks get
- * more (about 2 ms of work, at most 32), written in one pipe write per refill — a write per
- * task was a third of the manager's CPU. Long tasks keep 2, so a slow task holds back at
- * most one other task that another worker could have run.
+ * more (about 2 ms of work, at most 32), written in one pipe write per refill, because a pipe
+ * write per task was the largest item of the manager's CPU profile (bench/FINDINGS.md §9).
+ * Long tasks keep 2, so a slow task holds back at most one other task that another worker
+ * could have run.
  */
 const _MIN_DEPTH = 2;
 const _MAX_DEPTH = 32;
@@ -655,8 +656,8 @@ class _Manager {
 
   #scheduleFlush(): void {
     if (!this.#flushQueued) {
-      // next macrotask turn (~25 µs, not a ≥ 2 ms timer): the results of every stdout chunk
-      // read meanwhile leave in one RESULTS message
+      // next macrotask turn (not a timer, which fires milliseconds late): the results of every
+      // stdout chunk read meanwhile leave in one RESULTS message
       this.#flushQueued = true;
       setImmediate(() => this.#flushResults());
     }
