@@ -17,7 +17,7 @@
  * @module
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
-import type { PyValue } from "../protocol/pickle.ts";
+import type { PyValue } from "../protocol/pickle/mod.ts";
 import { decodeRemoteException } from "../protocol/serialize.ts";
 
 /** Exception types that say the endpoint, not the function, failed. */
@@ -226,7 +226,7 @@ export class TaskLog {
    * One page of the user's tasks, newest first, with the total count.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * log.query({ userId: 1, status: "failed" }, 0, 50).total;
    * ```
    */

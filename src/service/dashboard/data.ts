@@ -4,9 +4,9 @@
  * through a group), tasks they submitted, functions they may run.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { visibleEndpoints, visibleTask } from "./data.ts";
- * const eps = visibleEndpoints(store, forwarder, userId);
+ * const eps = visibleEndpoints(store, forwarder, userId, Date.now());
  * const task = visibleTask(store, userId, taskId); // undefined: unknown or someone else's
  * ```
  * @module
@@ -73,7 +73,7 @@ function _nOrNull(v: unknown): number | null {
  * The endpoints `userId` may use, newest registration first.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * visibleEndpoints(store, forwarder, 1, Date.now() / 1000).map((e) => e.name);
  * ```
  */
@@ -203,7 +203,7 @@ const _PREVIEW = 4000;
  * The task if `userId` submitted it (the API's rule for task status and results).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * visibleTask(store, 1, "…")?.result;
  * ```
  */
@@ -259,7 +259,7 @@ export function visibleTask(
  * Names of the given functions that `userId` may run (others are left out: shown by id).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * functionNames(store, 1, ["…"]).get("…"); // "square"
  * ```
  */

@@ -6,7 +6,8 @@
  * viewer may not see answers 404, exactly like one that does not exist.
  *
  * @example
- * ```ts
+ * ```ts ignore
+ * // in the service's HTTP handler (service.ts)
  * import { Dashboard } from "./dashboard/mod.ts";
  * const dash = new Dashboard({ store, auth, forwarder, log });
  * if (path === "/dashboard" || path.startsWith("/dashboard/")) return dash.handle(req, info);

@@ -201,7 +201,7 @@ ${_charts(null)}`,
  * One endpoint.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * endpointPage(viewer, ep, recentTasks);
  * ```
  */
@@ -279,7 +279,7 @@ const _SINCE: [string, string][] = [["", "any time"], ["15", "last 15 min"], [
  * The filterable, paged task list.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * tasksPage(viewer, q, endpoints, { rows, total }, 50);
  * ```
  */
@@ -343,7 +343,7 @@ ${_taskRows(page.rows, names, functions)}
  * One task: timings, result preview or remote traceback, the function's source.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * taskPage(viewer, view);
  * ```
  */

@@ -88,7 +88,7 @@ export function readCookie(req: Request, name: string): string | undefined {
  * when not.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * csrfProblem(req, "token-from-session", form.get("csrf")); // null when fine
  * ```
  */
