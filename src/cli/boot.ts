@@ -166,7 +166,7 @@ export async function disableOnBoot(home: string, name: string): Promise<string>
  * Add the `enable-on-boot` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * registerEnable(program, ctx);
  * ```
  */
@@ -186,7 +186,7 @@ export function registerEnable(program: Command, ctx: CliContext) {
  * Add the `disable-on-boot` command.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * registerDisable(program, ctx);
  * ```
  */

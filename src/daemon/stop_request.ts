@@ -76,7 +76,7 @@ function _remove(path: string) {
  * names `self`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * const w = watchStopRequest(p.stopRequest, { pid: Deno.pid, host: Deno.hostname() }, () => stop());
  * w.close();
  * ```

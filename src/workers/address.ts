@@ -91,7 +91,12 @@ export function checkAddressSpec(spec: string): string | undefined {
  *
  * @example
  * ```ts
- * const src = { interfaces: [{ name: "ib0", family: "IPv4", address: "10.1.0.7" }], hostname: "login1", hostnameAddress: undefined, defaultRouteInterface: undefined } as const;
+ * const src: AddressSources = {
+ *   interfaces: [{ name: "ib0", family: "IPv4", address: "10.1.0.7" }],
+ *   hostname: "login1",
+ *   hostnameAddress: undefined,
+ *   defaultRouteInterface: undefined,
+ * };
  * resolveAddress("by-interface:ib0", src).connectHost; // "10.1.0.7"
  * resolveAddress("by-interface:ib1", src); // throws: executor.address: no network interface "ib1" on this host (present: ib0)
  * ```

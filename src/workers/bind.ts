@@ -4,7 +4,7 @@
  * (workers/ports.ts), and return the URL managers connect to.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { bindManagerSocket } from "./bind.ts";
  * const b = await bindManagerSocket(router, { address: "by-route", worker_ports: "54000-55000" });
  * b.url; // "tcp://192.0.2.2:54321"
@@ -28,7 +28,7 @@ export interface BoundAddress {
  * Resolve, bind and describe; errors are one line naming the config key.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await bindManagerSocket(router, { address: "127.0.0.1", worker_ports: null });
  * ```
  */

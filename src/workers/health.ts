@@ -139,7 +139,7 @@ export class WorkerHealth {
  * @example
  * ```ts
  * const b = new WorkerLogBudget(3, 1 << 20);
- * b.allow(1000); // bytes that may still be written to the current file
+ * b.allow(1000, 500); // of 500 bytes, how many may still go to a file holding 1000
  * ```
  */
 export class WorkerLogBudget {

@@ -6,7 +6,7 @@
  * `bind(address)`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { bindInRange, parsePortRange } from "./ports.ts";
  * const range = parsePortRange("54000-55000");
  * const address = await bindInRange(router, "10.1.0.7", range);
@@ -79,7 +79,7 @@ function _inUse(e: unknown): boolean {
  * the `tcp://` address bound. Ports in use are skipped; other errors are thrown.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await bindInRange(router, "127.0.0.1", { lo: 54000, hi: 54010 }); // "tcp://127.0.0.1:54007"
  * ```
  */
