@@ -16,6 +16,7 @@ import { checkPidFile, clearRemotePidFile, localHost } from "../daemon/pidfile.t
 import { readStatusFile, STATUS_STALE_MS } from "../daemon/state.ts";
 import { stopDaemon } from "../daemon/stop.ts";
 import { writeStopRequest } from "../daemon/stop_request.ts";
+import { sleep } from "../util/sleep.ts";
 import { endpointName, requireConfigured } from "./common.ts";
 import { type CliContext, CliError } from "./context.ts";
 import { withProgress } from "./progress.ts";
@@ -56,8 +57,6 @@ export async function stopEndpoint(
   }
 }
 
-const _sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** True while the pid file still names `host`/`pid`. */
 function _stillHeld(pidFile: string, host: string, pid: number): boolean {
   const s = checkPidFile(pidFile, localHost());
@@ -76,7 +75,7 @@ async function _stopRemote(
     if (!_stillHeld(p.pidFile, r.host, r.pid)) {
       return `Endpoint "${name}" stopped on host ${r.host} (pid ${r.pid})`;
     }
-    await _sleep(200);
+    await sleep(200);
   }
   throw new CliError(
     `endpoint "${name}" on host ${r.host} (pid ${r.pid}) did not stop within ${timeoutSeconds} s; stop it on ${r.host}, or if ${r.host} is gone for good: \`funcx-endpoint stop ${name} --clear-dead-host\``,

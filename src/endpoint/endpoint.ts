@@ -75,7 +75,7 @@ export class Endpoint {
   /** The endpoint uuid (from `endpoint.json`, or chosen at first start). */
   readonly endpointId: string;
 
-  #o: EndpointOptions;
+  #opts: EndpointOptions;
   #log: Logger;
   #paths: ReturnType<typeof endpointPaths>;
   #ws: WebServiceClient;
@@ -118,7 +118,7 @@ export class Endpoint {
     // the interchange reads executor.python when it launches a block; with `o.python` it is
     // set once known, so this endpoint works on a copy of the executor section
     if (o.python) o = { ...o, config: { ...o.config, executor: { ...o.config.executor } } };
-    this.#o = o;
+    this.#opts = o;
     this.#log = o.log;
     this.endpointId = endpointId;
     this.#keys = keys;
@@ -177,7 +177,7 @@ export class Endpoint {
     ep.#writeStatus();
     ep.#timers.push(setInterval(() => ep.#writeStatus(), 1000));
     // blocks launch now; with `opts.python` still pending their managers boot meanwhile and
-    // get the interpreter from the interchange (which also sets ep.#o.config.executor.python)
+    // get the interpreter from the interchange (which also sets ep.#opts.config.executor.python)
     try {
       await ep.#interchange.start();
     } catch (e) {
@@ -353,15 +353,15 @@ export class Endpoint {
       this.#versionChecked = true;
     }
     const reply = await this.#ws.registerEndpoint({
-      endpoint_name: this.#o.name,
+      endpoint_name: this.#opts.name,
       endpoint_uuid: this.endpointId,
       version: ENDPOINT_VERSION,
       endpoint_pubkey: this.#keys.publicKey,
-      allowed_functions: this.#o.config.allowed_functions,
-      public: this.#o.config.public,
-      allowed_groups: this.#o.config.allowed_groups,
+      allowed_functions: this.#opts.config.allowed_functions,
+      public: this.#opts.config.public,
+      allowed_groups: this.#opts.config.allowed_groups,
     }, retry("registration"));
-    this.#allowed = allowedCode(this.#o.config.allowed_functions, reply.allowed_function_hashes);
+    this.#allowed = allowedCode(this.#opts.config.allowed_functions, reply.allowed_function_hashes);
     if (reply.endpoint_id !== this.endpointId) {
       throw new RegistrationError(
         "POST /endpoints",
@@ -566,8 +566,8 @@ export class Endpoint {
     if (!ch) return;
     try {
       const s = this.#interchange.status();
-      const ex = this.#o.config.executor;
-      const pv = this.#o.config.provider;
+      const ex = this.#opts.config.executor;
+      const pv = this.#opts.config.provider;
       const workers = s.managers.reduce((n, m) => n + m.workers, 0);
       const idle = s.managers.reduce((n, m) => n + m.idle_workers, 0);
       const info: Record<string, PyValue> = {
@@ -620,11 +620,11 @@ export class Endpoint {
       );
     }
     const silent = now - this.#lastTraffic;
-    if (silent > this.#o.config.heartbeat_threshold * 1000) {
+    if (silent > this.#opts.config.heartbeat_threshold * 1000) {
       this.#reconnect.resolve(
         `no message from the forwarder for ${
           Math.round(silent / 1000)
-        } s (heartbeat_threshold ${this.#o.config.heartbeat_threshold} s)`,
+        } s (heartbeat_threshold ${this.#opts.config.heartbeat_threshold} s)`,
       );
     }
     // The forwarder acks every result it stores, within milliseconds. Results outstanding
@@ -633,11 +633,11 @@ export class Endpoint {
     // connection of ours): reconnect, which re-registers and resends them.
     const since = this.#connectedSince;
     const unheard = since === undefined ? 0 : now - Math.max(this.#ackProgress, since);
-    if (this.#unacked.size > 0 && unheard > 2 * this.#o.config.heartbeat_threshold * 1000) {
+    if (this.#unacked.size > 0 && unheard > 2 * this.#opts.config.heartbeat_threshold * 1000) {
       this.#reconnect.resolve(
         `${this.#unacked.size} result(s) not acknowledged for ${
           Math.round(unheard / 1000)
-        } s (2 × heartbeat_threshold ${this.#o.config.heartbeat_threshold} s)`,
+        } s (2 × heartbeat_threshold ${this.#opts.config.heartbeat_threshold} s)`,
       );
     }
   }
@@ -682,7 +682,7 @@ export class Endpoint {
     const status: StatusFile = {
       pid: Deno.pid,
       host: Deno.hostname(),
-      name: this.#o.name,
+      name: this.#opts.name,
       endpoint_id: this.endpointId,
       build: buildInfo(),
       state: this.#state,
@@ -691,10 +691,10 @@ export class Endpoint {
       last_heartbeat: this.#lastHeartbeat === null
         ? null
         : new Date(this.#lastHeartbeat).toISOString(),
-      heartbeat_threshold: this.#o.config.heartbeat_threshold,
+      heartbeat_threshold: this.#opts.config.heartbeat_threshold,
       address: ix.address || undefined,
       degraded: ix.degraded ?? null,
-      executor_address: this.#o.config.executor.address,
+      executor_address: this.#opts.config.executor.address,
       tasks: { ...ix.tasks },
       unacked_results: this.#unacked.size,
       blocks: ix.blocks.map((b) => ({

@@ -162,7 +162,7 @@ export async function runManager(opts: ManagerOptions): Promise<number> {
 }
 
 class _Manager {
-  #o: Required<Omit<ManagerOptions, "log" | "logLevel">>;
+  #opts: Required<Omit<ManagerOptions, "log" | "logLevel">>;
   #log: Logger;
   #ownLog: boolean;
   #sock: Dealer;
@@ -193,7 +193,7 @@ class _Manager {
     const cores = navigator.hardwareConcurrency || 1;
     const cpw = Math.max(1, opts.coresPerWorker ?? 1);
     const uid = opts.uid ?? crypto.randomUUID().split("-").pop()!;
-    this.#o = {
+    this.#opts = {
       taskUrl: opts.taskUrl,
       blockId: opts.blockId,
       workers: opts.workers > 0 ? opts.workers : Math.max(1, Math.floor(cores / cpw)),
@@ -214,17 +214,17 @@ class _Manager {
         file: join(opts.logdir, `manager-${uid}.log`),
         level: opts.logLevel ?? "info",
       });
-    this.#frameLimit = this.#o.resultSizeLimit * 2 + 1024 * 1024;
-    this.#awaitingPython = this.#o.pythonFromInterchange;
+    this.#frameLimit = this.#opts.resultSizeLimit * 2 + 1024 * 1024;
+    this.#awaitingPython = this.#opts.pythonFromInterchange;
     this.#env = workerEnv(Deno.env.toObject());
-    this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#o.resultSizeLimit);
-    this.#env.FUNCX_WORKER_LOGDIR = this.#o.logdir;
+    this.#env.FUNCX_RESULT_SIZE_LIMIT = String(this.#opts.resultSizeLimit);
+    this.#env.FUNCX_WORKER_LOGDIR = this.#opts.logdir;
     // messages wait (in order) until the interchange is connected; nothing is dropped
     this.#sock = new Dealer({ routingId: uid, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
   }
 
   async run(): Promise<number> {
-    const o = this.#o;
+    const o = this.#opts;
     const signals: [Deno.Signal, () => void][] = [];
     for (const sig of ["SIGTERM", "SIGINT"] as Deno.Signal[]) {
       const fn = () => this.#done.resolve(`received ${sig}`);
@@ -313,9 +313,9 @@ class _Manager {
     } else if (msg.type === "PYTHON") {
       if (!this.#awaitingPython || this.#closing) return;
       this.#awaitingPython = false;
-      this.#o.python = msg.python;
+      this.#opts.python = msg.python;
       this.#log.info(_LOG, "workers run %s (from the interchange)", msg.python);
-      for (let i = 0; i < this.#o.workers; i++) this.#spawn();
+      for (let i = 0; i < this.#opts.workers; i++) this.#spawn();
       this.#assign();
     } else if (msg.type === "TASKS") {
       if (this.#closing) return; // BYE tells the interchange to re-queue them
@@ -342,7 +342,7 @@ class _Manager {
 
   #tick(): void {
     const now = performance.now();
-    const o = this.#o;
+    const o = this.#opts;
     if (now - this.#lastHeard > o.hbThreshold * 1000) {
       this.#done.resolve(`no message from the interchange for ${o.hbThreshold}s`);
       return;
@@ -369,7 +369,7 @@ class _Manager {
 
   #spawn(): _Worker | undefined {
     if (this.#awaitingPython) return undefined; // started on PYTHON
-    const o = this.#o;
+    const o = this.#opts;
     const id = this.#nextWorker++;
     let child: Deno.ChildProcess;
     try {
@@ -420,7 +420,7 @@ class _Manager {
 
   async #pipeStderr(w: _Worker): Promise<void> {
     let f: Deno.FsFile | undefined;
-    const path = join(this.#o.logdir, `worker-${this.#o.uid}-${w.id}.stderr`);
+    const path = join(this.#opts.logdir, `worker-${this.#opts.uid}-${w.id}.stderr`);
     // bounded: the oldest files of dead workers go, and each file stops at a size
     for (const old of this.#logBudget.add(path)) Deno.remove(old).catch(() => {});
     const dec = new TextDecoder();
@@ -540,7 +540,7 @@ class _Manager {
           ? lostTaskResult(
             t.taskId,
             "ManagerLost",
-            `manager ${this.#o.uid} (block ${this.#o.blockId}) on ${host} stopped while the ` +
+            `manager ${this.#opts.uid} (block ${this.#opts.blockId}) on ${host} stopped while the ` +
               `task was running: ${this.#closeReason}` +
               (this.#closeReason.startsWith("received SIG")
                 ? " (batch job cancelled or walltime reached?)"
@@ -572,7 +572,7 @@ class _Manager {
     if (!w.killing) {
       const delay = Math.max(0, this.#restartAfter - performance.now());
       setTimeout(() => {
-        if (!this.#closing && this.#workers.size < this.#o.workers) {
+        if (!this.#closing && this.#workers.size < this.#opts.workers) {
           this.#spawn();
           this.#assign();
         }
@@ -597,7 +597,7 @@ class _Manager {
     }
     // Start workers (reaped or crashed) while tasks wait.
     while (
-      this.#queue.length && this.#workers.size < this.#o.workers &&
+      this.#queue.length && this.#workers.size < this.#opts.workers &&
       performance.now() >= this.#restartAfter
     ) {
       const w = this.#spawn();
@@ -680,7 +680,7 @@ class _Manager {
       let busy = 0;
       for (const w of this.#workers.values()) if (w.tasks.length) busy++;
       this.#send(encodeCapacity({
-        free: Math.max(0, this.#o.workers - busy),
+        free: Math.max(0, this.#opts.workers - busy),
         queued: this.#queue.length,
         problem: this.#health.problem,
       }));
