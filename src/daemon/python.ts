@@ -2,9 +2,9 @@
  * Start-up: skip version-manager shims for the Python workers of local blocks.
  *
  * With pyenv (and tools like it) `python3` on PATH is a shell shim that runs several
- * scripts (dozens of forks, ~0.3 s on an idle machine, seconds on a loaded login node)
- * before it execs the chosen interpreter with that interpreter's directory put in front of
- * PATH. Every worker start paid this. {@linkcode resolveShimmedPython} asks the configured
+ * scripts (dozens of forks; bench/FINDINGS.md §14 has the cost) before it execs the chosen
+ * interpreter with that interpreter's directory put in front of PATH. Every worker start paid
+ * this. {@linkcode resolveShimmedPython} asks the configured
  * interpreter once, in the background while the daemon loads, where it really is; when the
  * only thing the launcher did was to prepend directories to PATH (the signature of such an
  * exec shim), workers can run that interpreter directly: the same Python, the same modules.
