@@ -107,7 +107,7 @@ function _panel(p: ChartPanel, ox: number): string {
  * An SVG with one panel per entry of `panels`, side by side.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * Deno.writeTextFileSync("bench/scale.svg", scaleChartSvg(panels));
  * ```
  */

@@ -16,7 +16,7 @@
 import { setImmediate } from "node:timers";
 import { cpuUsage } from "node:process";
 import { Dealer, SocketClosedError } from "../../src/io/zmtp/mod.ts";
-import { encodePickle } from "../../src/protocol/pickle.ts";
+import { encodePickle } from "../../src/protocol/pickle/mod.ts";
 import { serializeData } from "../../src/protocol/serialize.ts";
 import {
   decodeInterchangeMessage,

@@ -123,7 +123,7 @@ export class FaultProxy {
    * Start a fault (replacing the current one).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * proxy.fault({ kind: "partition", healAfterMs: 5000 });
    * ```
    */
@@ -146,7 +146,7 @@ export class FaultProxy {
    * through it are cut, a half-open connection stays a black hole until its client closes it).
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * proxy.clear();
    * ```
    */
@@ -160,7 +160,7 @@ export class FaultProxy {
    * Cut every open connection now.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * proxy.cutAll();
    * ```
    */
@@ -172,7 +172,7 @@ export class FaultProxy {
    * Stop listening and close every connection.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * await proxy.close();
    * ```
    */

@@ -863,7 +863,7 @@ export function formatReport(r: ChaosReport): string {
  * One line per fault kind that ran: rounds, tasks submitted in its rounds, and their fate.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * formatPerKind(r); // ["fwd-stall        rounds=3 tasks=41 ok=35 failed=6 lost=0 duplicated=0", ...]
  * ```
  */

@@ -850,7 +850,7 @@ export class ServiceStore {
    * must get the same result, not "unknown task". Retention 0 deletes them at once.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * store.handedOut([taskId]);
    * ```
    */

@@ -4,7 +4,7 @@
  * last thing seen. Tests wait on the real event with it instead of sleeping a fixed time.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { waitFor } from "../helpers/wait.ts";
  * const status = await waitFor(() => readStatus(home), {
  *   what: "the daemon connected",
@@ -34,7 +34,7 @@ export interface WaitOptions<T> {
  * value (or error) seen.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await waitFor(() => Deno.statSync(file).size > 0, { what: "the log file", timeoutMs: 10_000 });
  * ```
  */
@@ -70,7 +70,7 @@ export async function waitFor<T>(
  * checked all along instead of once after a sleep. Throws as soon as it happens.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * await stillFalse(() => resultArrived, { what: "a result for the refused task", forMs: 2000 });
  * ```
  */
