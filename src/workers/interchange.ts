@@ -3,11 +3,11 @@
  *
  * It binds a ZeroMQ ROUTER for managers on `executor.address` (random port), queues the
  * tasks the endpoint submits, dispatches them to managers by free capacity (+ prefetch),
- * hands results back through `onResults` in batches, launches and cancels blocks through
- * a {@linkcode Provider} following the pure scaling {@linkcode decide}, and turns every
- * failure it can see into a clear task failure: a manager that stops heart-beating
- * (`ManagerLost`), a block whose job ended or hit its walltime. Submission errors of the
- * batch system are kept in `status().errors` and retried with backoff.
+ * hands results back through `onResults` in batches, and turns every failure it can see into
+ * a clear task failure: a manager that stops heart-beating (`ManagerLost`), a block whose job
+ * ended or hit its walltime. Blocks are launched, polled and cancelled by its
+ * {@linkcode Blocks} (blocks.ts: the pure scaling strategy driving a provider); submission
+ * errors of the batch system are kept in `status().errors` and retried with backoff.
  *
  * @example
  * ```ts
@@ -29,8 +29,8 @@ import { setImmediate } from "node:timers";
 import type { EndpointConfig } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
 import { selfCommand } from "../config/sandbox.ts";
-import { isTerminal, type JobState, type Provider } from "./provider.ts";
-import { decide, submitBackoffMs } from "./strategy.ts";
+import type { Provider } from "./provider.ts";
+import { Blocks, type BlockStatus } from "./blocks.ts";
 import { lostTaskResult } from "./lost.ts";
 import { createProvider } from "./providers.ts";
 import { ByteSlab } from "./slab.ts";
@@ -76,19 +76,7 @@ export interface InterchangeResult {
   lost?: true;
 }
 
-/** One block in {@linkcode InterchangeStatus}. */
-export interface BlockStatus {
-  /** Our block id. */
-  block_id: string;
-  /** Batch job id, `null` while the submission is in flight. */
-  job_id: string | null;
-  /** Job state. */
-  state: JobState;
-  /** Nodes requested. */
-  nodes: number;
-  /** Detail (reason, exit status, walltime...), may be empty. */
-  message: string;
-}
+export type { BlockStatus } from "./blocks.ts";
 
 /** One manager in {@linkcode InterchangeStatus}. */
 export interface ManagerStatus {
@@ -167,20 +155,6 @@ export interface InterchangeOptions {
   python?: Promise<string>;
 }
 
-interface _Block {
-  blockId: string;
-  jobId: string | null;
-  state: JobState;
-  message: string;
-  nodes: number;
-  idleSince: number | null;
-  cancelled: boolean;
-  /** A failure was already handled for this block. */
-  ended: boolean;
-  /** Its managers wait for a `PYTHON` message (launched before the interpreter was known). */
-  deferredPython: boolean;
-}
-
 interface _Manager {
   uid: string;
   identity: Uint8Array;
@@ -209,10 +183,9 @@ function _window(m: _Manager, prefetch: number): number {
 }
 
 const _MAX_ERRORS = 50;
-const _KEEP_ENDED_BLOCKS = 20;
 const _LOG = "interchange";
 
-/** The endpoint's task queue, dispatcher and block manager. */
+/** The endpoint's task queue and dispatcher; its blocks are a {@linkcode Blocks}. */
 export class Interchange {
   #opts: InterchangeOptions;
   #log: Logger;
@@ -230,8 +203,7 @@ export class Interchange {
   #ready = new Set<_Manager>();
   /** Block id → tasks running on its managers (dispatched, not finished). */
   #blockRunning = new Map<string, number>();
-  #blocks = new Map<string, _Block>();
-  #nextBlock = 0;
+  #blocks: Blocks;
   #completed = 0;
   #failed = 0;
   #errors: StatusError[] = [];
@@ -239,19 +211,14 @@ export class Interchange {
   #flushQueued = false;
   #dispatchQueued = false;
   #timers: ReturnType<typeof setInterval>[] = [];
-  #firstRun = true;
-  #submitFailures = 0;
   /** Degraded state: managers' worker problems, failed blocks and their back-off. */
   #degraded = new Degradation();
-  #backoffUntil = 0;
   #lastHeartbeat = -Infinity;
   #started = false;
   #stopping = false;
   #ticking = false;
-  #polling = false;
   #shutdownSent = new Map<string, number>();
   #badPeers = new Set<string>();
-  #submits = new Set<Promise<void>>();
   #workerScript = "";
   #token = [...crypto.getRandomValues(new Uint8Array(16))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -272,6 +239,19 @@ export class Interchange {
       config: opts.config,
       endpointDir: opts.endpointDir,
       log: opts.log,
+    });
+    this.#blocks = new Blocks({
+      config: opts.config,
+      provider: this.#provider,
+      degraded: this.#degraded,
+      log: opts.log,
+      host: {
+        managerCommand: (blockId) => this.#managerCommand(blockId),
+        managerEnv: () => ({ FUNCX_MANAGER_TOKEN: this.#token }),
+        address: () => this.#address,
+        loseManagers: (blockId, why, shutdown) => this.#loseManagers(blockId, why, shutdown),
+        error: (message) => this.#error("provider", message),
+      },
     });
   }
 
@@ -309,7 +289,7 @@ export class Interchange {
     });
     const period = this.#opts.strategyPeriodMs ?? 1000;
     this.#timers.push(setInterval(() => this.#tick(), period));
-    this.#timers.push(setInterval(() => this.#poll(), this.#opts.pollPeriodMs ?? 2000));
+    this.#timers.push(setInterval(() => this.#blocks.poll(), this.#opts.pollPeriodMs ?? 2000));
     this.#tick();
   }
 
@@ -335,13 +315,7 @@ export class Interchange {
 
   /** Blocks, managers, task counts and recent errors for `status.json`. */
   status(): InterchangeStatus {
-    const blocks: BlockStatus[] = [...this.#blocks.values()].map((b) => ({
-      block_id: b.blockId,
-      job_id: b.jobId,
-      state: b.state,
-      nodes: b.nodes,
-      message: b.message,
-    }));
+    const blocks: BlockStatus[] = this.#blocks.status();
     const managers: ManagerStatus[] = [...this.#managers.values()].map((m) => ({
       id: m.uid,
       block_id: m.info.block_id,
@@ -387,7 +361,7 @@ export class Interchange {
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    await Promise.allSettled([...this.#submits]);
+    await this.#blocks.halt();
     for (const m of this.#managers.values()) this.#send(m.identity, encodeBare("SHUTDOWN"));
     for (const m of [...this.#managers.values()]) {
       this.#failManager(m, "endpoint stopped while the task was running");
@@ -398,18 +372,7 @@ export class Interchange {
       this.#emitLost(t.taskId, "endpoint stopped before the task was dispatched");
     }
     this.#flush();
-    const jobs = [...this.#blocks.values()].filter((b) => b.jobId && !isTerminal(b.state));
-    const ids = jobs.map((b) => b.jobId!);
-    for (const b of jobs) b.cancelled = true;
-    if (ids.length) {
-      this.#log.info(_LOG, "cancelling %d block(s): %s", ids.length, ids.join(", "));
-      try {
-        await this.#provider.cancel(ids);
-      } catch (e) {
-        this.#error("provider", `cancel failed: ${(e as Error).message}`);
-      }
-      await this.#waitEnded(ids, 30_000);
-    }
+    await this.#blocks.cancelAll();
     // queued messages (results acks, shutdowns) get up to 2 s to reach the managers
     await this.#router?.close({ linger: 2000 });
     this.#log.info(_LOG, "stopped");
@@ -567,8 +530,7 @@ export class Interchange {
     this.#managers.set(key, m);
     this.#running(info.block_id, m.inflight.size);
     this.#ready.add(m);
-    if (block.state === "PENDING" || block.state === "UNKNOWN") block.state = "RUNNING";
-    this.#degraded.blockConnected(block.blockId);
+    this.#blocks.managerConnected(block);
     if (block.deferredPython && this.#pythonKnown) {
       this.#send(identity, encodePython(this.#opts.config.executor.python));
     }
@@ -626,10 +588,7 @@ export class Interchange {
     if (this.#queueHead >= this.#queue.length || this.#ready.size === 0) return;
     const prefetch = Math.max(0, this.#opts.config.executor.prefetch_capacity);
     const batches = new Map<_Manager, InterchangeTask[]>();
-    const live = (m: _Manager) => {
-      const b = this.#blocks.get(m.info.block_id);
-      return b && !b.cancelled && !b.ended;
-    };
+    const live = (m: _Manager) => this.#blocks.isLive(m.info.block_id);
     // Only managers with room are visited (#ready), and each pass stops once the queue is
     // empty: the work is per task dispatched, not per registered manager.
     // Pass 1: each manager gets as many tasks as it has free workers, in one message.
@@ -670,8 +629,7 @@ export class Interchange {
       // round robin: a manager just given tasks goes to the back; a full one leaves #ready
       this.#ready.delete(m);
       if (m.inflight.size < _window(m, prefetch)) this.#ready.add(m);
-      const b = this.#blocks.get(m.info.block_id);
-      if (b) b.idleSince = null;
+      this.#blocks.busy(m.info.block_id);
       m.idle = Math.max(0, m.idle - tasks.length);
       for (let i = 0; i < tasks.length; i += 256) {
         this.#send(m.identity, encodeTasks(tasks.slice(i, i + 256)));
@@ -695,10 +653,9 @@ export class Interchange {
   }
 
   #markIdle(blockId: string, now: number): void {
-    const b = this.#blocks.get(blockId);
-    if (!b || b.idleSince !== null) return;
+    if (this.#blocks.get(blockId)?.idleSince !== null) return;
     if ((this.#blockRunning.get(blockId) ?? 0) > 0) return;
-    b.idleSince = now;
+    this.#blocks.idle(blockId, now);
   }
 
   #emitLost(taskId: string, message: string, containerId?: string): void {
@@ -813,15 +770,6 @@ export class Interchange {
     this.#log.error(source, "%s", message);
   }
 
-  #slotsPerNode(): number {
-    const ex = this.#opts.config.executor;
-    if (ex.max_workers_per_node > 0) return ex.max_workers_per_node;
-    return Math.max(
-      1,
-      Math.floor(navigator.hardwareConcurrency / Math.max(1, ex.cores_per_worker)),
-    );
-  }
-
   #tick(): void {
     if (this.#stopping || this.#ticking) return;
     this.#ticking = true;
@@ -866,45 +814,17 @@ export class Interchange {
     for (const m of this.#managers.values()) {
       running.set(m.info.block_id, (running.get(m.info.block_id) ?? 0) + m.inflight.size);
     }
-    const live = [...this.#blocks.values()].filter((b) => !b.cancelled && !b.ended);
     const queued = this.#queue.length - this.#queueHead;
-    const decision = decide({
-      now,
-      firstRun: this.#firstRun,
+    this.#blocks.strategize(now, {
       queued,
       running: this.#tasks.size - queued,
-      blocks: live.map((b) => ({
-        blockId: b.blockId,
-        state: b.state,
-        running: running.get(b.blockId) ?? 0,
-        idleSince: b.idleSince,
-      })),
-      slotsPerNode: this.#slotsPerNode(),
-      maxIdletime: this.#opts.config.executor.max_idletime,
-      backoffUntil: this.#backoffUntil,
-      provider: this.#opts.config.provider,
+      runningOn: (blockId) => running.get(blockId) ?? 0,
     });
-    this.#firstRun = false;
-    for (const id of decision.scaleIn) this.#scaleIn(id);
-    for (let i = 0; i < decision.scaleOut; i++) this.#scaleOut(now);
   }
 
-  #scaleOut(now: number): void {
-    const p = this.#opts.config.provider;
+  /** The command line of a block's manager (blocks.ts submits it through the provider). */
+  #managerCommand(blockId: string): { command: string[]; deferredPython: boolean } {
     const ex = this.#opts.config.executor;
-    const blockId = String(this.#nextBlock++);
-    const block: _Block = {
-      blockId,
-      jobId: null,
-      state: "PENDING",
-      message: "submitting",
-      nodes: p.nodes_per_block,
-      idleSince: now,
-      cancelled: false,
-      ended: false,
-      deferredPython: !this.#pythonKnown,
-    };
-    this.#blocks.set(blockId, block);
     const self = this.#opts.selfCommand ?? selfCommand();
     const command = [
       self.cmd,
@@ -932,103 +852,18 @@ export class Interchange {
       "--result-size-limit",
       String(ex.result_size_limit),
     ];
-    this.#log.info(_LOG, "submitting block %s (%d node(s))", blockId, p.nodes_per_block);
-    const done = this.#provider.submit({
-      blockId,
-      command,
-      env: { FUNCX_MANAGER_TOKEN: this.#token },
-      nodes: p.nodes_per_block,
-      walltime: p.walltime,
-    }).then(
-      (jobId) => {
-        block.jobId = jobId;
-        block.message = "";
-        this.#submitFailures = 0;
-        this.#backoffUntil = 0;
-        this.#log.info(_LOG, "block %s submitted as job %s", blockId, jobId);
-        if (this.#stopping || block.cancelled) {
-          block.cancelled = true;
-          return this.#provider.cancel([jobId]).catch(() => {});
-        }
-      },
-      (e) => {
-        this.#blocks.delete(blockId);
-        this.#submitFailures++;
-        const wait = submitBackoffMs(this.#submitFailures);
-        this.#backoffUntil = performance.now() + wait;
-        this.#error(
-          "provider",
-          `${this.#provider.label}: submitting block ${blockId} failed: ${(e as Error).message}` +
-            ` (retry in ${Math.round(wait / 1000)}s)`,
-        );
-      },
-    ).finally(() => this.#submits.delete(done));
-    this.#submits.add(done);
+    return { command, deferredPython: !this.#pythonKnown };
   }
 
-  #scaleIn(blockId: string): void {
-    const b = this.#blocks.get(blockId);
-    if (!b || b.cancelled) return;
-    b.cancelled = true;
-    this.#log.info(_LOG, "scaling in idle block %s (job %s)", blockId, b.jobId ?? "-");
+  /**
+   * A block went (scaled in, or its job ended): its managers go with it, told to shut down
+   * first when `shutdown`.
+   */
+  #loseManagers(blockId: string, why: string, shutdown: boolean): void {
     for (const m of [...this.#managers.values()]) {
       if (m.info.block_id !== blockId) continue;
-      this.#send(m.identity, encodeBare("SHUTDOWN"));
-      this.#failManager(m, "block scaled in");
-    }
-    if (b.jobId) {
-      const jobId = b.jobId;
-      this.#provider.cancel([jobId]).catch((e) =>
-        this.#error("provider", `cancelling job ${jobId} failed: ${(e as Error).message}`)
-      );
-    }
-  }
-
-  async #poll(): Promise<void> {
-    if (this.#stopping || this.#polling) return;
-    const blocks = [...this.#blocks.values()].filter((b) => b.jobId && !isTerminal(b.state));
-    if (blocks.length === 0) return;
-    this.#polling = true;
-    try {
-      const st = await this.#provider.status(blocks.map((b) => b.jobId!));
-      if (this.#stopping) return;
-      for (const b of blocks) {
-        const s = st.get(b.jobId!);
-        if (!s) continue;
-        if (s.state === "RUNNING" && b.state !== "RUNNING") b.state = "RUNNING";
-        else if (s.state !== b.state && !(s.state === "PENDING" && b.state === "RUNNING")) {
-          b.state = s.state;
-        }
-        if (s.message) b.message = s.message;
-        if (isTerminal(s.state)) this.#blockEnded(b, s.state, s.message);
-        else if (s.state === "RUNNING") this.#blockWaiting(b);
-      }
-      this.#pruneBlocks();
-    } catch (e) {
-      this.#error("provider", `${this.#provider.label}: status failed: ${(e as Error).message}`);
-    } finally {
-      this.#polling = false;
-    }
-  }
-
-  #blockEnded(b: _Block, state: JobState, message: string): void {
-    if (b.ended) return;
-    b.ended = true;
-    const why = `block ${b.blockId} (job ${b.jobId}) ended: ${state}${
-      message ? ` (${message})` : ""
-    }`;
-    if (b.cancelled) this.#log.info(_LOG, "%s", why);
-    else if (!this.#blockFailed(b, state, message)) this.#error("provider", why);
-    for (const m of [...this.#managers.values()]) {
-      if (m.info.block_id === b.blockId) this.#failManager(m, why);
-    }
-  }
-
-  #pruneBlocks(): void {
-    const ended = [...this.#blocks.values()].filter((b) => b.ended);
-    for (const b of ended.slice(0, Math.max(0, ended.length - _KEEP_ENDED_BLOCKS))) {
-      this.#blocks.delete(b.blockId);
-      this.#degraded.blockGone(b.blockId);
+      if (shutdown) this.#send(m.identity, encodeBare("SHUTDOWN"));
+      this.#failManager(m, why);
     }
   }
 
@@ -1041,67 +876,6 @@ export class Interchange {
         "interchange",
         `Degraded: manager ${m.uid} (block ${m.info.block_id}, ${m.info.hostname}): ${fresh}`,
       );
-    }
-  }
-
-  /**
-   * A job that ended before its manager ever connected, or FAILED: its output tail goes to the
-   * block's message and the next submission backs off. False when it is not such a failure.
-   */
-  #blockFailed(b: _Block, state: JobState, message: string): boolean {
-    const connected = this.#degraded.hasConnected(b.blockId);
-    if (connected && state !== "FAILED") return false;
-    const tail = b.jobId ? this.#provider.outputTail?.(b.jobId) ?? "" : "";
-    const what = connected
-      ? `job ${b.jobId} ${state}`
-      : `job ${b.jobId} ended (${state}) before its manager connected`;
-    const reason = `${what}${message ? ` (${message})` : ""}${tail ? `; job output: ${tail}` : ""}`;
-    b.message = `${message ? `${message}; ` : ""}${tail ? `output: ${tail}` : "no job output"}`;
-    const f = this.#degraded.blockFailed(b.blockId, reason, performance.now());
-    this.#backoffUntil = Math.max(this.#backoffUntil, performance.now() + f.backoffMs);
-    const line = `block ${b.blockId}: ${reason}; next block in ${Math.round(f.backoffMs / 1000)}s`;
-    if (f.announce) this.#error("provider", `Degraded: ${line}`);
-    else this.#log.warn(_LOG, "%s", line);
-    return true;
-  }
-
-  /** A running job whose manager has not connected within twice the heartbeat threshold. */
-  #blockWaiting(b: _Block): void {
-    const deadline = 2 * this.#opts.config.executor.heartbeat_threshold * 1000;
-    if (!this.#degraded.blockWaiting(b.blockId, performance.now(), deadline)) return;
-    const tail = b.jobId ? this.#provider.outputTail?.(b.jobId) ?? "" : "";
-    const reason = `job ${b.jobId} runs but its manager has not connected to ${this.#address} for ${
-      Math.round(deadline / 1000)
-    }s${tail ? `; job output: ${tail}` : ""}`;
-    b.message = tail ? `manager not connected; output: ${tail}` : "manager not connected";
-    const fresh = this.#degraded.blockNotConnecting(b.blockId, reason);
-    if (fresh) this.#error("provider", `Degraded: block ${b.blockId}: ${fresh}`);
-  }
-
-  async #waitEnded(jobIds: string[], timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    let pending = jobIds;
-    while (pending.length && performance.now() < deadline) {
-      try {
-        const st = await this.#provider.status(pending);
-        for (const b of this.#blocks.values()) {
-          const s = b.jobId ? st.get(b.jobId) : undefined;
-          if (s) {
-            b.state = s.state === "COMPLETED" || s.state === "FAILED" ? "CANCELLED" : s.state;
-            if (isTerminal(s.state)) b.ended = true;
-          }
-        }
-        pending = pending.filter((id) => {
-          const s = st.get(id);
-          return !s || !isTerminal(s.state);
-        });
-      } catch (e) {
-        this.#log.warn(_LOG, "status while stopping failed: %s", (e as Error).message);
-      }
-      if (pending.length) await new Promise((r) => setTimeout(r, 300));
-    }
-    if (pending.length) {
-      this.#error("provider", `jobs still present after cancel: ${pending.join(", ")}`);
     }
   }
 }
