@@ -16,7 +16,7 @@
  */
 import { join } from "node:path";
 import { packTask } from "../../src/protocol/messages.ts";
-import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
+import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/engine/python_worker.ts";
 import { noopTaskBody } from "./_util.ts";
 
 /** Result of {@linkcode LimitRunner.measure}. */

@@ -18,8 +18,8 @@ import { cpuUsage } from "node:process";
 import { DEFAULT_ENDPOINT_CONFIG, type EndpointConfig } from "../../src/config/types.ts";
 import { createLogger } from "../../src/daemon/log.ts";
 import { packTask } from "../../src/protocol/messages.ts";
-import { Interchange, type InterchangeResult } from "../../src/workers/interchange.ts";
-import type { BlockSpec, JobStatus, Provider } from "../../src/workers/provider.ts";
+import { Interchange, type InterchangeResult } from "../../src/engine/interchange.ts";
+import type { BlockSpec, JobStatus, Provider } from "../../src/providers/provider.ts";
 import { noopTaskBody, percentile, readRss } from "./_util.ts";
 import { serveRpc } from "./_rpc.ts";
 

@@ -1,7 +1,7 @@
 /**
  * Child process of `deno task bench --scale`: many simulated managers in one process, each
  * a real {@linkcode Dealer} of our ZMTP transport speaking the real manager protocol of
- * `src/workers/wire.ts` to the interchange (REGISTER with the block's token, HEARTBEAT every
+ * `src/engine/wire.ts` to the interchange (REGISTER with the block's token, HEARTBEAT every
  * period, STARTED + RESULTS for every TASKS message, CAPACITY 20 ms later, as
  * `manager.ts` sends them). Their 64 (or W) workers answer instantly: every task's result,
  * a pickled result dict as the Python worker writes it, leaves on the next macrotask.
@@ -26,7 +26,7 @@ import {
   encodeResults,
   encodeStarted,
   type WireResult,
-} from "../../src/workers/wire.ts";
+} from "../../src/engine/wire.ts";
 import { serveRpc } from "./_rpc.ts";
 
 const _NONE = serializeData(null);

@@ -181,7 +181,7 @@ export async function runFastPath(
   const manager = opts;
   return await _run(envDebug, async () => {
     await Deno.mkdir(manager.logdir, { recursive: true, mode: 0o700 });
-    const { runManager } = await import("../workers/manager.ts");
+    const { runManager } = await import("../engine/manager.ts");
     return await runManager(manager);
   });
 }

@@ -1,7 +1,7 @@
 /**
  * `funcx-endpoint manager ...` (hidden): the per-node manager that providers launch.
  * It connects back to the interchange and runs Python workers; see
- * `src/workers/manager.ts`.
+ * `src/engine/manager.ts`.
  *
  * @example
  * ```ts
@@ -12,7 +12,7 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import type { ManagerOptions } from "../workers/manager.ts";
+import type { ManagerOptions } from "../engine/manager.ts";
 import { type CliContext, CliError } from "./context.ts";
 
 /** Raw flag values as commander gives them. */
@@ -129,7 +129,7 @@ export function register(program: Command, ctx: CliContext) {
       const opts = parseManagerFlags(flags);
       if (ctx.debug()) opts.logLevel = "debug";
       await Deno.mkdir(opts.logdir, { recursive: true, mode: 0o700 });
-      const { runManager } = await import("../workers/manager.ts");
+      const { runManager } = await import("../engine/manager.ts");
       ctx.setExitCode(await runManager(opts));
     });
 }

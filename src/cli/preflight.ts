@@ -16,7 +16,7 @@ import { homePaths } from "../config/paths.ts";
 import { loadEndpointConfig, loadGlobalConfig } from "../config/schema.ts";
 import type { EndpointConfig, GlobalConfig } from "../config/types.ts";
 import { checkPython } from "../daemon/python.ts";
-import { resolveSystemAddress } from "../workers/address.ts";
+import { resolveSystemAddress } from "../engine/address.ts";
 import { requireConfigured } from "./common.ts";
 import { CliError } from "./context.ts";
 

@@ -40,7 +40,7 @@ export interface ProviderConfig {
 export interface ExecutorConfig {
   max_workers_per_node: number;
   cores_per_worker: number;
-  /** IP/host name, `*`, `by-interface:<name>`, `by-hostname` or `by-route` (workers/address.ts). */
+  /** IP/host name, `*`, `by-interface:<name>`, `by-hostname` or `by-route` (engine/address.ts). */
   address: string;
   /** `"LO-HI"`: the interchange listens on a port of this range (null: any free port). */
   worker_ports: string | null;

@@ -35,7 +35,7 @@ export interface StatusFile {
   address?: string;
   /** The configured `executor.address`. */
   executor_address?: string;
-  /** Why work cannot run although the daemon is connected (workers/degraded.ts), or null. */
+  /** Why work cannot run although the daemon is connected (engine/degraded.ts), or null. */
   degraded?: string | null;
   tasks: { queued: number; running: number; completed: number; failed: number };
   unacked_results: number;

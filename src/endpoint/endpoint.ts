@@ -35,7 +35,7 @@ import {
   type RegistrationReply,
   WebServiceClient,
 } from "../registration/client.ts";
-import { Interchange, type InterchangeResult } from "../workers/interchange.ts";
+import { Interchange, type InterchangeResult } from "../engine/interchange.ts";
 import { type Channel, ForwarderChannels } from "./channels.ts";
 import { atomicWrite, readEndpointJson } from "./files.ts";
 import { UnackedStore } from "./unacked.ts";

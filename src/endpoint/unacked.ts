@@ -10,7 +10,7 @@
  * Results are normally acked within milliseconds, but a burst of tasks holds thousands at once
  * (acks queue behind the tasks on the tasks channel), and writing that many as one multi-MB
  * string on every change batch costs the daemon memory and time. So: a stored result is a copy
- * packed into a shared slab (`workers/slab.ts`), not the ZeroMQ frame it came in; its base64
+ * packed into a shared slab (`engine/slab.ts`), not the ZeroMQ frame it came in; its base64
  * form exists only while the file is written, in ~64 KiB pieces; a slow write delays the next
  * one (figures: bench/FINDINGS.md, "Memory"). A result still unacknowledged at its second
  * write gets its own buffer, so a straggler never pins a whole slab chunk.
@@ -27,7 +27,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { ByteSlab } from "../workers/slab.ts";
+import { ByteSlab } from "../engine/slab.ts";
 import { atomicWriteChunks } from "./files.ts";
 
 interface _Entry {

@@ -12,7 +12,7 @@ import {
   encodeCapacity,
   encodeRegister,
   encodeResults,
-} from "../../src/workers/wire.ts";
+} from "../../src/engine/wire.ts";
 import { createWorld, fastEndpointConfig, PY } from "../e2e/_world.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";
 import { Dealer } from "../../src/io/zmtp/mod.ts";

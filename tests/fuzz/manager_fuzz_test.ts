@@ -16,8 +16,8 @@ import {
   serializeSource,
   tuple,
 } from "../../src/protocol/serialize.ts";
-import { PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
-import { decodeManagerMessage, encodeBare, encodeTasks } from "../../src/workers/wire.ts";
+import { PYTHON_WORKER_SOURCE } from "../../src/engine/python_worker.ts";
+import { decodeManagerMessage, encodeBare, encodeTasks } from "../../src/engine/wire.ts";
 import { MAIN_TS } from "../helpers/cli.ts";
 import { Router } from "../../src/io/zmtp/mod.ts";
 import { fuzzSeed, Rand } from "./_rand.ts";

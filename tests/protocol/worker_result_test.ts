@@ -5,7 +5,7 @@ import { runPythonBytes } from "./_python.ts";
 
 const id = (s: string) => new TextEncoder().encode(s);
 
-/** The dict `run_task` (src/workers/python_worker.ts) pickles, with `key` "result" or "exception". */
+/** The dict `run_task` (src/engine/python_worker.ts) pickles, with `key` "result" or "exception". */
 function workerFrame(taskId: string, key: string): Promise<Uint8Array> {
   return runPythonBytes(
     `import pickle, sys, time

@@ -14,7 +14,7 @@ import {
   serializeData,
   serializeSource,
 } from "../../src/protocol/serialize.ts";
-import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
+import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/engine/python_worker.ts";
 import { reraiseInUpstreamClient } from "./_upstream_client.ts";
 
 /** Run tasks through the embedded worker on `python` (no extra packages needed). */

@@ -1,14 +1,14 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { blockBackoffMs, Degradation } from "../../src/workers/degraded.ts";
+import { blockBackoffMs, Degradation } from "../../src/engine/degraded.ts";
 import {
   HEALTHY_AFTER_MS,
   reasonLine,
   respawnDelayMs,
   WorkerHealth,
   WorkerLogBudget,
-} from "../../src/workers/health.ts";
-import { outputTail, readTail } from "../../src/workers/tail.ts";
+} from "../../src/engine/health.ts";
+import { outputTail, readTail } from "../../src/providers/tail.ts";
 
 Deno.test("respawn back-off: capped exponential over consecutive early deaths", () => {
   assertEquals([0, 1, 2, 3, 4, 6, 7, 50].map((n) => respawnDelayMs(n)), [

@@ -4,8 +4,8 @@
 // speaking the interchange protocol, and a real (broken) interpreter.
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { runManager } from "../../src/workers/manager.ts";
-import { decodeManagerMessage, encodeBare, type ManagerMessage } from "../../src/workers/wire.ts";
+import { runManager } from "../../src/engine/manager.ts";
+import { decodeManagerMessage, encodeBare, type ManagerMessage } from "../../src/engine/wire.ts";
 import { Router } from "../../src/io/zmtp/mod.ts";
 import { tempEndpoint, until } from "./_helpers.ts";
 

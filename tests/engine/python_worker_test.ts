@@ -13,7 +13,7 @@ import {
 } from "../../src/protocol/serialize.ts";
 import { encodeBase64Mime } from "../../src/protocol/base64.ts";
 import { shellFunctionSource } from "../../src/sdk/shell.ts";
-import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
+import { PYTHON_WORKER_FILENAME, PYTHON_WORKER_SOURCE } from "../../src/engine/python_worker.ts";
 
 /** Whether `python3` (with the caller's PYTHONPATH) can import dill. */
 const HAVE_DILL =

@@ -1,14 +1,14 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
 import { DEFAULT_ENDPOINT_CONFIG } from "../../src/config/types.ts";
-import { jobName, schedulerLines } from "../../src/workers/batch.ts";
+import { jobName, schedulerLines } from "../../src/providers/batch.ts";
 import {
   parseQstatJson,
   parseQsub,
   PBSProProvider,
   pbsScript,
   pbsState,
-} from "../../src/workers/pbs.ts";
-import { commandError, shellQuote, walltimeSeconds } from "../../src/workers/provider.ts";
+} from "../../src/providers/pbs.ts";
+import { commandError, shellQuote, walltimeSeconds } from "../../src/providers/provider.ts";
 import {
   parseSacct,
   parseSbatch,
@@ -16,7 +16,7 @@ import {
   parseSqueue,
   slurmScript,
   slurmState,
-} from "../../src/workers/slurm.ts";
+} from "../../src/providers/slurm.ts";
 
 Deno.test("batch: walltime parsing and validation", () => {
   assertEquals(walltimeSeconds("01:00:00"), 3600);

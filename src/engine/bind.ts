@@ -1,7 +1,7 @@
 /**
  * Bind the interchange's manager socket as `executor.address` and `executor.worker_ports`
- * say: resolve the address on this machine (workers/address.ts), take a port of the range
- * (workers/ports.ts), and return the URL managers connect to.
+ * say: resolve the address on this machine (engine/address.ts), take a port of the range
+ * (engine/ports.ts), and return the URL managers connect to.
  *
  * @example
  * ```ts ignore

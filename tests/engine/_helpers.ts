@@ -11,7 +11,7 @@ import {
   serializeData,
   serializeSource,
 } from "../../src/protocol/serialize.ts";
-import type { InterchangeResult } from "../../src/workers/interchange.ts";
+import type { InterchangeResult } from "../../src/engine/interchange.ts";
 
 /** A temp funcX home with an endpoint dir `<home>/ep`. */
 export async function tempEndpoint(): Promise<{ home: string; dir: string; log: Logger }> {

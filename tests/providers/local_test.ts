@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { LocalProvider } from "../../src/workers/local.ts";
-import { until } from "./_helpers.ts";
+import { LocalProvider } from "../../src/providers/local.ts";
+import { until } from "../engine/_helpers.ts";
 
 Deno.test("local provider: worker_init, exit states, cancel, output kept", async () => {
   const home = await Deno.makeTempDir({ prefix: "fx-local-" });

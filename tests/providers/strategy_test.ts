@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { decide, type StrategyInput, submitBackoffMs } from "../../src/workers/strategy.ts";
+import { decide, type StrategyInput, submitBackoffMs } from "../../src/providers/strategy.ts";
 
 const P = { init_blocks: 1, min_blocks: 0, max_blocks: 2, nodes_per_block: 1, parallelism: 1 };
 

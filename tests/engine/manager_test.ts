@@ -3,14 +3,14 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import type { PyValue } from "../../src/protocol/pickle/mod.ts";
-import { PYTHON_WORKER_SOURCE } from "../../src/workers/python_worker.ts";
-import { runManager } from "../../src/workers/manager.ts";
+import { PYTHON_WORKER_SOURCE } from "../../src/engine/python_worker.ts";
+import { runManager } from "../../src/engine/manager.ts";
 import {
   decodeManagerMessage,
   encodeBare,
   encodeTasks,
   type ManagerMessage,
-} from "../../src/workers/wire.ts";
+} from "../../src/engine/wire.ts";
 import { Router } from "../../src/io/zmtp/mod.ts";
 import { alive, decodeResult, pyTask, tempEndpoint, until } from "./_helpers.ts";
 

@@ -8,7 +8,7 @@ import { COMPILE_FLAGS } from "../../src/config/permissions.ts";
 import type { StatusFile } from "../../src/daemon/state.ts";
 import { runCli } from "../helpers/cli.ts";
 import { createWorld } from "../e2e/_world.ts";
-import { until } from "./_helpers.ts";
+import { until } from "../engine/_helpers.ts";
 import { ourJobs, slurmSkipReason, slurmTestName } from "./_slurm.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { PyValue } from "../../src/protocol/pickle/mod.ts";
-import { Interchange } from "../../src/workers/interchange.ts";
+import { Interchange } from "../../src/engine/interchange.ts";
 import { Dealer } from "../../src/io/zmtp/mod.ts";
 import { alive, Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
 

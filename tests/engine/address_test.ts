@@ -17,14 +17,14 @@ import {
   interfaceNamesFrom,
   resolveAddress,
   resolveSystemAddress,
-} from "../../src/workers/address.ts";
-import { bindManagerSocket } from "../../src/workers/bind.ts";
+} from "../../src/engine/address.ts";
+import { bindManagerSocket } from "../../src/engine/bind.ts";
 import {
   bindInRange,
   parsePortRange,
   portOrder,
   PortRangeExhaustedError,
-} from "../../src/workers/ports.ts";
+} from "../../src/engine/ports.ts";
 
 const SRC: AddressSources = {
   interfaces: [

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { ByteSlab, SLAB_CHUNK_BYTES, SLAB_MAX_COPY_BYTES } from "../../src/workers/slab.ts";
+import { ByteSlab, SLAB_CHUNK_BYTES, SLAB_MAX_COPY_BYTES } from "../../src/engine/slab.ts";
 
 Deno.test("slab: small byte strings are copied side by side into one shared chunk", () => {
   const slab = new ByteSlab();

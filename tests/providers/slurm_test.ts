@@ -4,8 +4,8 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { join } from "node:path";
 import type { Logger } from "../../src/daemon/log.ts";
 import type { PyValue } from "../../src/protocol/pickle/mod.ts";
-import { Interchange } from "../../src/workers/interchange.ts";
-import { Collector, config, pyTask, tempEndpoint, until } from "./_helpers.ts";
+import { Interchange } from "../../src/engine/interchange.ts";
+import { Collector, config, pyTask, tempEndpoint, until } from "../engine/_helpers.ts";
 import { ourJobs, sh, slurmSkipReason, slurmTestName } from "./_slurm.ts";
 
 const skip = await slurmSkipReason();

@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { reasonLine } from "./health.ts";
+import { reasonLine } from "../engine/health.ts";
 
 /**
  * The last `maxBytes` bytes of a file as text; "" when it is missing or unreadable.

@@ -20,8 +20,8 @@
 import type { EndpointConfig } from "../config/types.ts";
 import type { Logger } from "../daemon/log.ts";
 import type { Degradation } from "./degraded.ts";
-import { isTerminal, type JobState, type Provider } from "./provider.ts";
-import { decide, submitBackoffMs } from "./strategy.ts";
+import { isTerminal, type JobState, type Provider } from "../providers/provider.ts";
+import { decide, submitBackoffMs } from "../providers/strategy.ts";
 import { sleep } from "../util/sleep.ts";
 
 /** One block: a batch job (or local process group) running one manager per node. */

@@ -5,9 +5,9 @@
  * and Slurm providers.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { type BlockHost, Blocks } from "../../src/workers/blocks.ts";
-import { Degradation } from "../../src/workers/degraded.ts";
-import type { BlockSpec, JobStatus, Provider } from "../../src/workers/provider.ts";
+import { type BlockHost, Blocks } from "../../src/engine/blocks.ts";
+import { Degradation } from "../../src/engine/degraded.ts";
+import type { BlockSpec, JobStatus, Provider } from "../../src/providers/provider.ts";
 import { DEFAULT_ENDPOINT_CONFIG, type EndpointConfig } from "../../src/config/types.ts";
 import { createLogger } from "../../src/daemon/log.ts";
 

@@ -2,9 +2,9 @@ import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:asse
 import { decodePickle } from "../../src/protocol/pickle/mod.ts";
 import { decodeRemoteException } from "../../src/protocol/serialize.ts";
 import { parseManagerFlags } from "../../src/cli/manager.ts";
-import { encodeFrame, FrameReader, FrameTooLargeError } from "../../src/workers/frames.ts";
-import { lostTaskResult } from "../../src/workers/lost.ts";
-import { workerEnv } from "../../src/workers/manager.ts";
+import { encodeFrame, FrameReader, FrameTooLargeError } from "../../src/engine/frames.ts";
+import { lostTaskResult } from "../../src/engine/lost.ts";
+import { workerEnv } from "../../src/engine/manager.ts";
 import {
   decodeInterchangeMessage,
   decodeManagerMessage,
@@ -17,7 +17,7 @@ import {
   encodeTasks,
   taskHeader,
   WireError,
-} from "../../src/workers/wire.ts";
+} from "../../src/engine/wire.ts";
 
 const enc = new TextEncoder();
 
