@@ -1,7 +1,7 @@
 /**
  * `deno task bench --compare REV`: the endpoint of this checkout and the endpoint of an
  * earlier revision (by default the last one on the native `zeromq` addon), side by side in
- * one run against the same bench forwarder: CPU µs per task per process, endpoint-only
+ * one run against the same bench forwarder, alternately and twice each: CPU µs per task per process, endpoint-only
  * throughput and latency, the idle endpoint's CPU (daemon + manager + workers, connected,
  * 20 s) and the idle daemon's RSS. The baseline is unpacked from git (`git archive`) into
  * a temporary directory with its own locked npm dependencies; nothing of it is kept.
@@ -102,9 +102,10 @@ async function _measure(
 }
 
 /**
- * Measure this checkout's endpoint and `rev`'s endpoint one after the other (this one,
- * the baseline, this one again: the better of this checkout's two runs is reported per
- * figure, so a noisy moment does not decide), against the same forwarder.
+ * Measure this checkout's endpoint and `rev`'s endpoint alternately, twice each (this one,
+ * the baseline, this one, the baseline), against the same forwarder, and report the better
+ * of each side's two runs per figure. Both sides thus run once with a warm V8 code cache: the
+ * baseline is a fresh copy whose first start compiles every module (more memory, slower).
  */
 export async function compareWith(
   fwd: BenchForwarder,
@@ -113,20 +114,20 @@ export async function compareWith(
 ): Promise<CompareRow[]> {
   const base = await prepareBaseline(o.rev);
   const ours = currentProgram();
+  const runs: { ours: CompareRow[]; base: CompareRow[] } = { ours: [], base: [] };
   try {
-    step(`compare: this checkout (1/2)`);
-    const a = await _measure(fwd, "this checkout", o);
-    step(`compare: baseline ${o.rev}`);
-    useProgram(base.program);
-    let b: CompareRow;
-    try {
-      b = await _measure(fwd, o.rev, o);
-    } finally {
-      useProgram(ours);
+    for (const round of [1, 2]) {
+      step(`compare: this checkout (${round}/2)`);
+      runs.ours.push(await _measure(fwd, "this checkout", o));
+      step(`compare: baseline ${o.rev} (${round}/2)`);
+      useProgram(base.program);
+      try {
+        runs.base.push(await _measure(fwd, o.rev, o));
+      } finally {
+        useProgram(ours);
+      }
     }
-    step(`compare: this checkout (2/2)`);
-    const a2 = await _measure(fwd, "this checkout", o);
-    return [_best(a, a2), b];
+    return [_best(runs.ours[0], runs.ours[1]), _best(runs.base[0], runs.base[1])];
   } finally {
     Deno.removeSync(base.dir, { recursive: true });
   }
