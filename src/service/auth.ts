@@ -276,15 +276,7 @@ export class AuthServer {
         "Log in to funcX",
         `<h1>Log in to the local funcX service</h1>
 <p>An application is asking for access to:</p>
-<ul id="scopes">
-${
-          params.scope.split(" ").map((s) =>
-            `<li class="scope" data-scope="${escapeHtml(s)}">${
-              escapeHtml(SCOPE_DESCRIPTIONS.get(s) ?? s)
-            } <small><code>${escapeHtml(s)}</code></small></li>`
-          ).join("\n")
-        }
-</ul>
+${_scopeList(params.scope)}
 ${err}
 <form method="post" action="authorize">
 ${hidden}
@@ -619,15 +611,7 @@ ${hidden}
     const err = error ? `<p id="error" role="alert">${escapeHtml(error)}</p>` : "";
     const what = pending
       ? `<p>A program asks to act as you on this funcX service, with access to:</p>
-<ul id="scopes">
-${
-        pending.scope.split(" ").map((s) =>
-          `<li class="scope" data-scope="${escapeHtml(s)}">${
-            escapeHtml(SCOPE_DESCRIPTIONS.get(s) ?? s)
-          } <small><code>${escapeHtml(s)}</code></small></li>`
-        ).join("\n")
-      }
-</ul>
+${_scopeList(pending.scope)}
 <p>Approve only if you started <code>funcx-endpoint login</code> yourself and it shows this code.</p>`
       : "<p>Enter the code that <code>funcx-endpoint login</code> printed.</p>";
     return html(
@@ -888,6 +872,15 @@ function _checkRedirectUri(uri: string, req: Request): void {
   );
 }
 
+/** The `<ul id="scopes">` of a consent page: each scope in plain words, then its name. */
+function _scopeList(scope: string): string {
+  const items = scope.split(" ").map((s) =>
+    `<li class="scope" data-scope="${escapeHtml(s)}">${
+      escapeHtml(SCOPE_DESCRIPTIONS.get(s) ?? s)
+    } <small><code>${escapeHtml(s)}</code></small></li>`
+  );
+  return `<ul id="scopes">\n${items.join("\n")}\n</ul>`;
+}
 function _page(title: string, body: string): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
